@@ -30,7 +30,13 @@ pub fn normalize_endpoint(endpoint: &str) -> Result<Url, MaasError> {
     }
     url.set_query(None);
     url.set_fragment(None);
-    let path = url.path().trim_end_matches('/').to_owned();
+    // Empty segments (`//MAAS`, `MAAS//`) are dropped: they come from joining strings by hand.
+    let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+    let path = if segments.is_empty() {
+        String::new()
+    } else {
+        format!("/{}", segments.join("/"))
+    };
     let base_path = if path.ends_with("/api/2.0") {
         format!("{path}/")
     } else if path.is_empty() {
@@ -57,6 +63,7 @@ mod tests {
             " http://maas.example:5240/MAAS// ",
             "http://maas.example:5240",
             "http://maas.example:5240/",
+            "http://maas.example:5240//MAAS",
         ] {
             assert_eq!(
                 normalize_endpoint(input).unwrap().as_str(),
