@@ -5,6 +5,24 @@
 //! MAAS's wire rules (OAuth 1.0 PLAINTEXT with a fresh nonce per attempt, `op` in the query,
 //! trailing slashes, form bodies with repeated keys) and retries only transient failures.
 //!
+//! # Errors and retries
+//!
+//! Every failure is a [`MaasError`]; [`MaasError::kind`] gives a stable label for metrics and
+//! events. Only [`MaasError::Retryable`] failures (409 or 503 with `Retry-After`, 503, connection
+//! failures, timeouts) are retried, inside the bounds of [`RetryConfig`] (attempts and total
+//! delay); `Retry-After` replaces the client's own backoff. Each attempt is signed anew. A
+//! timeout on a `POST` is retried too, so an allocate may have happened without an answer: the
+//! provider tags allocations with `agent_name` and adopts such machines instead of leaking them.
+//!
+//! # Observing requests
+//!
+//! [`MaasClient::with_observer`] takes a [`RequestObserver`] (or a closure
+//! `Fn(Operation, &str)`) that sees every attempt with its outcome, for the
+//! `capmaas_maas_requests_total{op,code}` metric. Requests are also logged at `debug` with the
+//! operation, status and duration; the API key and user data are never logged.
+//!
+//! # Example
+//!
 //! ```no_run
 //! use maas_client::{AllocateParams, MaasApi, MaasClient, MaasConfig};
 //!

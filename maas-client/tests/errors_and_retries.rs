@@ -285,3 +285,29 @@ fn config_debug_hides_the_key() {
     assert!(!format!("{client:?}").contains("sup3rsecret"));
     assert_eq!(client.base_url().as_str(), "http://maas:5240/MAAS/api/2.0/");
 }
+
+#[tokio::test]
+async fn a_closure_can_be_the_observer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let server = one_answer(ResponseTemplate::new(404)).await;
+    let not_found = Arc::new(AtomicUsize::new(0));
+    let counter = not_found.clone();
+    let client = client_for(&server.uri(), RetryConfig::none()).with_observer(Arc::new(
+        move |op: Operation, outcome: &str| {
+            if op == Operation::ReadMachine && outcome == "404" {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        },
+    ));
+    assert_eq!(
+        client.read_machine("abc").await.unwrap_err().kind(),
+        "not_found"
+    );
+    assert_eq!(
+        client.read_machine("abc").await.unwrap_err().kind(),
+        "not_found"
+    );
+    assert_eq!(not_found.load(Ordering::SeqCst), 2);
+}
