@@ -1,1 +1,12 @@
-//! placeholder
+//! The MaasCluster and MaasMachine controllers and the pieces of the `capmaas-manager` binary.
+//!
+//! Decisions are pure functions in [`decide`] and the small modules beside it; the reconcilers
+//! gather facts, call them, and apply the result.
+
+pub mod addresses;
+pub mod allocation;
+pub mod decide;
+pub mod image;
+pub mod provider_id;
+pub mod timing;
+pub mod user_data;

@@ -1,1 +1,3 @@
+//! `capmaas-manager`: runs the MaasCluster and MaasMachine controllers.
+
 fn main() {}
