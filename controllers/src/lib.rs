@@ -6,7 +6,10 @@
 pub mod addresses;
 pub mod allocation;
 pub mod decide;
+pub mod error;
+pub mod exec;
 pub mod image;
+pub mod observe;
 pub mod provider_id;
 pub mod timing;
 pub mod user_data;

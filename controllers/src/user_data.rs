@@ -71,7 +71,12 @@ mod tests {
     const CLOUD: &[u8] = b"#cloud-config\nruncmd: [kubeadm join]\n";
 
     /// Spec override, secret `format` key, secret value, expected format.
-    type Row = (Option<&'static str>, Option<&'static str>, &'static [u8], UserDataFormat);
+    type Row = (
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static [u8],
+        UserDataFormat,
+    );
 
     #[test]
     fn precedence_and_detection() {

@@ -23,7 +23,7 @@ pub enum DnsView {
     /// The DNS resource.
     Present {
         /// MAAS id.
-        id: u64,
+        id: i64,
         /// Its current addresses.
         ips: BTreeSet<String>,
     },
@@ -120,14 +120,14 @@ pub enum ClusterAction {
     /// Replace the DNS resource's addresses.
     UpdateDns {
         /// MAAS id.
-        id: u64,
+        id: i64,
         /// New addresses.
         ips: BTreeSet<String>,
     },
     /// Delete the DNS resource.
     DeleteDns {
         /// MAAS id.
-        id: u64,
+        id: i64,
     },
     /// A terminal problem with the spec.
     Fail {

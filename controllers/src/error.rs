@@ -1,0 +1,123 @@
+//! The reconcilers' error type, split into transient (retry soon) and terminal (wait for a
+//! change), each with a stable label for metrics, events and condition reasons.
+
+use std::time::Duration;
+
+use maas_client::MaasError;
+
+/// Why a reconcile pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// A MAAS call failed.
+    #[error("MAAS: {0}")]
+    Maas(#[from] MaasError),
+    /// A Kubernetes call failed.
+    #[error("Kubernetes {action}: {source}")]
+    Kube {
+        /// What we were doing.
+        action: &'static str,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A Kubernetes object we need is missing or malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// No MAAS credentials are configured for this object.
+    #[error("no MAAS credentials: set MAAS_ENDPOINT and MAAS_API_KEY or an identity Secret")]
+    MissingCredentials,
+    /// The pass took more steps than any legitimate sequence needs.
+    #[error("reconcile did not settle after {0} steps")]
+    TooManySteps(usize),
+}
+
+impl ReconcileError {
+    /// Whether retrying soon may help (unreachable MAAS, API server hiccups); terminal errors
+    /// wait for the object or the configuration to change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ReconcileError::Maas(e) => matches!(
+                e.kind(),
+                "retryable" | "transport" | "unexpected" | "unauthorized" | "forbidden"
+            ),
+            ReconcileError::Kube { .. } => true,
+            ReconcileError::Invalid(_) | ReconcileError::MissingCredentials => false,
+            ReconcileError::TooManySteps(_) => true,
+        }
+    }
+
+    /// A stable label for metrics, events and condition reasons.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ReconcileError::Maas(e) => match e.kind() {
+                "unauthorized" | "forbidden" => "MaasAuthFailed",
+                "retryable" | "transport" => "MaasUnavailable",
+                "bad_request" => "MaasRejected",
+                "not_found" => "MaasNotFound",
+                "conflict" => "MaasConflict",
+                "config" => "MaasConfigInvalid",
+                _ => "MaasError",
+            },
+            ReconcileError::Kube { .. } => "KubernetesError",
+            ReconcileError::Invalid(_) => "InvalidObject",
+            ReconcileError::MissingCredentials => "MissingCredentials",
+            ReconcileError::TooManySteps(_) => "NotSettling",
+        }
+    }
+
+    /// When to try again: MAAS's own hint when it gave one, else a short delay for transient
+    /// errors and a long one for terminal errors (a change to the object triggers sooner).
+    pub fn requeue_after(&self) -> Duration {
+        if let ReconcileError::Maas(e) = self
+            && let Some(after) = e.retry_after()
+        {
+            return after;
+        }
+        if self.is_transient() {
+            Duration::from_secs(15)
+        } else {
+            Duration::from_secs(300)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maas_client::Operation;
+
+    #[test]
+    fn classification_and_labels() {
+        let retry = ReconcileError::Maas(MaasError::Retryable {
+            op: Operation::Allocate,
+            reason: "503".into(),
+            retry_after: Some(Duration::from_secs(10)),
+        });
+        assert!(retry.is_transient());
+        assert_eq!(retry.label(), "MaasUnavailable");
+        assert_eq!(retry.requeue_after(), Duration::from_secs(10));
+
+        let auth = ReconcileError::Maas(MaasError::Unauthorized {
+            op: Operation::Version,
+            message: "x".into(),
+        });
+        assert!(auth.is_transient());
+        assert_eq!(auth.label(), "MaasAuthFailed");
+        assert_eq!(auth.requeue_after(), Duration::from_secs(15));
+
+        let bad = ReconcileError::Maas(MaasError::BadRequest {
+            op: Operation::Allocate,
+            message: "zone".into(),
+            fields: Default::default(),
+        });
+        assert!(!bad.is_transient());
+        assert_eq!(bad.label(), "MaasRejected");
+        assert_eq!(bad.requeue_after(), Duration::from_secs(300));
+
+        assert!(!ReconcileError::MissingCredentials.is_transient());
+        assert_eq!(
+            ReconcileError::MissingCredentials.label(),
+            "MissingCredentials"
+        );
+    }
+}

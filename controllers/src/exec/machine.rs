@@ -1,0 +1,312 @@
+//! Runs the MaasMachine decisions against MAAS and a store for the Kubernetes side.
+//!
+//! One pass: decide, perform the step, fold its result into the facts, decide again, until a
+//! step ends the pass. The Kubernetes writes go through [`MachineStore`] so this loop is tested
+//! against the MAAS simulator with an in-memory store, and the reconciler supplies the real one.
+
+use std::future::Future;
+use std::time::Duration;
+
+use maas_client::{AllocateParams, DeployParams, MaasApi, MaasError, MachineFilter, ReleaseParams};
+use tracing::{debug, info};
+
+use crate::allocation::AllocateRequest;
+use crate::decide::{
+    FailReason, MaasView, MachineAction, MachineFacts, ReadyMachine, WaitReason, decide_machine,
+    machine::EraseOptions,
+};
+use crate::error::ReconcileError;
+use crate::observe::observe;
+use crate::timing::{DeployFailures, NO_CAPACITY_RETRY};
+use crate::user_data::{UserDataFormat, detect_format};
+
+/// Upper bound on steps in one pass; the longest legitimate sequence (adopt, record, owner data,
+/// deploy, ready) is far below it.
+pub const MAX_STEPS: usize = 16;
+
+/// Bootstrap data read from the Machine's data secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BootstrapData {
+    /// The `value` key.
+    pub value: Vec<u8>,
+    /// The `format` key, when present.
+    pub format: Option<String>,
+}
+
+impl std::fmt::Debug for BootstrapData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Bootstrap data holds join tokens: never print it.
+        f.debug_struct("BootstrapData")
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+/// The Kubernetes writes and reads a MaasMachine pass needs. Each write must be durable when it
+/// returns: the next MAAS call relies on it across a crash.
+pub trait MachineStore: Send + Sync {
+    /// Add the allocation-attempt annotation.
+    fn mark_attempt(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Record `spec.systemID`.
+    fn record_system_id(
+        &self,
+        system_id: &str,
+    ) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Add the release-intent annotation and, when given, the failure record.
+    fn mark_release_intent(
+        &self,
+        failures: Option<DeployFailures>,
+    ) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Clear systemID, providerID and the attempt and intent annotations.
+    fn forget(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Read the bootstrap data secret.
+    fn bootstrap_data(
+        &self,
+        secret: &str,
+    ) -> impl Future<Output = Result<BootstrapData, ReconcileError>> + Send;
+    /// Drop the finalizer.
+    fn remove_finalizer(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+}
+
+/// How a pass ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PassEnd {
+    /// Waiting for a change, or for `after`.
+    Waiting {
+        /// Why.
+        reason: WaitReason,
+        /// When to look again.
+        after: Option<Duration>,
+    },
+    /// Deployed and ready.
+    Ready(ReadyMachine),
+    /// Terminal failure.
+    Failed {
+        /// Stable reason.
+        reason: FailReason,
+        /// Message.
+        message: String,
+    },
+    /// Finalizer removed: the object may go.
+    Finalized,
+}
+
+/// What a pass did, for status, events and tests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassReport {
+    /// How it ended.
+    pub end: PassEnd,
+    /// The steps taken, by name, in order.
+    pub steps: Vec<&'static str>,
+    /// The machine as MAAS last described it.
+    pub maas: MaasView,
+    /// The bootstrap format used when the pass deployed.
+    pub deployed_format: Option<UserDataFormat>,
+}
+
+/// The name of a step, for logs, events and tests.
+pub fn step_name(action: &MachineAction) -> &'static str {
+    match action {
+        MachineAction::Wait { .. } => "Wait",
+        MachineAction::MarkAttempt => "MarkAttempt",
+        MachineAction::AdoptLookup { .. } => "AdoptLookup",
+        MachineAction::Allocate(_) => "Allocate",
+        MachineAction::RecordSystemId(_) => "RecordSystemId",
+        MachineAction::SetOwnerData { .. } => "SetOwnerData",
+        MachineAction::Deploy { .. } => "Deploy",
+        MachineAction::PowerOn { .. } => "PowerOn",
+        MachineAction::Read { .. } => "Read",
+        MachineAction::Poll { .. } => "Poll",
+        MachineAction::Ready(_) => "Ready",
+        MachineAction::MarkReleaseIntent { .. } => "MarkReleaseIntent",
+        MachineAction::Release { .. } => "Release",
+        MachineAction::Forget => "Forget",
+        MachineAction::Fail { .. } => "Fail",
+        MachineAction::RemoveFinalizer => "RemoveFinalizer",
+    }
+}
+
+/// The client's allocate parameters for our request.
+pub fn allocate_params(r: &AllocateRequest) -> AllocateParams {
+    AllocateParams {
+        cpu_count: r.cpu_count,
+        mem: r.mem,
+        tags: r.tags.clone(),
+        not_tags: r.not_tags.clone(),
+        zone: r.zone.clone(),
+        pool: r.pool.clone(),
+        storage: r.storage.clone(),
+        devices: r.devices.clone(),
+        agent_name: Some(r.agent_name.clone()),
+        comment: Some(r.comment.clone()),
+        ..Default::default()
+    }
+}
+
+fn release_params(e: EraseOptions) -> ReleaseParams {
+    ReleaseParams {
+        erase: e.erase || e.quick_erase || e.secure_erase,
+        quick_erase: e.quick_erase,
+        secure_erase: e.secure_erase,
+        ..Default::default()
+    }
+}
+
+/// Runs one pass for a MaasMachine. `format_override` is `spec.userDataFormat`.
+pub async fn run_machine_pass<M: MaasApi, S: MachineStore>(
+    maas: &M,
+    store: &S,
+    mut facts: MachineFacts,
+    format_override: Option<&str>,
+) -> Result<PassReport, ReconcileError> {
+    let mut steps = Vec::new();
+    let mut deployed_format = None;
+    let mut deploy_conflicts = 0;
+    for _ in 0..MAX_STEPS {
+        let action = decide_machine(&facts);
+        steps.push(step_name(&action));
+        debug!(step = step_name(&action), "machine step");
+        let end = match action {
+            MachineAction::Wait { reason, after } => Some(PassEnd::Waiting { reason, after }),
+            MachineAction::Poll { reason, after } => Some(PassEnd::Waiting {
+                reason,
+                after: Some(after),
+            }),
+            MachineAction::Ready(r) => Some(PassEnd::Ready(r)),
+            MachineAction::Fail { reason, message } => Some(PassEnd::Failed { reason, message }),
+            MachineAction::RemoveFinalizer => {
+                store.remove_finalizer().await?;
+                Some(PassEnd::Finalized)
+            }
+            MachineAction::MarkAttempt => {
+                store.mark_attempt().await?;
+                facts.attempt_marked = true;
+                // Nothing can have been allocated under this mark yet: no lookup needed.
+                facts.maas = MaasView::NotFound;
+                None
+            }
+            MachineAction::AdoptLookup { agent_name } => {
+                let filter = MachineFilter {
+                    agent_name: Some(agent_name),
+                    ..Default::default()
+                };
+                let found = maas.list_machines(&filter).await?;
+                let held = found.iter().map(observe).find(|m| m.phase().is_held());
+                if let Some(m) = &held {
+                    info!(system_id = %m.system_id, "adopting a machine allocated by an earlier attempt");
+                }
+                facts.maas = held.map_or(MaasView::NotFound, MaasView::Found);
+                None
+            }
+            MachineAction::Allocate(request) => {
+                match maas.allocate(&allocate_params(&request)).await {
+                    Ok(m) => {
+                        info!(system_id = %m.system_id, "allocated");
+                        facts.maas = MaasView::Found(observe(&m));
+                        None
+                    }
+                    Err(MaasError::Conflict { .. }) => Some(PassEnd::Waiting {
+                        reason: WaitReason::NoMachineAvailable,
+                        after: Some(NO_CAPACITY_RETRY),
+                    }),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            MachineAction::RecordSystemId(id) => {
+                store.record_system_id(&id).await?;
+                facts.system_id = Some(id);
+                None
+            }
+            MachineAction::SetOwnerData { system_id, data } => {
+                facts.maas = found_or_gone(maas.set_owner_data(&system_id, &data).await)?;
+                None
+            }
+            MachineAction::Deploy {
+                system_id,
+                distro_series,
+                ephemeral,
+                bootstrap_secret,
+            } => {
+                let data = store.bootstrap_data(&bootstrap_secret).await?;
+                let format = detect_format(format_override, data.format.as_deref(), &data.value);
+                let params = DeployParams {
+                    distro_series,
+                    user_data: Some(data.value),
+                    ephemeral_deploy: ephemeral,
+                    ..Default::default()
+                };
+                match maas.deploy(&system_id, &params).await {
+                    Ok(m) => {
+                        info!(%system_id, format = format.as_str(), "deploy started");
+                        deployed_format = Some(format);
+                        facts.maas = MaasView::Found(observe(&m));
+                    }
+                    // An earlier deploy whose answer was lost: look at the machine again.
+                    Err(MaasError::Conflict { .. }) if deploy_conflicts == 0 => {
+                        deploy_conflicts += 1;
+                        facts.maas = MaasView::Unread;
+                    }
+                    Err(e @ MaasError::NotFound { .. }) => {
+                        debug!(error = %e, "machine gone at deploy");
+                        facts.maas = MaasView::NotFound;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                None
+            }
+            MachineAction::PowerOn { system_id } => {
+                facts.maas = found_or_gone(maas.power_on(&system_id).await)?;
+                Some(PassEnd::Waiting {
+                    reason: WaitReason::PoweringOn,
+                    after: Some(Duration::from_secs(10)),
+                })
+            }
+            MachineAction::Read { system_id } => {
+                facts.maas = found_or_gone(maas.read_machine(&system_id).await)?;
+                None
+            }
+            MachineAction::MarkReleaseIntent { failures } => {
+                store.mark_release_intent(failures).await?;
+                facts.release_intent = true;
+                if let Some(f) = failures {
+                    facts.failures = f;
+                }
+                None
+            }
+            MachineAction::Release { system_id, erase } => {
+                facts.maas = found_or_gone(maas.release(&system_id, &release_params(erase)).await)?;
+                info!(%system_id, "released");
+                None
+            }
+            MachineAction::Forget => {
+                store.forget().await?;
+                facts.system_id = None;
+                facts.attempt_marked = false;
+                facts.release_intent = false;
+                facts.maas = MaasView::Unread;
+                None
+            }
+        };
+        if let Some(end) = end {
+            return Ok(PassReport {
+                end,
+                steps,
+                maas: facts.maas,
+                deployed_format,
+            });
+        }
+    }
+    Err(ReconcileError::TooManySteps(MAX_STEPS))
+}
+
+/// A machine answer, with 404 folded into the view instead of an error.
+fn found_or_gone(
+    result: Result<maas_client::Machine, MaasError>,
+) -> Result<MaasView, ReconcileError> {
+    match result {
+        Ok(m) => Ok(MaasView::Found(observe(&m))),
+        Err(MaasError::NotFound { .. }) => Ok(MaasView::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
