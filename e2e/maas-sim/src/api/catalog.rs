@@ -1,0 +1,121 @@
+//! Read-only catalogues: zones, resource pools, tags, domains, boot resources, users, config.
+
+use serde_json::{Value, json};
+
+use super::{Ctx, Outcome};
+use crate::render::{
+    boot_resource_json, boot_resources_json, domain_json, machine_json, pool_json, tag_json,
+    zone_json,
+};
+use crate::reply::Reply;
+use crate::world::World;
+
+fn user_json(name: &str) -> Value {
+    json!({
+        "username": name,
+        "email": format!("{name}@example.com"),
+        "is_superuser": name == crate::config::ADMIN_USER,
+        "is_local": true,
+        "resource_uri": format!("{}users/{name}/", crate::routes::API_PREFIX),
+    })
+}
+
+fn config_value(name: &str) -> Value {
+    match name {
+        "maas_name" => json!("maas-sim"),
+        "default_osystem" => json!("ubuntu"),
+        "default_distro_series" | "commissioning_distro_series" => json!("jammy"),
+        "default_min_hwe_kernel" => json!(""),
+        "enable_third_party_drivers" => json!(true),
+        "ntp_servers" => json!("ntp.ubuntu.com"),
+        _ => Value::Null,
+    }
+}
+
+/// Runs a catalogue action.
+pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
+    let route = ctx.route;
+    let reply = match (route.resource.label, action) {
+        ("zones", "read") => Reply::json(Value::Array(
+            world.zones.iter().map(|z| zone_json(world, z)).collect(),
+        )),
+        ("zone", "read") => match world.zone_id(route.param("name")) {
+            Some(_) => Reply::json(zone_json(world, route.param("name"))),
+            None => Reply::not_found("Zone"),
+        },
+        ("resourcepools", "read") => Reply::json(Value::Array(
+            world.pools.iter().map(|p| pool_json(world, p)).collect(),
+        )),
+        ("resourcepool", "read") => {
+            match route
+                .param("id")
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| world.pools.get(i))
+            {
+                Some(name) => Reply::json(pool_json(world, name)),
+                None => Reply::not_found("ResourcePool"),
+            }
+        }
+        ("tags", "read") => Reply::json(Value::Array(
+            world.tags.iter().map(|t| tag_json(t)).collect(),
+        )),
+        ("tag", "read" | "machines") => {
+            let name = route.param("name");
+            if !world.tags.contains(name) {
+                Reply::not_found("Tag")
+            } else if action == "read" {
+                Reply::json(tag_json(name))
+            } else {
+                Reply::json(Value::Array(
+                    world
+                        .machines
+                        .values()
+                        .filter(|m| m.tags.iter().any(|t| t == name))
+                        .map(|m| machine_json(world, m))
+                        .collect(),
+                ))
+            }
+        }
+        ("domains", "read") => Reply::json(Value::Array(
+            world
+                .domains
+                .iter()
+                .map(|d| domain_json(world, d))
+                .collect(),
+        )),
+        ("domain", "read") => match route
+            .param("id")
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| world.domains.get(i))
+        {
+            Some(name) => Reply::json(domain_json(world, name)),
+            None => Reply::not_found("Domain"),
+        },
+        ("boot_resources", "read") => Reply::json(Value::Array(boot_resources_json(world))),
+        ("boot_resource", "read") => {
+            let found = route.param("id").parse::<usize>().ok().and_then(|id| {
+                world
+                    .images
+                    .get(id.wrapping_sub(1))
+                    .map(|image| (id, image))
+            });
+            match found {
+                Some((id, image)) => Reply::json(boot_resource_json(id, image)),
+                None => Reply::not_found("BootResource"),
+            }
+        }
+        ("users", "read") => Reply::json(json!([user_json(&ctx.caller.username)])),
+        ("users", "whoami") => Reply::json(user_json(&ctx.caller.username)),
+        ("maas", "get_config") => match ctx.params.get("name") {
+            Some(name) => Reply::json(config_value(name)),
+            None => Reply::field_error("name", "This field is required."),
+        },
+        (label, action) => Reply::text(
+            http::StatusCode::BAD_REQUEST,
+            format!("Unrecognised signature: {label} {action}"),
+        ),
+    };
+    Outcome::read(reply)
+}

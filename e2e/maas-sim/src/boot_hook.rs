@@ -1,0 +1,124 @@
+//! The boot hook: stands in for kubelets joining. When a machine reaches Deployed, a core/v1
+//! Node named after its host name (Ready, no providerID) is created in the cluster of a
+//! kubeconfig; when the machine is released, the Node is deleted. Failures are logged, never fatal.
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::watch;
+
+use crate::lifecycle::HookEvent;
+
+async fn client(path: &PathBuf) -> Result<Client, String> {
+    let kubeconfig = Kubeconfig::read_from(path).map_err(|e| format!("reading kubeconfig: {e}"))?;
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| format!("loading kubeconfig: {e}"))?;
+    Client::try_from(config).map_err(|e| format!("building client: {e}"))
+}
+
+async fn register(nodes: &Api<Node>, hostname: &str) -> Result<(), kube::Error> {
+    let node = Node {
+        metadata: ObjectMeta {
+            name: Some(hostname.to_string()),
+            labels: Some(
+                [
+                    ("kubernetes.io/hostname".to_string(), hostname.to_string()),
+                    ("kubernetes.io/os".to_string(), "linux".to_string()),
+                    ("kubernetes.io/arch".to_string(), "amd64".to_string()),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match nodes.create(&PostParams::default(), &node).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(e),
+    }
+    let now = jiff::Timestamp::now().to_string();
+    let status = json!({
+        "status": {
+            "conditions": [{
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "kubelet is posting ready status",
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": now,
+            }],
+            "addresses": [{"type": "Hostname", "address": hostname}],
+            "nodeInfo": {
+                "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "v1.31.0",
+                "bootID": "", "containerRuntimeVersion": "containerd://1.7.0", "kernelVersion": "6.8.0",
+                "kubeProxyVersion": "", "machineID": "", "osImage": "Ubuntu 24.04 LTS", "systemUUID": ""
+            },
+        }
+    });
+    nodes
+        .patch_status(hostname, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .map(|_| ())
+}
+
+async fn remove(nodes: &Api<Node>, hostname: &str) -> Result<(), kube::Error> {
+    match nodes.delete(hostname, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn apply(nodes: &Api<Node>, event: HookEvent) {
+    match event {
+        HookEvent::Deployed { hostname } => match register(nodes, &hostname).await {
+            Ok(()) => tracing::info!(%hostname, "node registered"),
+            Err(error) => tracing::warn!(%hostname, %error, "node registration failed"),
+        },
+        HookEvent::Released { hostname } => match remove(nodes, &hostname).await {
+            Ok(()) => tracing::info!(%hostname, "node removed"),
+            Err(error) => tracing::warn!(%hostname, %error, "node removal failed"),
+        },
+    }
+}
+
+/// Applies events in order until the simulator stops, then applies what is still queued.
+pub async fn run(
+    kubeconfig: PathBuf,
+    mut events: UnboundedReceiver<HookEvent>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let nodes: Option<Api<Node>> = match client(&kubeconfig).await {
+        Ok(c) => Some(Api::all(c)),
+        Err(message) => {
+            tracing::warn!(%message, "boot hook disabled");
+            None
+        }
+    };
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => {
+                    if let Some(nodes) = &nodes {
+                        apply(nodes, event).await;
+                    }
+                }
+                None => return,
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    while let Ok(event) = events.try_recv() {
+        if let Some(nodes) = &nodes {
+            apply(nodes, event).await;
+        }
+    }
+}

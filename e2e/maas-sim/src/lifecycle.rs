@@ -1,0 +1,630 @@
+//! The machine state machine: every operation that changes a machine, and the timed
+//! transitions. Pure: time comes in as an argument and side effects (Nodes to register) come
+//! out as events.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::ADMIN_USER;
+use crate::constraints::{Constraints, FormErrors, machine_matches, no_match_message};
+use crate::status::{NodeStatus, PowerState};
+use crate::world::{Machine, World};
+
+/// Durations of the timed transitions, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Deploying -> Deployed.
+    pub deploy: f64,
+    /// Releasing -> Ready.
+    pub release: f64,
+    /// Disk erasing -> Ready.
+    pub erase: f64,
+}
+
+/// Something outside the MAAS state must follow (the boot hook).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookEvent {
+    /// The machine reached Deployed: its Node joins.
+    Deployed {
+        /// Host name (the Node's name).
+        hostname: String,
+    },
+    /// The machine left Deployed: its Node goes.
+    Released {
+        /// Host name.
+        hostname: String,
+    },
+}
+
+/// Why an operation was refused, mapped to MAAS's status codes by the HTTP layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpError {
+    /// 404 `No Machine matches the given query.`
+    NotFound,
+    /// 409 with a text body.
+    Conflict(String),
+    /// 403 with a text body.
+    Forbidden(String),
+    /// 400 with form errors.
+    Invalid(FormErrors),
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// User name.
+    pub username: String,
+}
+
+impl Caller {
+    /// Whether the caller is the administrator (may act on any machine).
+    pub fn is_admin(&self) -> bool {
+        self.username == ADMIN_USER
+    }
+}
+
+/// Deploy parameters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeployRequest {
+    /// `distro_series` (`jammy`, `ubuntu/jammy`, a custom image name).
+    pub distro_series: Option<String>,
+    /// Decoded user data.
+    pub user_data: Option<String>,
+    /// `hwe_kernel`.
+    pub hwe_kernel: Option<String>,
+    /// `ephemeral_deploy`.
+    pub ephemeral_deploy: bool,
+    /// `agent_name` (sets it when given).
+    pub agent_name: Option<String>,
+    /// Whether this deployment will fail (fault injection decides).
+    pub will_fail: bool,
+}
+
+/// Release parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReleaseRequest {
+    /// Erase the disks.
+    pub erase: bool,
+    /// Quick erase (only with erase).
+    pub quick_erase: bool,
+    /// Secure erase (only with erase).
+    pub secure_erase: bool,
+}
+
+fn after(now: Timestamp, seconds: f64) -> Timestamp {
+    let d = SignedDuration::from_secs_f64(seconds.max(0.0));
+    now.checked_add(d).unwrap_or(now)
+}
+
+/// The default series deploy uses when none is given.
+pub const DEFAULT_SERIES: &str = "jammy";
+
+/// Resolves `distro_series` against the boot images: `(osystem, series)`.
+pub fn resolve_series(images: &[String], wanted: &str) -> Option<(String, String)> {
+    images.iter().find_map(|image| {
+        let (os, series) = image.split_once('/').unwrap_or(("custom", image.as_str()));
+        (image == wanted || series == wanted).then(|| (os.to_string(), series.to_string()))
+    })
+}
+
+fn check_access(m: &Machine, caller: &Caller) -> Result<(), OpError> {
+    match &m.owner {
+        Some(owner) if owner != &caller.username && !caller.is_admin() => Err(OpError::Forbidden(
+            "You do not have permission to perform this action on this machine.".to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl World {
+    fn machine_mut(&mut self, system_id: &str) -> Result<&mut Machine, OpError> {
+        self.machines.get_mut(system_id).ok_or(OpError::NotFound)
+    }
+
+    /// Applies every transition due at `now`.
+    pub fn advance(&mut self, now: Timestamp) -> Vec<HookEvent> {
+        let mut events = Vec::new();
+        for m in self.machines.values_mut() {
+            if m.break_at.is_some_and(|t| t <= now) {
+                m.break_at = None;
+                m.status = NodeStatus::Broken;
+                m.status_message = "Marked broken by fault injection".to_string();
+                m.transition_at = None;
+                m.power_state = PowerState::Off;
+                continue;
+            }
+            if m.transition_at.is_none_or(|t| t > now) {
+                continue;
+            }
+            m.transition_at = None;
+            match m.status {
+                NodeStatus::Deploying if m.deploy_will_fail => {
+                    m.deploy_will_fail = false;
+                    m.status = NodeStatus::FailedDeployment;
+                    m.status_message =
+                        "Installation failed (refer to the installation log for more information)."
+                            .to_string();
+                }
+                NodeStatus::Deploying => {
+                    m.status = NodeStatus::Deployed;
+                    m.status_message = "Deployed".to_string();
+                    m.node_registered = true;
+                    events.push(HookEvent::Deployed {
+                        hostname: m.hostname.clone(),
+                    });
+                }
+                NodeStatus::Releasing | NodeStatus::DiskErasing => {
+                    m.status = NodeStatus::Ready;
+                    m.status_message = "Released".to_string();
+                    m.power_state = PowerState::Off;
+                }
+                _ => {}
+            }
+        }
+        events
+    }
+
+    /// Schedules a machine to break at `at`.
+    pub fn schedule_break(&mut self, id_or_hostname: &str, at: Timestamp) -> bool {
+        match self
+            .find_machine_id(id_or_hostname)
+            .and_then(|id| self.machines.get_mut(&id))
+        {
+            Some(m) => {
+                m.break_at = Some(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Picks the cheapest Ready machine matching `c` and allocates it to `caller` (unless dry run).
+    pub fn allocate(&mut self, c: &Constraints, caller: &Caller) -> Result<String, OpError> {
+        let best = self
+            .machines
+            .values()
+            .filter(|m| m.status == NodeStatus::Ready && machine_matches(c, m))
+            .min_by(|a, b| a.cost().total_cmp(&b.cost()))
+            .map(|m| m.system_id.clone());
+        let Some(id) = best else {
+            return Err(OpError::Conflict(no_match_message(c)));
+        };
+        if c.dry_run {
+            return Ok(id);
+        }
+        let m = self.machine_mut(&id)?;
+        m.status = NodeStatus::Allocated;
+        m.owner = Some(caller.username.clone());
+        m.agent_name = c.agent_name.clone();
+        m.status_message = c.comment.clone().unwrap_or_default();
+        Ok(id)
+    }
+
+    /// Starts a deployment.
+    pub fn deploy(
+        &mut self,
+        system_id: &str,
+        caller: &Caller,
+        req: DeployRequest,
+        timing: Timing,
+        now: Timestamp,
+    ) -> Result<(), OpError> {
+        let images = self.images.clone();
+        let series = req
+            .distro_series
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_SERIES.to_string());
+        let m = self.machines.get(system_id).ok_or(OpError::NotFound)?;
+        check_access(m, caller)?;
+        match m.status {
+            NodeStatus::Ready | NodeStatus::Allocated => {}
+            other => {
+                return Err(OpError::Conflict(format!(
+                    "Can't deploy a machine that is in the '{}' state",
+                    other.label()
+                )));
+            }
+        }
+        let Some((osystem, series)) = resolve_series(&images, &series) else {
+            let mut errors = FormErrors::new();
+            let choices: Vec<String> = images.iter().map(|i| format!("'{i}'")).collect();
+            errors.insert(
+                "distro_series".to_string(),
+                vec![format!(
+                    "'{series}' is not a valid distro_series.  It should be one of: '', {}.",
+                    choices.join(", ")
+                )],
+            );
+            return Err(OpError::Invalid(errors));
+        };
+        let used = self.used_ips();
+        let ip = self.subnet.first_free(&used);
+        let m = self.machine_mut(system_id)?;
+        if m.owner.is_none() {
+            m.owner = Some(caller.username.clone());
+        }
+        if req.agent_name.is_some() {
+            m.agent_name = req.agent_name;
+        }
+        m.status = NodeStatus::Deploying;
+        m.status_message = "Deploying".to_string();
+        m.osystem = osystem;
+        m.distro_series = series;
+        m.hwe_kernel = req.hwe_kernel;
+        m.ephemeral_deploy = req.ephemeral_deploy;
+        m.user_data = req.user_data;
+        m.power_state = PowerState::On;
+        m.deploy_will_fail = req.will_fail;
+        m.ip_addresses = ip.into_iter().collect();
+        m.transition_at = Some(after(now, timing.deploy));
+        Ok(())
+    }
+
+    /// Starts a release; a no-op when already Ready or on its way there.
+    pub fn release(
+        &mut self,
+        system_id: &str,
+        caller: &Caller,
+        req: ReleaseRequest,
+        timing: Timing,
+        now: Timestamp,
+    ) -> Result<Vec<HookEvent>, OpError> {
+        let m = self.machine_mut(system_id)?;
+        check_access(m, caller)?;
+        match m.status {
+            NodeStatus::Ready | NodeStatus::Releasing | NodeStatus::DiskErasing => {
+                return Ok(Vec::new());
+            }
+            NodeStatus::Allocated
+            | NodeStatus::Reserved
+            | NodeStatus::Deployed
+            | NodeStatus::Deploying
+            | NodeStatus::FailedDeployment
+            | NodeStatus::FailedReleasing
+            | NodeStatus::FailedDiskErasing
+            | NodeStatus::Broken => {}
+            other => {
+                return Err(OpError::Conflict(format!(
+                    "Node cannot be released in its current state ('{}').",
+                    other.label()
+                )));
+            }
+        }
+        let mut events = Vec::new();
+        if m.node_registered {
+            m.node_registered = false;
+            events.push(HookEvent::Released {
+                hostname: m.hostname.clone(),
+            });
+        }
+        m.owner = None;
+        m.owner_data = BTreeMap::new();
+        m.agent_name = None;
+        m.osystem = String::new();
+        m.distro_series = String::new();
+        m.hwe_kernel = None;
+        m.ephemeral_deploy = false;
+        m.ip_addresses.clear();
+        m.deploy_will_fail = false;
+        if m.status == NodeStatus::Broken {
+            // A broken machine stays broken; releasing only returns it to the pool of owners.
+            m.transition_at = None;
+            return Ok(events);
+        }
+        if req.erase {
+            let seconds = if req.quick_erase {
+                timing.erase / 4.0
+            } else {
+                timing.erase
+            };
+            m.status = NodeStatus::DiskErasing;
+            m.status_message = if req.secure_erase {
+                "Secure erasing disks"
+            } else {
+                "Erasing disks"
+            }
+            .to_string();
+            m.transition_at = Some(after(now, seconds));
+        } else {
+            m.status = NodeStatus::Releasing;
+            m.status_message = "Releasing".to_string();
+            m.transition_at = Some(after(now, timing.release));
+        }
+        Ok(events)
+    }
+
+    /// Aborts a deployment (back to Allocated) or a disk erase (to Failed disk erasing).
+    pub fn abort(&mut self, system_id: &str, caller: &Caller) -> Result<(), OpError> {
+        let m = self.machine_mut(system_id)?;
+        check_access(m, caller)?;
+        match m.status {
+            NodeStatus::Deploying => {
+                m.status = NodeStatus::Allocated;
+                m.power_state = PowerState::Off;
+                m.ip_addresses.clear();
+            }
+            NodeStatus::DiskErasing => m.status = NodeStatus::FailedDiskErasing,
+            other => {
+                return Err(OpError::Conflict(format!(
+                    "Cannot abort in current state: {}",
+                    other.label()
+                )));
+            }
+        }
+        m.transition_at = None;
+        m.deploy_will_fail = false;
+        m.status_message = "Aborted".to_string();
+        Ok(())
+    }
+
+    /// Marks a machine broken.
+    pub fn mark_broken(
+        &mut self,
+        system_id: &str,
+        caller: &Caller,
+        comment: Option<&str>,
+    ) -> Result<(), OpError> {
+        let m = self.machine_mut(system_id)?;
+        check_access(m, caller)?;
+        m.status = NodeStatus::Broken;
+        m.transition_at = None;
+        m.deploy_will_fail = false;
+        m.status_message = comment.unwrap_or("").to_string();
+        Ok(())
+    }
+
+    /// Marks a broken machine fixed.
+    pub fn mark_fixed(&mut self, system_id: &str, caller: &Caller) -> Result<(), OpError> {
+        let m = self.machine_mut(system_id)?;
+        check_access(m, caller)?;
+        if m.status != NodeStatus::Broken {
+            return Err(OpError::Conflict(format!(
+                "Node cannot be marked fixed in its current state ('{}').",
+                m.status.label()
+            )));
+        }
+        m.status = if m.owner.is_some() {
+            NodeStatus::Allocated
+        } else {
+            NodeStatus::Ready
+        };
+        m.status_message = String::new();
+        Ok(())
+    }
+
+    /// Powers a machine on or off.
+    pub fn set_power(&mut self, system_id: &str, caller: &Caller, on: bool) -> Result<(), OpError> {
+        let m = self.machine_mut(system_id)?;
+        check_access(m, caller)?;
+        m.power_state = if on { PowerState::On } else { PowerState::Off };
+        Ok(())
+    }
+
+    /// Merges owner data; an empty value removes the key. Only the owner may.
+    pub fn set_owner_data(
+        &mut self,
+        system_id: &str,
+        caller: &Caller,
+        data: &[(String, String)],
+    ) -> Result<(), OpError> {
+        let m = self.machine_mut(system_id)?;
+        if m.owner.as_deref() != Some(caller.username.as_str()) {
+            return Err(OpError::Forbidden(
+                "Only the owner of a machine can set its owner data.".to_string(),
+            ));
+        }
+        for (k, v) in data {
+            if v.is_empty() {
+                m.owner_data.remove(k);
+            } else {
+                m.owner_data.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constraints::parse_constraints;
+    use crate::inventory::Inventory;
+    use crate::params::Params;
+
+    const T: Timing = Timing {
+        deploy: 10.0,
+        release: 2.0,
+        erase: 4.0,
+    };
+
+    fn admin() -> Caller {
+        Caller {
+            username: ADMIN_USER.to_string(),
+        }
+    }
+
+    fn world() -> World {
+        World::from_inventory(&Inventory::generate(6, 1)).unwrap()
+    }
+
+    fn allocate(w: &mut World, q: &str) -> String {
+        let c = parse_constraints(&Params::from_urlencoded(q.as_bytes()), w).unwrap();
+        w.allocate(&c, &admin()).unwrap()
+    }
+
+    #[test]
+    fn allocate_picks_cheapest_and_records_agent() {
+        let mut w = world();
+        let id = allocate(&mut w, "agent_name=a1");
+        let cheapest = w
+            .machines
+            .values()
+            .map(|m| m.cost())
+            .fold(f64::MAX, f64::min);
+        let m = &w.machines[&id];
+        assert_eq!(m.cost(), cheapest);
+        assert_eq!(m.status, NodeStatus::Allocated);
+        assert_eq!(m.agent_name.as_deref(), Some("a1"));
+        assert_eq!(m.owner.as_deref(), Some(ADMIN_USER));
+    }
+
+    #[test]
+    fn deploy_then_timed_deployed_then_release_with_erase() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = allocate(&mut w, "");
+        w.set_owner_data(&id, &admin(), &[("k".into(), "v".into())])
+            .unwrap();
+        assert!(w.machines[&id].ip_addresses.is_empty());
+        let req = DeployRequest {
+            user_data: Some("#cloud-config".into()),
+            ..Default::default()
+        };
+        w.deploy(&id, &admin(), req, T, now).unwrap();
+        assert_eq!(w.machines[&id].status, NodeStatus::Deploying);
+        assert_eq!(w.machines[&id].ip_addresses.len(), 1);
+        assert!(w.advance(after(now, 9.0)).is_empty());
+        let events = w.advance(after(now, 10.0));
+        assert_eq!(events.len(), 1);
+        assert_eq!(w.machines[&id].status, NodeStatus::Deployed);
+        let err = w
+            .deploy(&id, &admin(), DeployRequest::default(), T, now)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            OpError::Conflict("Can't deploy a machine that is in the 'Deployed' state".into())
+        );
+        let events = w
+            .release(
+                &id,
+                &admin(),
+                ReleaseRequest {
+                    erase: true,
+                    ..Default::default()
+                },
+                T,
+                after(now, 20.0),
+            )
+            .unwrap();
+        assert!(matches!(events.as_slice(), [HookEvent::Released { .. }]));
+        let m = &w.machines[&id];
+        assert_eq!(m.status, NodeStatus::DiskErasing);
+        assert!(
+            m.owner_data.is_empty()
+                && m.owner.is_none()
+                && m.agent_name.is_none()
+                && m.ip_addresses.is_empty()
+        );
+        w.advance(after(now, 23.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::DiskErasing);
+        w.advance(after(now, 24.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::Ready);
+        assert_eq!(w.machines[&id].power_state, PowerState::Off);
+        // Releasing a Ready machine is a no-op.
+        assert!(
+            w.release(&id, &admin(), ReleaseRequest::default(), T, now)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn failed_deployment_abort_and_broken() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = allocate(&mut w, "");
+        let req = DeployRequest {
+            will_fail: true,
+            ..Default::default()
+        };
+        w.deploy(&id, &admin(), req, T, now).unwrap();
+        w.advance(after(now, 11.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::FailedDeployment);
+        assert!(matches!(
+            w.deploy(&id, &admin(), DeployRequest::default(), T, now),
+            Err(OpError::Conflict(_))
+        ));
+        w.release(&id, &admin(), ReleaseRequest::default(), T, now)
+            .unwrap();
+        w.advance(after(now, 2.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::Ready);
+        let id = allocate(&mut w, "");
+        w.deploy(&id, &admin(), DeployRequest::default(), T, now)
+            .unwrap();
+        w.abort(&id, &admin()).unwrap();
+        assert_eq!(w.machines[&id].status, NodeStatus::Allocated);
+        w.advance(after(now, 60.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::Allocated);
+        w.mark_broken(&id, &admin(), Some("disk")).unwrap();
+        assert_eq!(w.machines[&id].status, NodeStatus::Broken);
+    }
+
+    #[test]
+    fn owner_data_only_by_owner_and_access_rules() {
+        let mut w = world();
+        let id = allocate(&mut w, "");
+        let bob = Caller {
+            username: "bob".into(),
+        };
+        assert!(matches!(
+            w.set_owner_data(&id, &bob, &[]),
+            Err(OpError::Forbidden(_))
+        ));
+        assert!(matches!(
+            w.release(&id, &bob, ReleaseRequest::default(), T, Timestamp::now()),
+            Err(OpError::Forbidden(_))
+        ));
+        w.set_owner_data(
+            &id,
+            &admin(),
+            &[("a".into(), "1".into()), ("b".into(), "2".into())],
+        )
+        .unwrap();
+        w.set_owner_data(&id, &admin(), &[("a".into(), String::new())])
+            .unwrap();
+        assert_eq!(
+            w.machines[&id].owner_data.keys().collect::<Vec<_>>(),
+            vec!["b"]
+        );
+        assert_eq!(
+            w.set_owner_data("nope", &admin(), &[]),
+            Err(OpError::NotFound)
+        );
+    }
+
+    #[test]
+    fn unknown_series_is_a_form_error() {
+        let mut w = world();
+        let id = allocate(&mut w, "");
+        let req = DeployRequest {
+            distro_series: Some("plan9".into()),
+            ..Default::default()
+        };
+        assert!(
+            matches!(w.deploy(&id, &admin(), req, T, Timestamp::now()), Err(OpError::Invalid(e)) if e.contains_key("distro_series"))
+        );
+        assert_eq!(
+            resolve_series(&w.images, "ubuntu/jammy"),
+            Some(("ubuntu".into(), "jammy".into()))
+        );
+        assert_eq!(
+            resolve_series(&w.images, "focal"),
+            Some(("ubuntu".into(), "focal".into()))
+        );
+    }
+
+    #[test]
+    fn ips_are_distinct_across_deployments() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let a = allocate(&mut w, "");
+        let b = allocate(&mut w, "");
+        w.deploy(&a, &admin(), DeployRequest::default(), T, now)
+            .unwrap();
+        w.deploy(&b, &admin(), DeployRequest::default(), T, now)
+            .unwrap();
+        assert_ne!(w.machines[&a].ip_addresses, w.machines[&b].ip_addresses);
+    }
+}
