@@ -1,0 +1,299 @@
+//! Command-line flags of `capmaas-manager`. HyperShift and clusterctl templates pass the
+//! controller-runtime spellings (`--v=2`, `--sync-period=15m`), so those are accepted verbatim.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The manager's flags.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "capmaas-manager",
+    version,
+    about = "Cluster API infrastructure provider for MAAS"
+)]
+pub struct Flags {
+    /// Watch only this namespace (works with a namespaced Role); all namespaces when empty.
+    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
+    pub namespace: String,
+    /// Run controllers only while holding the leader Lease.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Namespace of the leader Lease; defaults to `--namespace`, then the pod's namespace.
+    #[arg(long, default_value = "")]
+    pub leader_election_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "controller-leader-election-capmaas")]
+    pub leader_election_id: String,
+    /// How often every object is reconciled even without a change (Go duration, e.g. `15m`).
+    #[arg(long, default_value = "10h", value_parser = parse_go_duration)]
+    pub sync_period: Duration,
+    /// Log verbosity as controller-runtime counts it: 0 info, 1-2 debug, 3+ trace.
+    #[arg(long = "v", short = 'v', default_value_t = 0)]
+    pub verbosity: u8,
+    /// Address of the metrics endpoint (`0` disables it).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_bind_address: String,
+    /// Address of `/healthz` and `/readyz`.
+    #[arg(long, default_value = "0.0.0.0:9440")]
+    pub health_probe_bind_address: String,
+    /// MaasMachines reconciled at the same time (bounds MAAS load).
+    #[arg(long, default_value_t = 10)]
+    pub machine_concurrency: u16,
+    /// MaasClusters reconciled at the same time.
+    #[arg(long, default_value_t = 5)]
+    pub cluster_concurrency: u16,
+    /// Accepted for compatibility; the manager serves no webhooks.
+    #[arg(long, default_value = "")]
+    pub tls_min_version: String,
+    /// Accepted for compatibility; the manager serves no webhooks.
+    #[arg(long, default_value = "")]
+    pub tls_cipher_suites: String,
+    /// Kubeconfig file; in-cluster configuration when absent.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// PEM bundle of CAs trusted for MAAS TLS (in addition to the system roots).
+    #[arg(long, env = "MAAS_CA_BUNDLE")]
+    pub maas_ca_bundle: Option<PathBuf>,
+    /// Skip MAAS TLS verification (tests only).
+    #[arg(long, default_value_t = false)]
+    pub maas_insecure_skip_tls_verify: bool,
+    /// How often to release MAAS machines whose MaasMachine is gone (Go duration; `0` disables).
+    #[arg(long, default_value = "10m", value_parser = parse_go_duration)]
+    pub orphan_sweep_interval: Duration,
+    /// MAAS URL (`http://maas:5240/MAAS`).
+    #[arg(long, env = "MAAS_ENDPOINT", hide_env_values = true)]
+    pub maas_endpoint: Option<String>,
+    /// MAAS API key (`consumer:token:secret`); never logged.
+    #[arg(long, env = "MAAS_API_KEY", hide_env_values = true)]
+    pub maas_api_key: Option<String>,
+    /// Default zone for machines whose Machine and MaasMachine name none.
+    #[arg(long, env = "MAAS_ZONE")]
+    pub maas_zone: Option<String>,
+}
+
+impl Flags {
+    /// The namespace to watch, `None` for all.
+    pub fn watch_namespace(&self) -> Option<&str> {
+        Some(self.namespace.trim()).filter(|n| !n.is_empty())
+    }
+
+    /// The tracing filter directive for `--v`.
+    pub fn log_directive(&self) -> &'static str {
+        verbosity_directive(self.verbosity)
+    }
+
+    /// The default zone, `None` when blank.
+    pub fn default_zone(&self) -> Option<&str> {
+        self.maas_zone
+            .as_deref()
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+    }
+}
+
+/// The tracing level for a controller-runtime verbosity.
+pub fn verbosity_directive(v: u8) -> &'static str {
+    match v {
+        0 => "info",
+        1 | 2 => "debug",
+        _ => "trace",
+    }
+}
+
+/// Error for an unreadable Go duration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid duration {0:?}: expected Go syntax such as 90s, 15m, 1h30m")]
+pub struct DurationError(pub String);
+
+/// Parses a Go `time.ParseDuration` string (`300ms`, `1.5h`, `1h30m`, `0`); negative values are
+/// refused because every flag here is a period.
+pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
+    let err = || DurationError(input.to_string());
+    let s = input.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() || s.starts_with('-') {
+        return Err(err());
+    }
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        if num_len == 0 {
+            return Err(err());
+        }
+        let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(err()),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Flags {
+        Flags::try_parse_from(std::iter::once("capmaas-manager").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn go_durations() {
+        let ok = [
+            ("15m", 900.0),
+            ("10h", 36000.0),
+            ("1h30m", 5400.0),
+            ("90s", 90.0),
+            ("1.5h", 5400.0),
+            ("300ms", 0.3),
+            ("0", 0.0),
+            ("2m30.5s", 150.5),
+        ];
+        for (s, secs) in ok {
+            assert_eq!(
+                parse_go_duration(s),
+                Ok(Duration::from_secs_f64(secs)),
+                "{s}"
+            );
+        }
+        for bad in ["", "15", "m", "-5m", "5x", "1h-", "abc"] {
+            assert!(parse_go_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hypershift_arguments_are_accepted() {
+        let f = parse(&[
+            "--namespace=hcp-ns",
+            "--leader-elect=true",
+            "--sync-period=15m",
+            "--v=2",
+        ]);
+        assert_eq!(f.watch_namespace(), Some("hcp-ns"));
+        assert!(f.leader_elect);
+        assert_eq!(f.sync_period, Duration::from_secs(900));
+        assert_eq!(f.verbosity, 2);
+        assert_eq!(f.log_directive(), "debug");
+    }
+
+    #[test]
+    fn separate_values_and_bare_booleans() {
+        let f = parse(&[
+            "--namespace",
+            "ns",
+            "--leader-elect",
+            "--sync-period",
+            "10h",
+            "-v",
+            "4",
+            "--metrics-bind-address",
+            ":8443",
+            "--health-probe-bind-address=:8081",
+            "--machine-concurrency=3",
+            "--cluster-concurrency",
+            "2",
+            "--tls-min-version=VersionTLS12",
+            "--tls-cipher-suites=TLS_AES_128_GCM_SHA256",
+            "--log-format=json",
+            "--maas-insecure-skip-tls-verify",
+            "--orphan-sweep-interval=0",
+            "--leader-election-namespace=kube-system",
+            "--leader-election-id=x",
+        ]);
+        assert_eq!(f.namespace, "ns");
+        assert!(f.leader_elect);
+        assert_eq!(f.verbosity, 4);
+        assert_eq!(f.log_directive(), "trace");
+        assert_eq!(f.metrics_bind_address, ":8443");
+        assert_eq!(f.machine_concurrency, 3);
+        assert_eq!(f.cluster_concurrency, 2);
+        assert_eq!(f.log_format, LogFormat::Json);
+        assert!(f.maas_insecure_skip_tls_verify);
+        assert_eq!(f.orphan_sweep_interval, Duration::ZERO);
+        assert_eq!(f.leader_election_namespace, "kube-system");
+    }
+
+    #[test]
+    fn defaults() {
+        let f = Flags::try_parse_from(["capmaas-manager", "--leader-elect=false"]).unwrap();
+        assert!(!f.leader_elect);
+        assert_eq!(f.sync_period, Duration::from_secs(36000));
+        assert_eq!(f.log_directive(), "info");
+        assert_eq!(f.orphan_sweep_interval, Duration::from_secs(600));
+        assert!(parse_go_duration("7d").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Flags::try_parse_from(["m", "--sync-period=soon"]).is_err());
+        assert!(Flags::try_parse_from(["m", "--log-format=xml"]).is_err());
+        assert!(Flags::try_parse_from(["m", "--v=high"]).is_err());
+    }
+}
+
+/// Parses a bind address as controller-runtime spells it: `:8080` means all interfaces, `0`
+/// disables the server.
+pub fn parse_bind_address(value: &str) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+    let value = value.trim();
+    if value.is_empty() || value == "0" {
+        return Ok(None);
+    }
+    let full = if value.starts_with(':') {
+        format!("0.0.0.0{value}")
+    } else {
+        value.to_string()
+    };
+    full.parse().map(Some)
+}
+
+#[cfg(test)]
+mod bind_tests {
+    use super::*;
+
+    #[test]
+    fn bind_addresses() {
+        assert_eq!(
+            parse_bind_address(":8080").unwrap(),
+            Some("0.0.0.0:8080".parse().unwrap())
+        );
+        assert_eq!(
+            parse_bind_address("127.0.0.1:9440").unwrap(),
+            Some("127.0.0.1:9440".parse().unwrap())
+        );
+        assert_eq!(parse_bind_address("0").unwrap(), None);
+        assert!(parse_bind_address("nope").is_err());
+    }
+}
