@@ -1,1 +1,1 @@
-//! placeholder
+//! End-to-end tests, the control-plane harness, the quickstart and benchmarks of capmaas-rs.
