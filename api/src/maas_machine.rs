@@ -244,3 +244,31 @@ pub struct GpuDevice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numa_node: Option<i32>,
 }
+
+impl MaasMachineStatus {
+    /// Writes readiness for both contracts at once (`ready` and `initialization.provisioned`),
+    /// so no reader sees one without the other.
+    pub fn set_ready(&mut self, ready: bool) {
+        self.ready = ready;
+        self.initialization = Some(Initialization::provisioned(ready));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_is_always_serialized_and_written_for_both_contracts() {
+        let mut status = MaasMachineStatus::default();
+        assert_eq!(
+            serde_json::to_value(&status).unwrap(),
+            serde_json::json!({"ready": false})
+        );
+        status.set_ready(true);
+        assert_eq!(
+            serde_json::to_value(&status).unwrap(),
+            serde_json::json!({"ready": true, "initialization": {"provisioned": true}})
+        );
+    }
+}

@@ -275,3 +275,80 @@ fn go_failure_domains_map() -> Value {
         "additionalProperties": Value::Object(entry),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crdgen::{Profile, crds, schema_of};
+
+    fn exists(schema: &Value, path: &str) -> bool {
+        let mut node = schema;
+        for part in path.split('.') {
+            if let Some(items) = node.get("items") {
+                node = items;
+            }
+            match node.get("properties").and_then(|p| p.get(part)) {
+                Some(child) => node = child,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn every_kept_path_exists_in_the_full_schema() {
+        for crd in crds(Profile::Full) {
+            let kind = &crd.spec.names.kind;
+            let schema = schema_of(&crd);
+            for path in kept_paths(kind) {
+                assert!(
+                    exists(&schema, &path),
+                    "{kind}: {path} is not in the full schema"
+                );
+            }
+        }
+        assert!(kept_paths("MaasClusterTemplate").is_empty());
+    }
+
+    #[test]
+    fn pruning_keeps_listed_subtrees_and_required_entries() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "required": ["a", "b"],
+                    "properties": {
+                        "a": {"type": "object", "properties": {"x": {"type": "string"}}},
+                        "b": {"type": "string", "maxLength": 3},
+                        "c": {"type": "array", "items": {"type": "object", "properties": {
+                            "keep": {"type": "string"}, "drop": {"type": "string"}}}}
+                    }
+                },
+                "status": {"type": "object", "properties": {"z": {"type": "string"}}}
+            }
+        });
+        let keep: Vec<String> = ["spec.a", "spec.c.keep"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        reduce_schema("Other", &mut schema, &keep);
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "properties": {
+                    "spec": {
+                        "type": "object",
+                        "required": ["a"],
+                        "properties": {
+                            "a": {"type": "object", "properties": {"x": {"type": "string"}}},
+                            "c": {"type": "array", "items": {"type": "object", "properties": {
+                                "keep": {"type": "string"}}}}
+                        }
+                    }
+                }
+            })
+        );
+    }
+}

@@ -1,0 +1,233 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Every CEL rule in the full CRDs, evaluated client-side against valid and invalid objects
+//! with the same Kubernetes CEL library the API server uses (kube's `cel` feature). The check
+//! against a real API server comes with the end-to-end harness.
+
+use capmaas_api::crdgen::{Profile, crds, schema_of};
+use kube::core::cel::{Validator, compile_schema};
+use serde_json::{Value, json};
+
+fn schema(kind: &str) -> Value {
+    let crd = crds(Profile::Full)
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap();
+    schema_of(&crd)
+}
+
+/// The messages of every failed rule; empty when the object is accepted.
+fn failures(kind: &str, object: &Value, old: Option<&Value>) -> Vec<String> {
+    match Validator::new().validate(&schema(kind), object, old) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn machine(spec: Value) -> Value {
+    json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "kind": "MaasMachine",
+        "metadata": {"name": "m", "namespace": "default"},
+        "spec": spec
+    })
+}
+
+fn cluster(spec: Value) -> Value {
+    json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "kind": "MaasCluster",
+        "metadata": {"name": "c", "namespace": "default"},
+        "spec": spec
+    })
+}
+
+fn machine_template(spec: Value) -> Value {
+    json!({
+        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+        "kind": "MaasMachineTemplate",
+        "metadata": {"name": "t", "namespace": "default"},
+        "spec": {"template": {"spec": spec}}
+    })
+}
+
+fn assert_refused(found: &[String], message: &str) {
+    assert!(
+        found.iter().any(|f| f.contains(message)),
+        "expected a failure containing {message:?}, got {found:?}"
+    );
+}
+
+#[test]
+fn dns_domain_is_immutable() {
+    let old = cluster(json!({"dnsDomain": "maas"}));
+    assert_eq!(failures("MaasCluster", &old, None), Vec::<String>::new());
+    assert_eq!(
+        failures("MaasCluster", &old, Some(&old)),
+        Vec::<String>::new()
+    );
+    let changed = cluster(json!({"dnsDomain": "other"}));
+    assert_refused(
+        &failures("MaasCluster", &changed, Some(&old)),
+        "dnsDomain is immutable",
+    );
+    // Other fields stay mutable.
+    let endpoint =
+        cluster(json!({"dnsDomain": "maas", "controlPlaneEndpoint": {"host": "h", "port": 6443}}));
+    assert_eq!(
+        failures("MaasCluster", &endpoint, Some(&old)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn image_is_immutable() {
+    let old = machine(json!({"image": "jammy", "minCPU": 1}));
+    let changed = machine(json!({"image": "noble", "minCPU": 1}));
+    assert_refused(
+        &failures("MaasMachine", &changed, Some(&old)),
+        "image is immutable",
+    );
+    let provider_id_set =
+        machine(json!({"image": "jammy", "minCPU": 1, "providerID": "maas:///z/abc"}));
+    assert_eq!(
+        failures("MaasMachine", &provider_id_set, Some(&old)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn tag_names_are_checked_in_tags_and_not_tags() {
+    let good =
+        machine(json!({"image": "jammy", "tags": ["gpu", "rack_1", "a-b"], "notTags": ["x9"]}));
+    assert_eq!(failures("MaasMachine", &good, None), Vec::<String>::new());
+    let bad_tag = machine(json!({"image": "jammy", "tags": ["gpu", "bad tag"]}));
+    let found = failures("MaasMachine", &bad_tag, None);
+    assert_refused(&found, "tags: a MAAS tag name may only contain");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let bad_not_tag = machine(json!({"image": "jammy", "notTags": ["a/b"]}));
+    assert_refused(
+        &failures("MaasMachine", &bad_not_tag, None),
+        "notTags: a MAAS tag name may only contain",
+    );
+}
+
+#[test]
+fn erase_options_must_be_consistent() {
+    for (release, ok) in [
+        (json!({"erase": true}), true),
+        (json!({"erase": true, "quickErase": true}), true),
+        (
+            json!({"erase": true, "secureErase": true, "quickErase": true}),
+            true,
+        ),
+        (json!({"quickErase": false}), true),
+        (json!({}), true),
+        (json!({"quickErase": true}), false),
+        (json!({"secureErase": true}), false),
+        (json!({"erase": false, "secureErase": true}), false),
+    ] {
+        let object = machine(json!({"image": "jammy", "release": release.clone()}));
+        let found = failures("MaasMachine", &object, None);
+        if ok {
+            assert_eq!(found, Vec::<String>::new(), "{release}");
+        } else {
+            assert_refused(
+                &found,
+                "quickErase and secureErase only apply with erase: true",
+            );
+        }
+    }
+}
+
+#[test]
+fn machine_template_spec_is_immutable() {
+    let old = machine_template(json!({"image": "ubuntu/focal", "minCPU": 1, "minMemory": 1024}));
+    assert_eq!(
+        failures("MaasMachineTemplate", &old, Some(&old)),
+        Vec::<String>::new()
+    );
+    let changed =
+        machine_template(json!({"image": "ubuntu/focal", "minCPU": 2, "minMemory": 1024}));
+    assert_refused(
+        &failures("MaasMachineTemplate", &changed, Some(&old)),
+        "MaasMachineTemplate spec.template is immutable",
+    );
+    // The template's own rules apply inside it too.
+    let bad = machine_template(json!({"image": "ubuntu/focal", "tags": ["no spaces"]}));
+    assert_refused(
+        &failures("MaasMachineTemplate", &bad, None),
+        "tags: a MAAS tag name",
+    );
+}
+
+#[test]
+fn cluster_template_spec_is_immutable() {
+    let template = |domain: &str| {
+        json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+            "kind": "MaasClusterTemplate",
+            "metadata": {"name": "ct", "namespace": "default"},
+            "spec": {"template": {"spec": {"dnsDomain": domain}}}
+        })
+    };
+    assert_eq!(
+        failures(
+            "MaasClusterTemplate",
+            &template("maas"),
+            Some(&template("maas"))
+        ),
+        Vec::<String>::new()
+    );
+    assert_refused(
+        &failures(
+            "MaasClusterTemplate",
+            &template("other"),
+            Some(&template("maas")),
+        ),
+        "MaasClusterTemplate spec.template is immutable",
+    );
+}
+
+fn rules_with_nodes(node: &Value, out: &mut Vec<(String, Value)>) {
+    let Value::Object(map) = node else { return };
+    if let Some(Value::Array(rules)) = map.get("x-kubernetes-validations") {
+        for rule in rules {
+            out.push((rule["rule"].as_str().unwrap().to_owned(), node.clone()));
+            assert!(
+                rule.get("message")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| !m.is_empty()),
+                "rule {rule} has no message"
+            );
+        }
+    }
+    if let Some(Value::Object(props)) = map.get("properties") {
+        props.values().for_each(|c| rules_with_nodes(c, out));
+    }
+    if let Some(items) = map.get("items") {
+        rules_with_nodes(items, out);
+    }
+}
+
+#[test]
+fn every_rule_compiles_and_has_a_message() {
+    let mut total = 0;
+    for crd in crds(Profile::Full) {
+        let schema = schema_of(&crd);
+        let mut rules = Vec::new();
+        rules_with_nodes(&schema, &mut rules);
+        for (rule, node) in &rules {
+            assert!(
+                !compile_schema(node).has_errors(),
+                "{rule} does not compile"
+            );
+        }
+        total += rules.len();
+    }
+    // The compile check has teeth: a broken rule is reported.
+    let broken = json!({"type": "string", "x-kubernetes-validations": [{"rule": "self ==", "message": "m"}]});
+    assert!(compile_schema(&broken).has_errors());
+    // dnsDomain (cluster + cluster template), image, tags, notTags, release (machine +
+    // machine template), and the two template immutability rules.
+    assert_eq!(total, 2 + 2 * 4 + 2);
+}
