@@ -83,7 +83,7 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if args.check {
         let drift = crdgen::check_dir(&dir, profile)?;
         for d in &drift {
-            eprintln!("crdgen: {d} (run `make crds`)");
+            eprintln!("crdgen: {d} (regenerate: `make crds` for the full profile)");
         }
         return Ok(report(drift.is_empty(), &dir.display().to_string()));
     }
