@@ -222,3 +222,85 @@ fn rules_of(node: &Value) -> Vec<String> {
     }
     rules
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin("MaasCluster", "spec.dnsDomain"),
+            "Go provider, HyperShift writes it"
+        );
+        assert_eq!(
+            origin("MaasCluster", "spec.controlPlaneEndpoint.host"),
+            "Go provider, HyperShift writes it"
+        );
+        assert_eq!(origin("MaasCluster", "status"), "Go provider");
+        assert_eq!(
+            origin("MaasCluster", "status.conditions[].severity"),
+            "Go provider"
+        );
+        assert_eq!(
+            origin("MaasCluster", "status.conditions[].observedGeneration"),
+            "ours"
+        );
+        assert_eq!(origin("MaasMachine", "spec.image"), "Go provider");
+        assert_eq!(
+            origin("MaasMachine", "spec.minDiskSize"),
+            "Go provider (newer)"
+        );
+        assert_eq!(origin("MaasMachine", "spec.gpu.minCount"), "ours");
+        assert_eq!(
+            origin("MaasMachineTemplate", "spec.template.spec.tags"),
+            "Go provider, HyperShift writes it"
+        );
+        assert_eq!(origin("MaasMachineTemplate", "status.capacity"), "ours");
+    }
+
+    #[test]
+    fn every_schema_field_has_a_row() {
+        let doc = render_fields_doc();
+        for crd in crds(Profile::Full) {
+            for row in rows_of(&schema_of(&crd)) {
+                assert!(doc.contains(&format!("| `{}` |", row.path)), "{}", row.path);
+            }
+        }
+        for name in [
+            "dnsDomain",
+            "controlPlaneEndpoint",
+            "failureDomains",
+            "providerID",
+            "systemID",
+            "failureDomain",
+            "resourcePool",
+            "minCPU",
+            "minMemory",
+            "tags",
+            "image",
+            "minDiskSize",
+            "deployInMemory",
+            "notTags",
+            "gpu.minCount",
+            "userDataFormat",
+            "release.secureErase",
+            "identityRef",
+            "ignition.wipePartitions",
+            "machineState",
+            "machinePowered",
+            "addresses[].type",
+            "hardware.gpus[].pciAddress",
+            "nodeInfo",
+            "capacity",
+            "network.dnsName",
+            "initialization.provisioned",
+        ] {
+            assert!(
+                doc.contains(&format!(".{name}` |")),
+                "{name} missing from FIELDS.md"
+            );
+        }
+        assert!(doc.contains("| `spec.minCPU` | integer (int32) | no | Go provider |"));
+    }
+}
