@@ -78,6 +78,10 @@ pub struct MachineFacts {
     pub attempt_marked: bool,
     /// The release-intent annotation is present.
     pub release_intent: bool,
+    /// The release intent was written in this very pass, so no release of ours can have been
+    /// sent before it: the machine is still the one recorded and can be released without
+    /// reading it first.
+    pub intent_marked_this_pass: bool,
     /// Failed deployments so far (annotation).
     pub failures: DeployFailures,
     /// Allocation constraints from the spec.
@@ -231,6 +235,10 @@ fn decide_deletion(f: &MachineFacts) -> MachineAction {
         (None, MaasView::NotFound) => MachineAction::RemoveFinalizer,
         (None, MaasView::Found(m)) => MachineAction::RecordSystemId(m.system_id.clone()),
         (Some(_), _) if !f.release_intent => MachineAction::MarkReleaseIntent { failures: None },
+        (Some(id), MaasView::Unread) if f.intent_marked_this_pass => MachineAction::Release {
+            system_id: id.clone(),
+            erase: f.erase,
+        },
         (Some(id), MaasView::Unread) => MachineAction::Read {
             system_id: id.clone(),
         },
@@ -443,6 +451,7 @@ mod tests {
             system_id: None,
             attempt_marked: false,
             release_intent: false,
+            intent_marked_this_pass: false,
             failures: DeployFailures::default(),
             requirements: MachineRequirements {
                 min_cpu: Some(2),
@@ -911,6 +920,15 @@ mod tests {
                     ..base()
                 }),
                 "Read(abc123)",
+            ),
+            (
+                "intent written this pass: release without a read",
+                del_intent(MachineFacts {
+                    system_id: Some("abc123".into()),
+                    intent_marked_this_pass: true,
+                    ..base()
+                }),
+                "Release(abc123)",
             ),
             (
                 "intent, deployed: release",

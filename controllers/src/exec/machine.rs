@@ -269,6 +269,7 @@ pub async fn run_machine_pass<M: MaasApi, S: MachineStore>(
             MachineAction::MarkReleaseIntent { failures } => {
                 store.mark_release_intent(failures).await?;
                 facts.release_intent = true;
+                facts.intent_marked_this_pass = true;
                 if let Some(f) = failures {
                     facts.failures = f;
                 }

@@ -1,0 +1,421 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The MAAS side of a MaasMachine's life, driven by the decisions and the executor against the
+//! MAAS simulator over HTTP. The Kubernetes side is an in-memory store with the same durability
+//! rules (each write is visible to the next pass, and a crash loses nothing written).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use capmaas_controllers::allocation::MachineRequirements;
+use capmaas_controllers::decide::machine::EraseOptions;
+use capmaas_controllers::decide::{FailReason, MaasView, MachineFacts, OwnerMachine, WaitReason};
+use capmaas_controllers::error::ReconcileError;
+use capmaas_controllers::exec::{
+    BootstrapData, MachineStore, PassEnd, PassReport, run_machine_pass,
+};
+use capmaas_controllers::timing::DeployFailures;
+use jiff::{SignedDuration, Timestamp};
+use maas_client::{MaasClient, MaasConfig, RetryConfig};
+use maas_sim::{FaultConfig, SimConfig, SimHandle, Simulator};
+
+const UID: &str = "0b7c9f4e-1111-2222-3333-444455556666";
+const CLOUD_CONFIG: &[u8] = b"#cloud-config\nruncmd: [echo joined]\n";
+
+/// What the MaasMachine object holds between passes.
+#[derive(Debug, Default, Clone)]
+struct Object {
+    attempt_marked: bool,
+    system_id: Option<String>,
+    release_intent: bool,
+    failures: DeployFailures,
+    finalizer: bool,
+    deleting: bool,
+}
+
+#[derive(Default)]
+struct MemStore {
+    obj: Mutex<Object>,
+    /// Simulates the manager dying right after allocate: the next `record_system_id` fails.
+    crash_before_record: Mutex<bool>,
+}
+
+impl MemStore {
+    fn get(&self) -> Object {
+        self.obj.lock().unwrap().clone()
+    }
+}
+
+impl MachineStore for MemStore {
+    async fn mark_attempt(&self) -> Result<(), ReconcileError> {
+        self.obj.lock().unwrap().attempt_marked = true;
+        Ok(())
+    }
+    async fn record_system_id(&self, system_id: &str) -> Result<(), ReconcileError> {
+        if std::mem::take(&mut *self.crash_before_record.lock().unwrap()) {
+            return Err(ReconcileError::Invalid("killed".into()));
+        }
+        self.obj.lock().unwrap().system_id = Some(system_id.to_string());
+        Ok(())
+    }
+    async fn mark_release_intent(
+        &self,
+        failures: Option<DeployFailures>,
+    ) -> Result<(), ReconcileError> {
+        let mut o = self.obj.lock().unwrap();
+        o.release_intent = true;
+        if let Some(f) = failures {
+            o.failures = f;
+        }
+        Ok(())
+    }
+    async fn forget(&self) -> Result<(), ReconcileError> {
+        let mut o = self.obj.lock().unwrap();
+        o.system_id = None;
+        o.attempt_marked = false;
+        o.release_intent = false;
+        Ok(())
+    }
+    async fn bootstrap_data(&self, secret: &str) -> Result<BootstrapData, ReconcileError> {
+        assert_eq!(secret, "mm-0-bootstrap");
+        Ok(BootstrapData {
+            value: CLOUD_CONFIG.to_vec(),
+            format: None,
+        })
+    }
+    async fn remove_finalizer(&self) -> Result<(), ReconcileError> {
+        self.obj.lock().unwrap().finalizer = false;
+        Ok(())
+    }
+}
+
+fn facts(o: &Object, now: Timestamp) -> MachineFacts {
+    MachineFacts {
+        uid: UID.into(),
+        namespace: "ns".into(),
+        name: "mm-0".into(),
+        deleting: o.deleting,
+        paused: false,
+        owner: Some(OwnerMachine {
+            bootstrap_data_secret: Some("mm-0-bootstrap".into()),
+            failure_domain: Some("az1".into()),
+        }),
+        cluster_infrastructure_ready: Some(true),
+        system_id: o.system_id.clone(),
+        attempt_marked: o.attempt_marked,
+        release_intent: o.release_intent,
+        intent_marked_this_pass: false,
+        failures: o.failures,
+        requirements: MachineRequirements {
+            min_cpu: Some(1),
+            min_memory_mib: Some(1024),
+            ..Default::default()
+        },
+        image: "ubuntu/jammy".into(),
+        deploy_in_memory: false,
+        erase: EraseOptions::default(),
+        default_zone: None,
+        deploying_for: None,
+        maas: MaasView::Unread,
+        now,
+    }
+}
+
+async fn sim(faults: FaultConfig) -> (SimHandle, MaasClient) {
+    let sim = Simulator::start(SimConfig {
+        machines: 3,
+        gpu_machines: 0,
+        deploy_seconds: 0.0,
+        faults,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client =
+        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
+            .unwrap();
+    (sim, client)
+}
+
+/// Runs passes (as the controller would on requeue) until one ends other than by waiting on
+/// MAAS progress; returns every pass's report.
+async fn drive(client: &MaasClient, store: &MemStore, now: Timestamp) -> Vec<PassReport> {
+    let mut reports = Vec::new();
+    for _ in 0..6 {
+        let report = run_machine_pass(client, store, facts(&store.get(), now), None)
+            .await
+            .unwrap();
+        let again = matches!(
+            report.end,
+            PassEnd::Waiting {
+                reason: WaitReason::Deploying | WaitReason::Releasing | WaitReason::PoweringOn,
+                ..
+            }
+        );
+        reports.push(report);
+        if !again {
+            break;
+        }
+    }
+    reports
+}
+
+fn maas_calls(sim: &SimHandle) -> u64 {
+    sim.requests()
+        .log
+        .iter()
+        .filter(|e| !e.path.starts_with("/_sim"))
+        .count() as u64
+}
+
+fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+#[tokio::test]
+async fn full_lifecycle_takes_at_most_six_maas_calls() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    sim.reset_requests();
+    let store = MemStore {
+        obj: Mutex::new(Object {
+            finalizer: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let reports = drive(&client, &store, now()).await;
+    let PassEnd::Ready(ready) = &reports.last().unwrap().end else {
+        panic!("not ready: {reports:#?}")
+    };
+    let id = store.get().system_id.unwrap();
+    assert_eq!(ready.provider_id, format!("maas:///az1/{id}"));
+    assert!(!ready.addresses.is_empty(), "addresses reported");
+    let view = sim.state();
+    let m = view.machine(&id).unwrap();
+    assert_eq!(m.status, "Deployed");
+    assert_eq!(
+        m.agent_name.as_deref(),
+        Some(format!("capmaas:{UID}").as_str())
+    );
+    assert_eq!(
+        m.owner_data.get("capmaas-uid").map(String::as_str),
+        Some(UID)
+    );
+    assert_eq!(
+        m.owner_data.get("capmaas-name").map(String::as_str),
+        Some("mm-0")
+    );
+    assert_eq!(m.distro_series, "jammy");
+    assert_eq!(
+        m.user_data.as_deref().map(str::as_bytes),
+        Some(CLOUD_CONFIG)
+    );
+
+    store.obj.lock().unwrap().deleting = true;
+    let reports = drive(&client, &store, now()).await;
+    assert_eq!(
+        reports.last().unwrap().end,
+        PassEnd::Finalized,
+        "{reports:#?}"
+    );
+    assert!(!store.get().finalizer);
+    let view = sim.state();
+    let m = view.machine(&id).unwrap();
+    assert_eq!(m.status, "Ready");
+    assert_eq!(m.owner, None);
+
+    let stats = sim.requests();
+    let calls = maas_calls(&sim);
+    let ops: Vec<&str> = stats.log.iter().map(|e| e.op.as_str()).collect();
+    assert!(calls <= 6, "{calls} MAAS calls: {ops:?}");
+    assert_eq!(stats.count_op("machines:allocate"), 1, "{ops:?}");
+    assert_eq!(stats.count_op("machine:deploy"), 1, "{ops:?}");
+    assert_eq!(stats.count_op("machine:release"), 1, "{ops:?}");
+    println!("MAAS calls for one lifecycle: {calls}: {ops:?}");
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_kill_right_after_allocate_adopts_instead_of_leaking() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    *store.crash_before_record.lock().unwrap() = true;
+
+    let first = run_machine_pass(&client, &store, facts(&store.get(), now()), None).await;
+    assert!(first.is_err(), "the simulated kill interrupts the pass");
+    assert!(store.get().attempt_marked);
+    assert_eq!(store.get().system_id, None);
+    let held: Vec<_> = sim
+        .state()
+        .machines
+        .into_iter()
+        .filter(|m| m.owner.is_some())
+        .collect();
+    assert_eq!(held.len(), 1, "MAAS allocated one machine before the kill");
+
+    // The restarted manager: same object, nothing else remembered.
+    let reports = drive(&client, &store, now()).await;
+    assert!(
+        reports[0]
+            .steps
+            .starts_with(&["AdoptLookup", "RecordSystemId"]),
+        "{:?}",
+        reports[0].steps
+    );
+    assert!(
+        matches!(reports.last().unwrap().end, PassEnd::Ready(_)),
+        "{reports:#?}"
+    );
+    assert_eq!(
+        store.get().system_id.as_deref(),
+        Some(held[0].system_id.as_str())
+    );
+
+    let stats = sim.requests();
+    assert_eq!(
+        stats.count_op("machines:allocate"),
+        1,
+        "no second allocation"
+    );
+    let owned = sim
+        .state()
+        .machines
+        .into_iter()
+        .filter(|m| m.owner.is_some())
+        .count();
+    assert_eq!(owned, 1, "no leaked machine");
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_deployment_is_released_and_retried_after_a_delay() {
+    let (sim, client) = sim(FaultConfig {
+        fail_next_deploys: 1,
+        ..Default::default()
+    })
+    .await;
+    let store = MemStore::default();
+    let t0 = now();
+
+    let reports = drive(&client, &store, t0).await;
+    let last = reports.last().unwrap();
+    assert_eq!(
+        last.end,
+        PassEnd::Waiting {
+            reason: WaitReason::WaitingToRetry,
+            after: Some(Duration::from_secs(30))
+        },
+        "{reports:#?}"
+    );
+    assert!(
+        last.steps
+            .ends_with(&["MarkReleaseIntent", "Release", "Forget", "Wait"]),
+        "{:?}",
+        last.steps
+    );
+    assert_eq!(store.get().failures.count, 1);
+    assert_eq!(store.get().system_id, None);
+    let failed_owned = sim
+        .state()
+        .machines
+        .into_iter()
+        .filter(|m| m.owner.is_some())
+        .count();
+    assert_eq!(failed_owned, 0, "the failed machine went back to MAAS");
+
+    // Still inside the delay: no MAAS call at all.
+    let before = maas_calls(&sim);
+    let early = drive(&client, &store, t0 + SignedDuration::from_secs(10)).await;
+    assert!(matches!(
+        early[0].end,
+        PassEnd::Waiting {
+            reason: WaitReason::WaitingToRetry,
+            ..
+        }
+    ));
+    assert_eq!(maas_calls(&sim), before);
+
+    let reports = drive(&client, &store, t0 + SignedDuration::from_secs(31)).await;
+    assert!(
+        matches!(reports.last().unwrap().end, PassEnd::Ready(_)),
+        "{reports:#?}"
+    );
+    let stats = sim.requests();
+    assert_eq!(stats.count_op("machines:allocate"), 2);
+    assert_eq!(stats.count_op("machine:deploy"), 2);
+    assert_eq!(stats.count_op("machine:release"), 1);
+    let deployed = sim
+        .state()
+        .machines
+        .into_iter()
+        .filter(|m| m.status == "Deployed")
+        .count();
+    assert_eq!(deployed, 1);
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn repeated_failures_stop_at_the_budget() {
+    let (sim, client) = sim(FaultConfig {
+        fail_next_deploys: 10,
+        ..Default::default()
+    })
+    .await;
+    let store = MemStore::default();
+    let mut t = now();
+    let mut end = None;
+    for _ in 0..10 {
+        let reports = drive(&client, &store, t).await;
+        end = Some(reports.last().unwrap().end.clone());
+        if matches!(end, Some(PassEnd::Failed { .. })) {
+            break;
+        }
+        t += SignedDuration::from_secs(3600);
+    }
+    let Some(PassEnd::Failed { reason, .. }) = end else {
+        panic!("no terminal failure: {end:?}")
+    };
+    assert_eq!(reason, FailReason::DeployFailuresExhausted);
+    let stats = sim.requests();
+    assert_eq!(
+        stats.count_op("machine:deploy"),
+        3,
+        "bounded deploy attempts"
+    );
+    assert_eq!(
+        stats.count_op("machine:release"),
+        2,
+        "the last failed machine is kept for inspection"
+    );
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_matching_machine_waits_without_an_error() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    let mut f = facts(&store.get(), now());
+    f.requirements.tags = vec!["no-such-tag-anywhere".into()];
+    let result = run_machine_pass(&client, &store, f, None).await;
+    // MAAS answers an unknown tag with 400; a known tag nobody has with 409. Either way no machine
+    // is taken.
+    match result {
+        Ok(report) => assert!(matches!(
+            report.end,
+            PassEnd::Waiting {
+                reason: WaitReason::NoMachineAvailable,
+                ..
+            }
+        )),
+        Err(e) => assert_eq!(e.label(), "MaasRejected", "{e}"),
+    }
+    assert_eq!(
+        sim.state()
+            .machines
+            .into_iter()
+            .filter(|m| m.owner.is_some())
+            .count(),
+        0
+    );
+    sim.shutdown().await.unwrap();
+}
