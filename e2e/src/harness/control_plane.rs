@@ -1,0 +1,292 @@
+//! etcd, kube-apiserver and kube-controller-manager as local processes, the way
+//! controller-runtime's envtest runs them, with an admin kubeconfig.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::certs::{self, CertFiles};
+use super::error::HarnessError;
+use super::process::{Component, free_port};
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneOptions {
+    /// The directory of the Go-built binaries.
+    pub bin_dir: PathBuf,
+    /// Where certificates, data and logs go.
+    pub run_dir: PathBuf,
+    /// Also run kube-controller-manager (garbage collector and namespace controllers), which
+    /// ownerReference cascades and namespace deletion need.
+    pub controller_manager: bool,
+}
+
+/// A running API server with its etcd (and optionally the controller manager).
+pub struct ControlPlane {
+    etcd: Component,
+    apiserver: Component,
+    controller_manager: Option<Component>,
+    kubeconfig: PathBuf,
+    certs: CertFiles,
+    server: String,
+    client: kube::Client,
+}
+
+/// Bounded polling: `attempts` tries, `every` apart.
+async fn poll<F, Fut>(attempts: u32, every: Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..attempts {
+        if probe().await {
+            return true;
+        }
+        tokio::time::sleep(every).await;
+    }
+    false
+}
+
+impl ControlPlane {
+    /// Starts etcd, then kube-apiserver, waits until `/readyz` answers, then (if asked) the
+    /// controller manager.
+    pub async fn start(opts: ControlPlaneOptions) -> Result<Self, HarnessError> {
+        let dir = &opts.run_dir;
+        std::fs::create_dir_all(dir).map_err(HarnessError::io("creating", dir))?;
+        let certs = certs::generate(dir)?;
+
+        let (mut etcd, etcd_url) = start_etcd(&opts.bin_dir, dir)?;
+        let http = reqwest::Client::new();
+        let healthy = poll(300, Duration::from_millis(100), || {
+            let http = http.clone();
+            let url = format!("{etcd_url}/health");
+            async move { matches!(http.get(url).send().await, Ok(r) if r.status().is_success()) }
+        })
+        .await;
+        if !healthy {
+            etcd.check_running()?;
+            return Err(etcd.not_ready("no healthy answer on /health".into()));
+        }
+
+        let port = free_port()?;
+        let server = format!("https://127.0.0.1:{port}");
+        let mut apiserver = start_apiserver(&opts.bin_dir, dir, &certs, &etcd_url, port)?;
+        let kubeconfig = dir.join("admin.kubeconfig");
+        std::fs::write(&kubeconfig, admin_kubeconfig(&server, &certs))
+            .map_err(HarnessError::io("writing", &kubeconfig))?;
+        let client = client_from_kubeconfig(&kubeconfig).await?;
+
+        let mut ready = false;
+        for _ in 0..600 {
+            apiserver.check_running()?;
+            let req = http_get("/readyz");
+            if let Ok(body) = client.request_text(req).await
+                && body.trim() == "ok"
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !ready {
+            return Err(apiserver.not_ready("/readyz never answered ok".into()));
+        }
+
+        let controller_manager = if opts.controller_manager {
+            Some(start_controller_manager(&opts.bin_dir, dir, &kubeconfig)?)
+        } else {
+            None
+        };
+
+        Ok(Self {
+            etcd,
+            apiserver,
+            controller_manager,
+            kubeconfig,
+            certs,
+            server,
+            client,
+        })
+    }
+
+    /// A client with cluster-admin rights.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The admin kubeconfig file.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The API server URL (`https://127.0.0.1:PORT`).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The cluster CA certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.certs.ca_pem
+    }
+
+    /// A kubeconfig for the same server with a bearer token instead of the admin certificate
+    /// (for running a component as a ServiceAccount).
+    pub fn token_kubeconfig(&self, token: &str) -> String {
+        kubeconfig_yaml(&self.server, &self.certs.ca_pem, &format!("token: {token}"))
+    }
+
+    /// Fails with a log tail when any component has died.
+    pub fn check_running(&mut self) -> Result<(), HarnessError> {
+        self.etcd.check_running()?;
+        self.apiserver.check_running()?;
+        if let Some(kcm) = self.controller_manager.as_mut() {
+            kcm.check_running()?;
+        }
+        Ok(())
+    }
+
+    /// The log files of every component, for printing on failure.
+    pub fn logs(&self) -> Vec<PathBuf> {
+        let mut logs = vec![
+            self.etcd.log().to_path_buf(),
+            self.apiserver.log().to_path_buf(),
+        ];
+        if let Some(kcm) = &self.controller_manager {
+            logs.push(kcm.log().to_path_buf());
+        }
+        logs
+    }
+
+    /// Stops every component, newest first.
+    pub async fn stop(mut self) {
+        if let Some(kcm) = self.controller_manager.as_mut() {
+            kcm.stop().await;
+        }
+        self.apiserver.stop().await;
+        self.etcd.stop().await;
+    }
+}
+
+fn http_get(path: &'static str) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::new(Vec::new());
+    *req.uri_mut() = http::Uri::from_static(path);
+    req
+}
+
+/// A kube client from a kubeconfig file.
+pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client, HarnessError> {
+    let kc = Kubeconfig::read_from(path).map_err(|e| HarnessError::Kubeconfig(e.to_string()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| HarnessError::Kubeconfig(e.to_string()))?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Starts etcd; returns it with its client URL.
+fn start_etcd(bin: &Path, dir: &Path) -> Result<(Component, String), HarnessError> {
+    let client_port = free_port()?;
+    let peer_port = free_port()?;
+    let client_url = format!("http://127.0.0.1:{client_port}");
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    let args = vec![
+        format!("--data-dir={}", dir.join("etcd-data").display()),
+        format!("--listen-client-urls={client_url}"),
+        format!("--advertise-client-urls={client_url}"),
+        format!("--listen-peer-urls={peer_url}"),
+        format!("--initial-advertise-peer-urls={peer_url}"),
+        format!("--initial-cluster=default={peer_url}"),
+        "--name=default".into(),
+        // Test data need no durability; fsync on a shared disk is the slowest part of etcd.
+        "--unsafe-no-fsync=true".into(),
+        "--log-level=warn".into(),
+    ];
+    let etcd = Component::spawn("etcd", &bin.join("etcd"), &args, &[], dir)?;
+    Ok((etcd, client_url))
+}
+
+fn start_apiserver(
+    bin: &Path,
+    dir: &Path,
+    certs: &CertFiles,
+    etcd_url: &str,
+    port: u16,
+) -> Result<Component, HarnessError> {
+    let args = vec![
+        format!("--etcd-servers={etcd_url}"),
+        format!("--cert-dir={}", dir.display()),
+        format!("--tls-cert-file={}", certs.serving_cert.display()),
+        format!("--tls-private-key-file={}", certs.serving_key.display()),
+        format!("--client-ca-file={}", certs.ca_cert.display()),
+        format!("--secure-port={port}"),
+        "--bind-address=127.0.0.1".into(),
+        "--advertise-address=127.0.0.1".into(),
+        // The endpoint reconciler refuses loopback addresses; nothing here needs the endpoints.
+        "--endpoint-reconciler-type=none".into(),
+        "--service-cluster-ip-range=10.0.0.0/24".into(),
+        "--allow-privileged=true".into(),
+        "--authorization-mode=RBAC".into(),
+        format!("--service-account-issuer=https://127.0.0.1:{port}"),
+        format!("--service-account-key-file={}", certs.sa_pub.display()),
+        format!(
+            "--service-account-signing-key-file={}",
+            certs.sa_key.display()
+        ),
+        "--disable-admission-plugins=ServiceAccount".into(),
+        // One client (the tests) does not need fairness queues; they cost memory and CPU.
+        "--enable-priority-and-fairness=false".into(),
+        "--v=1".into(),
+    ];
+    Component::spawn(
+        "kube-apiserver",
+        &bin.join("kube-apiserver"),
+        &args,
+        &[],
+        dir,
+    )
+}
+
+fn start_controller_manager(
+    bin: &Path,
+    dir: &Path,
+    kubeconfig: &Path,
+) -> Result<Component, HarnessError> {
+    let args = vec![
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--authentication-kubeconfig={}", kubeconfig.display()),
+        format!("--authorization-kubeconfig={}", kubeconfig.display()),
+        "--controllers=garbage-collector-controller,namespace-controller".into(),
+        "--leader-elect=false".into(),
+        "--bind-address=127.0.0.1".into(),
+        format!("--secure-port={}", free_port()?),
+        "--v=1".into(),
+    ];
+    Component::spawn(
+        "kube-controller-manager",
+        &bin.join("kube-controller-manager"),
+        &args,
+        &[],
+        dir,
+    )
+}
+
+fn kubeconfig_yaml(server: &str, ca_pem: &str, user_fields: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: capmaas-e2e\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: user\n  user:\n    {user_fields}\ncontexts:\n- name: capmaas-e2e\n  context:\n    cluster: capmaas-e2e\n    user: user\ncurrent-context: capmaas-e2e\n",
+        ca = B64.encode(ca_pem),
+    )
+}
+
+fn admin_kubeconfig(server: &str, certs: &CertFiles) -> String {
+    kubeconfig_yaml(
+        server,
+        &certs.ca_pem,
+        &format!(
+            "client-certificate-data: {}\n    client-key-data: {}",
+            B64.encode(&certs.admin_cert_pem),
+            B64.encode(&certs.admin_key_pem)
+        ),
+    )
+}

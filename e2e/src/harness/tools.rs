@@ -1,0 +1,65 @@
+//! Finds the Go-built control-plane binaries in the cache that `make tools` fills.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::error::HarnessError;
+
+/// Names of the binaries the harness runs.
+pub const REQUIRED: &[&str] = &[
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "capi-manager",
+    "clusterctl",
+];
+
+/// The workspace root (the directory holding the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Where the tools live: `CAPMAAS_TOOLS_BIN` when set, else what `e2e/tools/build.sh --print-dir`
+/// says. Every binary in [`REQUIRED`] must be there; the harness never builds them itself, so a
+/// test run does not silently spend half an hour compiling Kubernetes.
+pub fn bin_dir() -> Result<PathBuf, HarnessError> {
+    let dir = match std::env::var_os("CAPMAAS_TOOLS_BIN") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let script = workspace_root().join("e2e/tools/build.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .arg("--print-dir")
+                .output()
+                .map_err(|e| HarnessError::Tools(format!("running {}: {e}", script.display())))?;
+            if !out.status.success() {
+                return Err(HarnessError::Tools(
+                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                ));
+            }
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        }
+    };
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|name| !dir.join(name).is_file())
+        .collect();
+    if missing.is_empty() {
+        Ok(dir)
+    } else {
+        Err(HarnessError::Tools(format!(
+            "{} not found in {}",
+            missing.join(", "),
+            dir.display()
+        )))
+    }
+}
+
+/// The Cluster API manifests `build.sh` copies next to `bin/` (CRDs, webhooks, RBAC).
+pub fn capi_manifests_dir(bin: &Path) -> PathBuf {
+    bin.parent().unwrap_or(bin).join("capi")
+}
