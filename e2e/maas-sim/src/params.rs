@@ -2,9 +2,8 @@
 //! form-urlencoded or multipart body for POST and PUT. A JSON body carries no parameters (MAAS
 //! silently ignores it), and neither does the query string of a POST (Django reads `request.POST`).
 
-use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Multipart};
-use http::{HeaderMap, Method, Request, header};
+use axum::body::Bytes;
+use http::{HeaderMap, Method, header};
 
 /// Ordered, repeatable parameters (`tags=a&tags=b`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,21 +114,137 @@ pub async fn request_params(
 }
 
 async fn parse_multipart(headers: &HeaderMap, body: Bytes) -> Result<Params, String> {
-    let mut builder = Request::builder().method(Method::POST);
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        builder = builder.header(header::CONTENT_TYPE, ct);
-    }
-    let request = builder.body(Body::from(body)).map_err(|e| e.to_string())?;
-    let mut multipart = Multipart::from_request(request, &())
-        .await
-        .map_err(|e| e.body_text())?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = boundary_of(content_type)
+        .ok_or_else(|| "Multipart body without a boundary.".to_string())?;
+    parse_multipart_body(&boundary, &body)
+}
+
+/// The `boundary` parameter of a multipart content type (quoted or not).
+pub fn boundary_of(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (k, v) = param.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty())
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn part_name(headers: &str) -> Option<String> {
+    headers.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        if !k.trim().eq_ignore_ascii_case("content-disposition") {
+            return None;
+        }
+        v.split(';').find_map(|p| {
+            let (pk, pv) = p.split_once('=')?;
+            (pk.trim() == "name").then(|| pv.trim().trim_matches('"').to_string())
+        })
+    })
+}
+
+fn header_value(headers: &str, name: &str) -> Option<String> {
+    headers.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_ascii_lowercase())
+    })
+}
+
+/// Parses a multipart/form-data body leniently, as Django does: parts without a name are
+/// skipped, the closing boundary may lack its line break, and base64 or quoted-printable parts
+/// are decoded.
+pub fn parse_multipart_body(boundary: &str, body: &[u8]) -> Result<Params, String> {
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
     let mut out = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
-        let name = field.name().unwrap_or_default().to_string();
-        let bytes = field.bytes().await.map_err(|e| e.body_text())?;
-        out.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+    let Some(first) = find(body, delimiter) else {
+        return Err("Multipart body without its boundary.".to_string());
+    };
+    let mut rest = &body[first + delimiter.len()..];
+    loop {
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(end) = find(rest, delimiter) else {
+            // No closing boundary: MAAS would refuse the truncated body.
+            return Err("Incomplete multipart body.".to_string());
+        };
+        let mut part = &rest[..end];
+        part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let (head, content) = match find(part, b"\r\n\r\n") {
+            Some(i) => (&part[..i], &part[i + 4..]),
+            None => (part, &b""[..]),
+        };
+        let head = String::from_utf8_lossy(head);
+        if let Some(name) = part_name(&head) {
+            let encoding = header_value(&head, "content-transfer-encoding");
+            let bytes = decode_transfer_encoding(encoding.as_deref(), content)?;
+            out.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        rest = &rest[end + delimiter.len()..];
     }
     Ok(Params(out))
+}
+
+/// Undoes a part's `Content-Transfer-Encoding` as Django does (Python's MIME encoders send
+/// text parts base64-encoded).
+pub fn decode_transfer_encoding(encoding: Option<&str>, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    match encoding {
+        Some("base64") => {
+            use base64::Engine;
+            let cleaned: Vec<u8> = bytes
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(cleaned)
+                .map_err(|e| format!("Invalid base64 in a multipart part: {e}"))
+        }
+        Some("quoted-printable") => Ok(decode_quoted_printable(bytes)),
+        _ => Ok(bytes.to_vec()),
+    }
+}
+
+fn decode_quoted_printable(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            let rest = &bytes[i + 1..];
+            if rest.starts_with(b"\r\n") {
+                i += 3;
+                continue;
+            }
+            if rest.starts_with(b"\n") {
+                i += 2;
+                continue;
+            }
+            let hex = rest
+                .get(..2)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(b) = hex {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -164,6 +279,44 @@ mod tests {
         .await
         .unwrap();
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn python_mime_multipart_shapes() {
+        // An empty form as Python's email package writes it: one empty part, no final CRLF.
+        let empty = b"--===============84==\r\n\r\n--===============84==--";
+        assert!(
+            parse_multipart_body("===============84==", empty)
+                .unwrap()
+                .is_empty()
+        );
+        let one = b"--B\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\r\neA==\r\n\r\n--B--";
+        assert_eq!(parse_multipart_body("B", one).unwrap().get("a"), Some("x"));
+        assert!(
+            parse_multipart_body(
+                "B",
+                b"--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx"
+            )
+            .is_err()
+        );
+        assert_eq!(
+            boundary_of("multipart/form-data; boundary=\"==x==\""),
+            Some("==x==".to_string())
+        );
+    }
+
+    #[test]
+    fn transfer_encodings() {
+        assert_eq!(
+            decode_transfer_encoding(Some("base64"), b"Z3B1\r\n").unwrap(),
+            b"gpu"
+        );
+        assert_eq!(
+            decode_transfer_encoding(Some("quoted-printable"), b"a=3Db=\r\nc").unwrap(),
+            b"a=bc"
+        );
+        assert_eq!(decode_transfer_encoding(None, b"Z3B1").unwrap(), b"Z3B1");
+        assert!(decode_transfer_encoding(Some("base64"), b"!!").is_err());
     }
 
     #[tokio::test]
