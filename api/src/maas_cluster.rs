@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{ApiEndpoint, Initialization};
 use crate::condition::Condition;
-use crate::failure_domains::FailureDomainsField;
+use crate::contract::Contract;
+use crate::failure_domains::{FailureDomain, FailureDomainsField};
 use crate::identity::IdentityReference;
 
 /// Desired state of a MaasCluster. Field names are those the Go provider and HyperShift write.
@@ -89,6 +90,11 @@ impl MaasClusterStatus {
         self.ready = ready;
         self.initialization = Some(Initialization::provisioned(ready));
     }
+
+    /// Writes the failure domains in the shape `contract` asks for.
+    pub fn set_failure_domains(&mut self, domains: &[FailureDomain], contract: Contract) {
+        self.failure_domains = FailureDomainsField::render(domains, contract);
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +113,19 @@ mod tests {
             serde_json::to_value(&status).unwrap(),
             serde_json::json!({"ready": true, "initialization": {"provisioned": true}})
         );
+    }
+
+    #[test]
+    fn failure_domains_follow_the_contract() {
+        let zones = [FailureDomain {
+            name: "z1".into(),
+            ..Default::default()
+        }];
+        let mut status = MaasClusterStatus::default();
+        status.set_failure_domains(&zones, Contract::V1Beta2);
+        assert!(status.failure_domains.0.is_array());
+        status.set_failure_domains(&zones, Contract::V1Beta1);
+        assert!(status.failure_domains.0.is_object());
+        assert_eq!(status.failure_domains.domains().unwrap(), zones);
     }
 }
