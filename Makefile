@@ -13,7 +13,7 @@ SIM_LISTEN ?= 127.0.0.1:5240
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-test: fmt-check clippy unit ## Everything CI runs: formatting, lints, unit and integration tests
+test: fmt-check clippy tools unit ## Everything CI runs: formatting, lints, unit, integration and end-to-end tests
 	@echo "make test: all checks passed"
 
 fmt-check: ## Fail when code is not formatted
@@ -24,7 +24,7 @@ clippy: ## Lints with warnings denied
 	@echo "==> cargo clippy"
 	$(CARGO) clippy $(CARGO_LOCK_FLAG) --workspace --all-targets --all-features -- -D warnings
 
-unit: ## Unit and integration tests of every crate (simulator over real HTTP included)
+unit: ## Unit, integration and end-to-end tests of every crate (needs `make tools` for end-to-end)
 	@echo "==> cargo test"
 	$(CARGO) test $(CARGO_LOCK_FLAG) --workspace --all-targets --all-features
 
