@@ -15,6 +15,8 @@ pub mod observe;
 pub mod provider_id;
 pub mod servers;
 pub mod shutdown;
+pub mod status;
+pub mod sweep;
 pub mod telemetry;
 pub mod timing;
 pub mod user_data;

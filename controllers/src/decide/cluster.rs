@@ -3,8 +3,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use super::reasons::{FailReason, WaitReason};
 
 /// The API server port when the MaasCluster names none.
@@ -264,35 +262,6 @@ pub fn control_plane_ips(machines: &[ControlPlaneMachine]) -> BTreeSet<String> {
         .flat_map(|m| m.ips.iter().map(|ip| ip.trim().to_string()))
         .filter(|ip| !ip.is_empty())
         .collect()
-}
-
-/// Which CAPI contract the live MaasCluster CRD declares; it decides the shape of
-/// `status.failureDomains`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Contract {
-    /// Map `{name: {controlPlane}}`.
-    V1Beta1,
-    /// List `[{name, controlPlane}]`.
-    V1Beta2,
-}
-
-/// `status.failureDomains` in the shape the contract asks for. Every zone may hold
-/// control-plane machines.
-pub fn failure_domains_value(names: &[String], contract: Contract) -> Value {
-    match contract {
-        Contract::V1Beta1 => Value::Object(
-            names
-                .iter()
-                .map(|n| (n.clone(), json!({ "controlPlane": true })))
-                .collect(),
-        ),
-        Contract::V1Beta2 => Value::Array(
-            names
-                .iter()
-                .map(|n| json!({ "name": n, "controlPlane": true }))
-                .collect(),
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -578,18 +547,5 @@ mod tests {
             m(true, true, false, " "),
         ]);
         assert_eq!(set, ips(&["10.0.0.1"]));
-    }
-
-    #[test]
-    fn failure_domain_shapes() {
-        let names = vec!["az1".to_string()];
-        assert_eq!(
-            failure_domains_value(&names, Contract::V1Beta1),
-            json!({"az1": {"controlPlane": true}})
-        );
-        assert_eq!(
-            failure_domains_value(&names, Contract::V1Beta2),
-            json!([{"name": "az1", "controlPlane": true}])
-        );
     }
 }

@@ -1,0 +1,257 @@
+//! The status a pass leads to, as pure functions: the reconcilers write the result only when it
+//! differs from what the object already shows, so a steady state costs no API write.
+
+use capmaas_api::condition_names::{reasons, types as conditions};
+use capmaas_api::{
+    ConditionSeverity, ConditionUpdate, MaasMachineStatus, MachineAddress as ApiAddress,
+    MachineAddressType, set_condition,
+};
+use jiff::Timestamp;
+
+use crate::addresses::{AddressKind, MachineAddress};
+use crate::decide::{FailReason, MaasView, Power};
+use crate::exec::{PassEnd, PassReport};
+
+fn api_address(a: &MachineAddress) -> ApiAddress {
+    let kind = match a.kind {
+        AddressKind::InternalDns => MachineAddressType::InternalDns,
+        AddressKind::ExternalDns => MachineAddressType::ExternalDns,
+        AddressKind::InternalIp => MachineAddressType::InternalIp,
+        AddressKind::ExternalIp => MachineAddressType::ExternalIp,
+    };
+    ApiAddress::new(kind, a.address.clone())
+}
+
+/// The CAPI v1beta1 `failureReason` for a terminal failure: CAPI marks the Machine failed and a
+/// MachineHealthCheck can replace it.
+pub fn capi_failure_reason(reason: FailReason) -> &'static str {
+    match reason {
+        FailReason::DeployFailuresExhausted => "CreateError",
+        _ => "UpdateError",
+    }
+}
+
+/// The MaasMachine status after a pass. `None` for a finished deletion (nothing to write).
+pub fn machine_status(
+    prev: Option<&MaasMachineStatus>,
+    report: &PassReport,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Option<MaasMachineStatus> {
+    let mut s = prev.cloned().unwrap_or_default();
+    if let MaasView::Found(m) = &report.maas {
+        s.machine_state = Some(m.status_name.clone());
+        s.machine_powered = Some(m.power == Power::On);
+        if !m.hostname.is_empty() {
+            s.hostname = Some(m.hostname.clone());
+        }
+    }
+    let cond = |s: &mut MaasMachineStatus, u: ConditionUpdate| {
+        set_condition(&mut s.conditions, u, generation, now);
+    };
+    match &report.end {
+        PassEnd::Finalized => return None,
+        PassEnd::Ready(r) => {
+            s.set_ready(true);
+            s.addresses = r.addresses.iter().map(api_address).collect();
+            s.hostname = Some(r.hostname.clone())
+                .filter(|h| !h.is_empty())
+                .or(s.hostname);
+            s.failure_reason = None;
+            s.failure_message = None;
+            cond(
+                &mut s,
+                ConditionUpdate::true_(conditions::MACHINE_PROVISIONED, reasons::READY),
+            );
+            cond(
+                &mut s,
+                ConditionUpdate::true_(conditions::READY, reasons::READY),
+            );
+        }
+        PassEnd::Waiting { reason, .. } => {
+            let u = ConditionUpdate::false_(
+                conditions::MACHINE_PROVISIONED,
+                reason.as_str(),
+                ConditionSeverity::Info,
+                "",
+            );
+            if !s.ready {
+                cond(&mut s, u);
+                cond(
+                    &mut s,
+                    ConditionUpdate::false_(
+                        conditions::READY,
+                        reason.as_str(),
+                        ConditionSeverity::Info,
+                        "",
+                    ),
+                );
+            } else {
+                cond(
+                    &mut s,
+                    ConditionUpdate::false_(
+                        conditions::READY,
+                        reason.as_str(),
+                        ConditionSeverity::Warning,
+                        "",
+                    ),
+                );
+            }
+        }
+        PassEnd::Failed { reason, message } => {
+            s.failure_reason = Some(capi_failure_reason(*reason).to_string());
+            s.failure_message = Some(message.clone());
+            cond(
+                &mut s,
+                ConditionUpdate::false_(
+                    conditions::MACHINE_PROVISIONED,
+                    reason.as_str(),
+                    ConditionSeverity::Error,
+                    message.clone(),
+                ),
+            );
+            cond(
+                &mut s,
+                ConditionUpdate::false_(
+                    conditions::READY,
+                    reason.as_str(),
+                    ConditionSeverity::Error,
+                    message.clone(),
+                ),
+            );
+        }
+    }
+    Some(s)
+}
+
+/// The MaasMachine status after a failed pass: a Ready=False condition with the error's stable
+/// label; the rest is unchanged.
+pub fn machine_status_on_error(
+    prev: Option<&MaasMachineStatus>,
+    label: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> MaasMachineStatus {
+    let mut s = prev.cloned().unwrap_or_default();
+    set_condition(
+        &mut s.conditions,
+        ConditionUpdate::false_(
+            conditions::READY,
+            label,
+            ConditionSeverity::Warning,
+            message,
+        ),
+        generation,
+        now,
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{ObservedMachine, ReadyMachine, WaitReason};
+    use capmaas_api::{ConditionStatus, find_condition};
+
+    fn now() -> Timestamp {
+        "2026-05-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn report(end: PassEnd) -> PassReport {
+        PassReport {
+            end,
+            steps: vec![],
+            maas: MaasView::Found(ObservedMachine {
+                system_id: "s1".into(),
+                status_code: 6,
+                status_name: "Deployed".into(),
+                power: Power::On,
+                hostname: "node-1".into(),
+                ..Default::default()
+            }),
+            deployed_format: None,
+        }
+    }
+
+    fn ready() -> PassEnd {
+        PassEnd::Ready(ReadyMachine {
+            system_id: "s1".into(),
+            provider_id: "maas:///az1/s1".into(),
+            zone: "az1".into(),
+            hostname: "node-1".into(),
+            fqdn: "node-1.maas".into(),
+            addresses: crate::addresses::machine_addresses("node-1.maas", &["10.0.0.5".into()]),
+            powered: true,
+        })
+    }
+
+    #[test]
+    fn ready_sets_both_contract_fields_addresses_and_conditions() {
+        let s = machine_status(None, &report(ready()), Some(3), now()).unwrap();
+        assert!(s.ready);
+        assert_eq!(
+            s.initialization.as_ref().and_then(|i| i.provisioned),
+            Some(true)
+        );
+        assert_eq!(s.addresses.len(), 4);
+        assert_eq!(s.machine_state.as_deref(), Some("Deployed"));
+        assert_eq!(s.machine_powered, Some(true));
+        let c = find_condition(&s.conditions, conditions::READY).unwrap();
+        assert_eq!(c.status, ConditionStatus::True);
+        assert_eq!(c.observed_generation, Some(3));
+        // The same pass again changes nothing: no status write.
+        let again = machine_status(Some(&s), &report(ready()), Some(3), now()).unwrap();
+        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn waiting_and_failure() {
+        let waiting = PassEnd::Waiting {
+            reason: WaitReason::Deploying,
+            after: None,
+        };
+        let s = machine_status(None, &report(waiting), None, now()).unwrap();
+        assert!(!s.ready);
+        let c = find_condition(&s.conditions, conditions::MACHINE_PROVISIONED).unwrap();
+        assert_eq!(
+            (c.status, c.reason.as_deref()),
+            (ConditionStatus::False, Some("Deploying"))
+        );
+
+        let failed = PassEnd::Failed {
+            reason: FailReason::MachineNotFound,
+            message: "gone".into(),
+        };
+        let s = machine_status(Some(&s), &report(failed), None, now()).unwrap();
+        assert_eq!(s.failure_reason.as_deref(), Some("UpdateError"));
+        assert_eq!(s.failure_message.as_deref(), Some("gone"));
+        assert_eq!(
+            find_condition(&s.conditions, conditions::READY)
+                .unwrap()
+                .reason
+                .as_deref(),
+            Some("MachineNotFound")
+        );
+
+        assert_eq!(
+            machine_status(None, &report(PassEnd::Finalized), None, now()),
+            None
+        );
+    }
+
+    #[test]
+    fn errors_only_touch_the_ready_condition() {
+        let base = machine_status(None, &report(ready()), None, now()).unwrap();
+        let s = machine_status_on_error(Some(&base), "MaasUnavailable", "503", None, now());
+        assert!(
+            s.ready,
+            "a transient error does not unready a deployed machine"
+        );
+        let c = find_condition(&s.conditions, conditions::READY).unwrap();
+        assert_eq!(
+            (c.status, c.reason.as_deref()),
+            (ConditionStatus::False, Some("MaasUnavailable"))
+        );
+    }
+}
