@@ -1,0 +1,270 @@
+//! The whole environment of an end-to-end test or the quickstart: control plane, Cluster API
+//! core, our CRDs, the MAAS simulator (whose boot hook registers Nodes in the same API server)
+//! and our manager.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::{ObjectMeta, Patch, PatchParams};
+use maas_sim::{SimConfig, SimHandle, Simulator};
+
+use super::capi::CapiCore;
+use super::control_plane::{ControlPlane, ControlPlaneOptions, client_from_kubeconfig};
+use super::crds::{self, FIELD_MANAGER};
+use super::error::HarnessError;
+use super::manager::{Manager, ManagerOptions};
+use super::tools;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct EnvOptions {
+    /// Plain machines in the simulator.
+    pub machines: usize,
+    /// GPU machines in the simulator.
+    pub gpu_machines: usize,
+    /// Simulated deploy time.
+    pub deploy_seconds: f64,
+    /// Start our manager (tests that drive it themselves say no).
+    pub start_manager: bool,
+    /// Extra manager flags.
+    pub manager_args: Vec<String>,
+    /// Where logs and data go; a fresh temporary directory when `None`.
+    pub run_dir: Option<PathBuf>,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        Self {
+            machines: 10,
+            gpu_machines: 2,
+            deploy_seconds: 0.0,
+            start_manager: true,
+            manager_args: Vec::new(),
+            run_dir: None,
+        }
+    }
+}
+
+/// A running environment. Dropping it kills every process; [`Env::stop`] stops them in order.
+pub struct Env {
+    /// The management (and workload) cluster client, with cluster-admin rights.
+    pub client: kube::Client,
+    /// Its admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The MAAS simulator.
+    pub sim: SimHandle,
+    /// Our manager, when started.
+    pub manager: Option<Manager>,
+    control_plane: Option<ControlPlane>,
+    capi: Option<CapiCore>,
+    run_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Env {
+    /// Starts everything. With `E2E_KUBECONFIG` set, uses that cluster (which must already run
+    /// Cluster API core) and starts only our CRDs, the simulator and the manager.
+    pub async fn start(opts: EnvOptions) -> Result<Self, HarnessError> {
+        let (temp, run_dir) = match &opts.run_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(HarnessError::io("creating", dir))?;
+                (None, dir.clone())
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("capmaas-e2e-")
+                    .tempdir()
+                    .map_err(HarnessError::io("creating", "a temporary directory"))?;
+                let dir = temp.path().to_path_buf();
+                (Some(temp), dir)
+            }
+        };
+
+        let (control_plane, capi, kubeconfig, client) = match std::env::var_os("E2E_KUBECONFIG") {
+            Some(existing) => {
+                let kubeconfig = PathBuf::from(existing);
+                let client = client_from_kubeconfig(&kubeconfig).await?;
+                (None, None, kubeconfig, client)
+            }
+            None => {
+                let bin_dir = tools::bin_dir()?;
+                let cp = ControlPlane::start(ControlPlaneOptions {
+                    bin_dir: bin_dir.clone(),
+                    run_dir: run_dir.clone(),
+                    controller_manager: true,
+                })
+                .await?;
+                let client = cp.client();
+                // Our CRDs first: CAPI's conversion webhook reads the infrastructure CRD's
+                // contract label when it converts a Cluster.
+                install_our_crds(&client).await?;
+                let capi = CapiCore::start(
+                    &client,
+                    &bin_dir,
+                    &tools::capi_manifests_dir(&bin_dir),
+                    cp.kubeconfig(),
+                    &run_dir,
+                )
+                .await?;
+                let kubeconfig = cp.kubeconfig().to_path_buf();
+                (Some(cp), Some(capi), kubeconfig, client)
+            }
+        };
+        if control_plane.is_none() {
+            install_our_crds(&client).await?;
+        }
+
+        let sim = Simulator::start(SimConfig {
+            machines: opts.machines,
+            gpu_machines: opts.gpu_machines,
+            deploy_seconds: opts.deploy_seconds,
+            kubeconfig: Some(kubeconfig.clone()),
+            ..Default::default()
+        })
+        .await?;
+
+        let mut env = Self {
+            client,
+            kubeconfig,
+            sim,
+            manager: None,
+            control_plane,
+            capi,
+            run_dir,
+            _temp: temp,
+        };
+        if opts.start_manager {
+            env.manager = Some(
+                env.start_manager("capmaas-manager", &opts.manager_args)
+                    .await?,
+            );
+        }
+        Ok(env)
+    }
+
+    /// Starts (another) manager process against this environment.
+    pub async fn start_manager(
+        &self,
+        name: &str,
+        extra_args: &[String],
+    ) -> Result<Manager, HarnessError> {
+        Manager::start(&ManagerOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            maas_endpoint: self.sim.url(),
+            maas_api_key: self.sim.api_key().to_string(),
+            extra_args: extra_args.to_vec(),
+            run_dir: self.run_dir.clone(),
+            name: name.to_string(),
+        })
+        .await
+    }
+
+    /// The directory holding every log.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// Creates a namespace for one test.
+    pub async fn namespace(&self, name: &str) -> Result<(), HarnessError> {
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.to_string()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(self.client.clone())
+            .patch(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&ns),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Writes `<cluster>-kubeconfig` (key `value`), pointing back at this same API server: the
+    /// workload cluster of every test is the management cluster itself.
+    pub async fn workload_kubeconfig_secret(
+        &self,
+        namespace: &str,
+        cluster: &str,
+    ) -> Result<(), HarnessError> {
+        let value = std::fs::read(&self.kubeconfig)
+            .map_err(HarnessError::io("reading", &self.kubeconfig))?;
+        let name = format!("{cluster}-kubeconfig");
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.to_string()),
+                labels: Some(BTreeMap::from([(
+                    "cluster.x-k8s.io/cluster-name".to_string(),
+                    cluster.to_string(),
+                )])),
+                ..Default::default()
+            },
+            type_: Some("cluster.x-k8s.io/secret".into()),
+            data: Some(BTreeMap::from([(
+                "value".to_string(),
+                k8s_openapi::ByteString(value),
+            )])),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every log file of the environment, for printing when a test fails.
+    pub fn log_files(&self) -> Vec<PathBuf> {
+        let mut logs = self
+            .control_plane
+            .as_ref()
+            .map(ControlPlane::logs)
+            .unwrap_or_default();
+        if let Some(capi) = &self.capi {
+            logs.push(capi.manager.log().to_path_buf());
+        }
+        if let Some(m) = &self.manager {
+            logs.push(m.log().to_path_buf());
+        }
+        logs
+    }
+
+    /// Prints the tail of every log (for a failing test).
+    pub fn print_logs(&self, lines: usize) {
+        for log in self.log_files() {
+            eprintln!(
+                "--- {} (last {lines} lines) ---\n{}",
+                log.display(),
+                super::process::tail(&log, lines)
+            );
+        }
+    }
+
+    /// Stops everything: our manager, the simulator, CAPI, then the control plane.
+    pub async fn stop(mut self) {
+        if let Some(m) = self.manager.take() {
+            m.stop().await;
+        }
+        let _ = self.sim.shutdown().await;
+        if let Some(capi) = self.capi.take() {
+            capi.stop().await;
+        }
+        if let Some(cp) = self.control_plane.take() {
+            cp.stop().await;
+        }
+    }
+}
+
+async fn install_our_crds(client: &kube::Client) -> Result<(), HarnessError> {
+    let ours = crds::read_dir(&tools::workspace_root().join("config/crd/bases"))?;
+    crds::install(client, &ours).await
+}

@@ -1,0 +1,57 @@
+//! Applying YAML manifests (any kind) with server-side apply.
+
+use std::path::Path;
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::crds::FIELD_MANAGER;
+use super::error::HarnessError;
+
+/// Every document of a multi-document YAML text, as JSON values (empty documents skipped).
+pub fn parse(text: &str, origin: &Path) -> Result<Vec<Value>, HarnessError> {
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = Value::deserialize(doc).map_err(|e| HarnessError::Manifest {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    Ok(docs)
+}
+
+/// The API resource of an object, from its apiVersion and kind. Plurals follow the regular rule
+/// (lower-case kind + "s"), which holds for every kind the tests apply.
+pub fn resource_of(object: &Value) -> ApiResource {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_lowercase()))
+}
+
+/// The namespaced API of an object's kind.
+pub fn api_for(client: &kube::Client, namespace: &str, object: &Value) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &resource_of(object))
+}
+
+/// Applies every object into `namespace` (server-side apply, forced).
+pub async fn apply_all(
+    client: &kube::Client,
+    namespace: &str,
+    objects: &[Value],
+) -> Result<(), HarnessError> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for object in objects {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        api_for(client, namespace, object)
+            .patch(name, &params, &Patch::Apply(object))
+            .await?;
+    }
+    Ok(())
+}
