@@ -8,7 +8,7 @@ SIM_MACHINES ?= 8
 SIM_GPU_MACHINES ?= 4
 SIM_LISTEN ?= 127.0.0.1:5240
 
-.PHONY: test fmt-check clippy unit crds crds-check tools quickstart bench help
+.PHONY: test fmt-check clippy unit crds tools quickstart simulator bench help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,7 +34,11 @@ crds: ## Regenerate config/crd/bases from the Rust types
 tools: ## Build the Go binaries for end-to-end tests into the cache outside the clone
 	bash e2e/tools/build.sh
 
-quickstart: ## Start the MAAS simulator with generated machines (Ctrl-C stops it)
+quickstart: tools ## Run the whole stack here against the MAAS simulator until Ctrl-C
+	$(CARGO) build -p capmaas-controllers --bin capmaas-manager
+	$(CARGO) run -p capmaas-e2e --bin quickstart -- --machines $(SIM_MACHINES) --gpu-machines $(SIM_GPU_MACHINES)
+
+simulator: ## Run only the MAAS simulator with generated machines (Ctrl-C stops it)
 	$(CARGO) run --release -p maas-sim -- --listen $(SIM_LISTEN) --machines $(SIM_MACHINES) --gpu-machines $(SIM_GPU_MACHINES) --deploy-seconds 5
 
 bench: ## Benchmarks that print numbers (not tests)
