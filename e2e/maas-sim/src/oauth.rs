@@ -2,7 +2,7 @@
 //! timestamp window and nonce replay detection. The checks run in MAAS's order (key, timestamp,
 //! nonce, signature) and answer with MAAS's texts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -135,17 +135,33 @@ pub enum AuthError {
     BadSignature,
 }
 
-/// Remembered nonces, per consumer and token.
+/// Remembered nonces, per consumer and token, with the timestamp they came with. Nonces whose
+/// timestamp left the window are forgotten: a replay of them fails the timestamp check anyway.
 #[derive(Debug, Default)]
 pub struct NonceStore {
-    seen: HashSet<(String, String, String)>,
+    seen: HashMap<(String, String, String), i64>,
+    inserts_since_prune: usize,
 }
 
+/// How many insertions between two prunings.
+const PRUNE_EVERY: usize = 10_000;
+
 impl NonceStore {
-    /// Records a nonce; false when it was already used.
-    pub fn record(&mut self, consumer: &str, token: &str, nonce: &str) -> bool {
-        self.seen
-            .insert((consumer.to_string(), token.to_string(), nonce.to_string()))
+    /// Records a nonce seen with timestamp `ts` at server time `now`; false when it was
+    /// already used.
+    pub fn record(&mut self, consumer: &str, token: &str, nonce: &str, ts: i64, now: i64) -> bool {
+        let key = (consumer.to_string(), token.to_string(), nonce.to_string());
+        if self.seen.contains_key(&key) {
+            return false;
+        }
+        self.inserts_since_prune += 1;
+        if self.inserts_since_prune >= PRUNE_EVERY {
+            self.inserts_since_prune = 0;
+            self.seen
+                .retain(|_, seen_ts| (now - *seen_ts).abs() <= TIMESTAMP_THRESHOLD);
+        }
+        self.seen.insert(key, ts);
+        true
     }
 
     /// How many nonces are remembered.
@@ -189,7 +205,7 @@ pub fn verify(
     if (now - given).abs() > TIMESTAMP_THRESHOLD {
         return Err(AuthError::Expired { given, now });
     }
-    if !nonces.record(consumer, token, nonce) {
+    if !nonces.record(consumer, token, nonce, given, now) {
         return Err(AuthError::NonceUsed(nonce.clone()));
     }
     let method = oauth
@@ -253,6 +269,18 @@ mod tests {
                 .to_string(),
             "Authorization Error: 'Nonce already used: n1'"
         );
+    }
+
+    #[test]
+    fn old_nonces_are_pruned_but_recent_ones_kept() {
+        let mut store = NonceStore::default();
+        assert!(store.record("c", "t", "old", 0, 0));
+        for i in 0..PRUNE_EVERY {
+            assert!(store.record("c", "t", &format!("n{i}"), 1000, 1000));
+        }
+        assert!(store.len() <= PRUNE_EVERY);
+        assert!(!store.record("c", "t", "n5", 1000, 1000));
+        assert!(store.record("c", "t", "old", 1000, 1000));
     }
 
     #[test]
