@@ -13,6 +13,7 @@ pub mod image;
 pub mod metrics;
 pub mod observe;
 pub mod provider_id;
+pub mod reconcile;
 pub mod servers;
 pub mod shutdown;
 pub mod status;

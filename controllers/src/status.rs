@@ -3,14 +3,14 @@
 
 use capmaas_api::condition_names::{reasons, types as conditions};
 use capmaas_api::{
-    ConditionSeverity, ConditionUpdate, MaasMachineStatus, MachineAddress as ApiAddress,
-    MachineAddressType, set_condition,
+    ConditionSeverity, ConditionUpdate, Contract, FailureDomain, MaasClusterStatus,
+    MaasMachineStatus, MachineAddress as ApiAddress, MachineAddressType, Network, set_condition,
 };
 use jiff::Timestamp;
 
 use crate::addresses::{AddressKind, MachineAddress};
 use crate::decide::{FailReason, MaasView, Power};
-use crate::exec::{PassEnd, PassReport};
+use crate::exec::{ClusterPassEnd, PassEnd, PassReport};
 
 fn api_address(a: &MachineAddress) -> ApiAddress {
     let kind = match a.kind {
@@ -148,6 +148,60 @@ pub fn machine_status_on_error(
     s
 }
 
+/// The MaasCluster status after a pass; `None` when nothing may be written (managed by
+/// another controller, or deletion finished).
+pub fn cluster_status(
+    prev: Option<&MaasClusterStatus>,
+    end: &ClusterPassEnd,
+    contract: Contract,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Option<MaasClusterStatus> {
+    let mut s = prev.cloned().unwrap_or_default();
+    let mut cond = |u: ConditionUpdate| {
+        set_condition(&mut s.conditions, u, generation, now);
+    };
+    match end {
+        ClusterPassEnd::Untouched | ClusterPassEnd::Finalized => return None,
+        ClusterPassEnd::Ready(r) => {
+            cond(ConditionUpdate::true_(conditions::READY, reasons::READY));
+            s.set_ready(true);
+            s.network = Some(Network {
+                dns_name: r.dns_name.clone(),
+            })
+            .filter(|n| n.dns_name.is_some())
+            .or(s.network);
+            let domains: Vec<FailureDomain> = r
+                .failure_domains
+                .iter()
+                .map(|name| FailureDomain {
+                    name: name.clone(),
+                    control_plane: true,
+                    attributes: Default::default(),
+                })
+                .collect();
+            s.set_failure_domains(&domains, contract);
+        }
+        ClusterPassEnd::Waiting { reason, .. } => {
+            cond(ConditionUpdate::false_(
+                conditions::READY,
+                reason.as_str(),
+                ConditionSeverity::Info,
+                "",
+            ));
+        }
+        ClusterPassEnd::Failed { reason, message } => {
+            cond(ConditionUpdate::false_(
+                conditions::READY,
+                reason.as_str(),
+                ConditionSeverity::Error,
+                message.clone(),
+            ));
+        }
+    }
+    Some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +291,58 @@ mod tests {
         assert_eq!(
             machine_status(None, &report(PassEnd::Finalized), None, now()),
             None
+        );
+    }
+
+    #[test]
+    fn cluster_status_per_contract() {
+        use crate::decide::cluster::ReadyCluster;
+        let end = ClusterPassEnd::Ready(ReadyCluster {
+            host: "c1-abcde.maas".into(),
+            port: 6443,
+            dns_name: Some("c1-abcde.maas".into()),
+            failure_domains: vec!["az2".into(), "az1".into()],
+        });
+        let v1 = cluster_status(None, &end, Contract::V1Beta1, None, now()).unwrap();
+        assert!(v1.ready);
+        assert_eq!(
+            v1.initialization.as_ref().and_then(|i| i.provisioned),
+            Some(true)
+        );
+        assert_eq!(
+            v1.network.as_ref().and_then(|n| n.dns_name.as_deref()),
+            Some("c1-abcde.maas")
+        );
+        assert!(v1.failure_domains.0.is_object(), "{:?}", v1.failure_domains);
+        let v2 = cluster_status(None, &end, Contract::V1Beta2, None, now()).unwrap();
+        assert_eq!(v2.failure_domains.0[0]["name"], "az1");
+        assert_eq!(
+            cluster_status(Some(&v2), &end, Contract::V1Beta2, None, now()).unwrap(),
+            v2,
+            "stable"
+        );
+        assert_eq!(
+            cluster_status(
+                None,
+                &ClusterPassEnd::Untouched,
+                Contract::V1Beta1,
+                None,
+                now()
+            ),
+            None
+        );
+        let waiting = ClusterPassEnd::Waiting {
+            reason: WaitReason::WaitingForOwner,
+            after: None,
+        };
+        let w = cluster_status(None, &waiting, Contract::V1Beta1, None, now()).unwrap();
+        assert!(!w.ready);
+        assert_eq!(
+            find_condition(&w.conditions, conditions::READY)
+                .unwrap()
+                .reason
+                .as_deref(),
+            Some("WaitingForOwner")
         );
     }
 
