@@ -1,0 +1,100 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The boot hook registers a Ready Node (no providerID) in a Kubernetes API when a machine
+//! reaches Deployed and deletes it on release. The API here is a small loopback stand-in that
+//! records what the kube client sends.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, patch, post};
+use axum::{Json, body::Bytes};
+use common::*;
+use maas_sim::SimConfig;
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Seen {
+    calls: Vec<(String, String, Value)>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+fn node(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "resourceVersion": "1"}})
+}
+
+async fn create(State(s): State<Shared>, body: Bytes) -> (StatusCode, Json<Value>) {
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let name = v["metadata"]["name"].as_str().unwrap().to_string();
+    s.lock().unwrap().calls.push(("create".into(), name.clone(), v));
+    (StatusCode::CREATED, Json(node(&name)))
+}
+
+async fn status(State(s): State<Shared>, Path(name): Path<String>, body: Bytes) -> Json<Value> {
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    s.lock().unwrap().calls.push(("status".into(), name.clone(), v));
+    Json(node(&name))
+}
+
+async fn remove(State(s): State<Shared>, Path(name): Path<String>) -> Json<Value> {
+    s.lock().unwrap().calls.push(("delete".into(), name.clone(), Value::Null));
+    Json(node(&name))
+}
+
+async fn wait_for(seen: &Shared, kind: &str, name: &str) -> Value {
+    for _ in 0..400 {
+        if let Some((_, _, v)) = seen.lock().unwrap().calls.iter().find(|(k, n, _)| k == kind && n == name) {
+            return v.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no {kind} call for {name}: {:?}", seen.lock().unwrap().calls.iter().map(|(k, n, _)| (k, n)).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployed_machines_join_as_nodes_and_leave_on_release() {
+    let seen: Shared = Arc::default();
+    let app = Router::new()
+        .route("/api/v1/nodes", post(create))
+        .route("/api/v1/nodes/{name}/status", patch(status))
+        .route("/api/v1/nodes/{name}", delete(remove))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{api}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+
+    let sim = start(SimConfig { machines: 2, gpu_machines: 0, kubeconfig: Some(kubeconfig), ..Default::default() }).await;
+    let c = Raw::new(&sim);
+    let m = c.allocate(&[]).await.json();
+    let id = m["system_id"].as_str().unwrap().to_string();
+    let hostname = m["hostname"].as_str().unwrap().to_string();
+    c.post(&format!("machines/{id}/"), "deploy", &[]).await;
+    c.wait_status(&id, "Deployed").await;
+
+    let created = wait_for(&seen, "create", &hostname).await;
+    assert_eq!(created["metadata"]["name"], hostname.as_str());
+    assert!(created["spec"].get("providerID").is_none_or(Value::is_null));
+    let status = wait_for(&seen, "status", &hostname).await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!((ready["type"].as_str(), ready["status"].as_str()), (Some("Ready"), Some("True")));
+
+    c.post(&format!("machines/{id}/"), "release", &[]).await;
+    wait_for(&seen, "delete", &hostname).await;
+    let calls: Vec<String> = seen.lock().unwrap().calls.iter().map(|(k, _, _)| k.clone()).collect();
+    assert_eq!(calls, vec!["create", "status", "delete"]);
+    sim.shutdown().await.unwrap();
+}
