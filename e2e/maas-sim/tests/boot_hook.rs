@@ -31,29 +31,52 @@ fn node(name: &str) -> Value {
 async fn create(State(s): State<Shared>, body: Bytes) -> (StatusCode, Json<Value>) {
     let v: Value = serde_json::from_slice(&body).unwrap();
     let name = v["metadata"]["name"].as_str().unwrap().to_string();
-    s.lock().unwrap().calls.push(("create".into(), name.clone(), v));
+    s.lock()
+        .unwrap()
+        .calls
+        .push(("create".into(), name.clone(), v));
     (StatusCode::CREATED, Json(node(&name)))
 }
 
 async fn status(State(s): State<Shared>, Path(name): Path<String>, body: Bytes) -> Json<Value> {
     let v: Value = serde_json::from_slice(&body).unwrap();
-    s.lock().unwrap().calls.push(("status".into(), name.clone(), v));
+    s.lock()
+        .unwrap()
+        .calls
+        .push(("status".into(), name.clone(), v));
     Json(node(&name))
 }
 
 async fn remove(State(s): State<Shared>, Path(name): Path<String>) -> Json<Value> {
-    s.lock().unwrap().calls.push(("delete".into(), name.clone(), Value::Null));
+    s.lock()
+        .unwrap()
+        .calls
+        .push(("delete".into(), name.clone(), Value::Null));
     Json(node(&name))
 }
 
 async fn wait_for(seen: &Shared, kind: &str, name: &str) -> Value {
     for _ in 0..400 {
-        if let Some((_, _, v)) = seen.lock().unwrap().calls.iter().find(|(k, n, _)| k == kind && n == name) {
+        if let Some((_, _, v)) = seen
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .find(|(k, n, _)| k == kind && n == name)
+        {
             return v.clone();
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("no {kind} call for {name}: {:?}", seen.lock().unwrap().calls.iter().map(|(k, n, _)| (k, n)).collect::<Vec<_>>());
+    panic!(
+        "no {kind} call for {name}: {:?}",
+        seen.lock()
+            .unwrap()
+            .calls
+            .iter()
+            .map(|(k, n, _)| (k, n))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +100,13 @@ async fn deployed_machines_join_as_nodes_and_leave_on_release() {
     )
     .unwrap();
 
-    let sim = start(SimConfig { machines: 2, gpu_machines: 0, kubeconfig: Some(kubeconfig), ..Default::default() }).await;
+    let sim = start(SimConfig {
+        machines: 2,
+        gpu_machines: 0,
+        kubeconfig: Some(kubeconfig),
+        ..Default::default()
+    })
+    .await;
     let c = Raw::new(&sim);
     let m = c.allocate(&[]).await.json();
     let id = m["system_id"].as_str().unwrap().to_string();
@@ -90,11 +119,20 @@ async fn deployed_machines_join_as_nodes_and_leave_on_release() {
     assert!(created["spec"].get("providerID").is_none_or(Value::is_null));
     let status = wait_for(&seen, "status", &hostname).await;
     let ready = &status["status"]["conditions"][0];
-    assert_eq!((ready["type"].as_str(), ready["status"].as_str()), (Some("Ready"), Some("True")));
+    assert_eq!(
+        (ready["type"].as_str(), ready["status"].as_str()),
+        (Some("Ready"), Some("True"))
+    );
 
     c.post(&format!("machines/{id}/"), "release", &[]).await;
     wait_for(&seen, "delete", &hostname).await;
-    let calls: Vec<String> = seen.lock().unwrap().calls.iter().map(|(k, _, _)| k.clone()).collect();
+    let calls: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .calls
+        .iter()
+        .map(|(k, _, _)| k.clone())
+        .collect();
     assert_eq!(calls, vec!["create", "status", "delete"]);
     sim.shutdown().await.unwrap();
 }
