@@ -31,6 +31,8 @@ use crate::world::World;
 
 /// How often due transitions are applied without a request arriving.
 const TICK: Duration = Duration::from_millis(50);
+/// The snapshot is written at most once per this many ticks (and at shutdown).
+const SAVE_EVERY_TICKS: u32 = 5;
 
 /// Entry point of the library.
 #[derive(Debug)]
@@ -221,6 +223,7 @@ fn save_if_dirty(shared: &Shared, state_file: Option<&PathBuf>) {
 async fn ticker(shared: Arc<Shared>, state_file: Option<PathBuf>, mut stop: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u32 = 0;
     loop {
         tokio::select! {
             _ = interval.tick() => {
@@ -228,7 +231,10 @@ async fn ticker(shared: Arc<Shared>, state_file: Option<PathBuf>, mut stop: watc
                     let mut world = lock(&shared.world);
                     shared.advance(&mut world, Timestamp::now());
                 }
-                save_if_dirty(&shared, state_file.as_ref());
+                ticks = ticks.wrapping_add(1);
+                if ticks % SAVE_EVERY_TICKS == 0 {
+                    save_if_dirty(&shared, state_file.as_ref());
+                }
             }
             _ = stop.changed() => break,
         }

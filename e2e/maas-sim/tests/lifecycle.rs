@@ -496,6 +496,17 @@ async fn state_file_survives_a_restart() {
         .await;
     c.post(&format!("machines/{id}/"), "deploy", &[]).await;
     c.wait_status(&id, "Deployed").await;
+    // Saved while running, not only at shutdown (a killed simulator keeps its state too).
+    let mut saved = false;
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("\"deployed\"") && text.contains("\"k\": \"v\"") {
+            saved = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(saved, "state file not written while running");
     sim.shutdown().await.unwrap();
     let sim = start(config).await;
     let c = Raw::new(&sim);
