@@ -232,7 +232,7 @@ async fn ticker(shared: Arc<Shared>, state_file: Option<PathBuf>, mut stop: watc
                     shared.advance(&mut world, Timestamp::now());
                 }
                 ticks = ticks.wrapping_add(1);
-                if ticks % SAVE_EVERY_TICKS == 0 {
+                if ticks.is_multiple_of(SAVE_EVERY_TICKS) {
                     save_if_dirty(&shared, state_file.as_ref());
                 }
             }
