@@ -10,6 +10,8 @@ pub mod error;
 pub mod exec;
 pub mod flags;
 pub mod image;
+pub mod leader;
+pub mod manager;
 pub mod metrics;
 pub mod observe;
 pub mod provider_id;
