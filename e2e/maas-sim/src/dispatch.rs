@@ -90,6 +90,8 @@ pub async fn serve(State(shared): State<Arc<Shared>>, request: Request<Body>) ->
         body,
     )
     .await;
+    // Method, path, operation and code only: never headers, parameters or bodies.
+    tracing::debug!(%method, %path, op = %op_label, code = reply.logged_code(), "request");
     lock(&shared.requests).record(RequestEntry {
         method: method.to_string(),
         path,

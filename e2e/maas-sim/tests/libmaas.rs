@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! python-libmaas, the official Python client from PyPI, drives the simulator unchanged:
-//! connect (describe/), list, allocate by tag, deploy with user data, wait, release.
+//! connect (describe/), list, allocate by tag, deploy with user data, wait, release; and
+//! requests signed with oauthlib's HMAC-SHA1, a signer independent of the simulator.
 //!
 //! The virtualenv lives in `$CAPMAAS_LIBMAAS_VENV`, else `$HOME/.cache/capmaas/venv-libmaas`,
 //! else under the target directory; it is reused when it already imports `maas.client`.
@@ -111,21 +112,26 @@ async fn python_libmaas_drives_the_simulator() {
     // What the script did is visible on the simulator's side.
     let requests = sim.requests();
     assert_eq!(requests.count("describe:read", 200), 1);
-    assert_eq!(requests.count("machines:allocate", 200), 1);
+    // One allocation by python-libmaas, one signed with oauthlib's HMAC-SHA1.
+    assert_eq!(requests.count("machines:allocate", 200), 2);
+    assert_eq!(requests.log.iter().filter(|e| e.code == 401).count(), 1);
     assert_eq!(requests.count("machine:deploy", 200), 1);
     assert_eq!(requests.count("machine:release", 200), 1);
-    assert_eq!(requests.log.iter().filter(|e| e.code == 401).count(), 0);
     let state = sim.state();
-    let gpu = state
+    // The one GPU machine: deployed with the script's user data, released by python-libmaas
+    // (release wipes the owner), then allocated again by the HMAC-signed request.
+    let gpu: Vec<_> = state
         .machines
         .iter()
-        .find(|m| m.tags.contains(&"gpu".to_string()))
-        .unwrap();
-    assert_eq!(gpu.status, "Ready");
-    assert!(gpu.owner.is_none());
+        .filter(|m| m.tags.contains(&"gpu".to_string()))
+        .collect();
+    assert_eq!(gpu.len(), 1);
     assert_eq!(
-        gpu.user_data.as_deref(),
+        gpu[0].user_data.as_deref(),
         Some("#cloud-config\nruncmd: [echo hello]\n")
     );
+    assert_eq!(gpu[0].status, "Allocated");
+    assert_eq!(gpu[0].agent_name.as_deref(), Some("hmac agent/1"));
+    assert!(gpu[0].owner_data.is_empty());
     sim.shutdown().await.unwrap();
 }

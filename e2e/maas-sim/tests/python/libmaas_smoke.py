@@ -6,6 +6,10 @@ non-zero on the first thing that is not as MAAS would answer.
 
 import os
 import sys
+import urllib.parse
+import urllib.request
+
+from oauthlib import oauth1
 
 from maas.client import connect
 from maas.client.enum import NodeStatus
@@ -43,8 +47,47 @@ def main() -> int:
     print(f"released {machine.system_id} status={machine.status_name}")
     assert machine.status == NodeStatus.READY, machine.status_name
     assert machine.owner is None
+
+    hmac_signed_requests(url, key)
     print("ok")
     return 0
+
+
+def hmac_signed_requests(url: str, key: str) -> None:
+    """Signs with oauthlib's HMAC-SHA1, an implementation independent of the simulator's."""
+    consumer, token, secret = key.split(":")
+    signer = oauth1.Client(
+        consumer, client_secret="", resource_owner_key=token,
+        resource_owner_secret=secret, signature_method=oauth1.SIGNATURE_HMAC,
+    )
+    api = url.rstrip("/") + "/api/2.0/"
+
+    uri, headers, _ = signer.sign(api + "machines/?hostname=" + urllib.parse.quote("node-001"))
+    with urllib.request.urlopen(urllib.request.Request(uri, headers=headers)) as resp:
+        assert resp.status == 200
+    print("hmac GET ok")
+
+    form = urllib.parse.urlencode([("tags", "gpu"), ("agent_name", "hmac agent/1")])
+    uri, headers, body = signer.sign(
+        api + "machines/?op=allocate", http_method="POST", body=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    req = urllib.request.Request(uri, data=body.encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(req) as resp:
+        assert resp.status == 200
+    print("hmac POST ok")
+
+    bad = oauth1.Client(
+        consumer, client_secret="", resource_owner_key=token,
+        resource_owner_secret="not-the-secret", signature_method=oauth1.SIGNATURE_HMAC,
+    )
+    uri, headers, _ = bad.sign(api + "machines/")
+    try:
+        urllib.request.urlopen(urllib.request.Request(uri, headers=headers))
+        raise AssertionError("a wrong HMAC signature was accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 401, e.code
+    print("hmac wrong secret refused")
 
 
 if __name__ == "__main__":
