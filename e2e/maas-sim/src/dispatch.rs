@@ -14,7 +14,7 @@ use crate::api::{Ctx, handle};
 use crate::config::ADMIN_USER;
 use crate::lifecycle::Caller;
 use crate::oauth::{SignedRequest, verify};
-use crate::params::{BodyKind, Params, body_kind, request_params};
+use crate::params::{BodyKind, Params, body_kind, split_params};
 use crate::reply::Reply;
 use crate::requests::RequestEntry;
 use crate::routes::{API_PREFIX, Action, RouteMatch, find_action, match_path};
@@ -134,7 +134,16 @@ async fn answer(
         }
         Target::Route(route) => route,
     };
-    let op = op_of(query);
+    let split = match split_params(method, query, headers, &body).await {
+        Ok(p) => p,
+        Err(message) => {
+            return (
+                "-".to_string(),
+                Reply::text(StatusCode::BAD_REQUEST, message),
+            );
+        }
+    };
+    let op = split.op().map(str::to_string);
     let action: Option<&'static Action> =
         find_action(route.resource, method.as_str(), op.as_deref());
     let label = format!(
@@ -202,10 +211,7 @@ async fn answer(
         return (label, reply);
     }
 
-    let params = match request_params(method, query, headers, &body).await {
-        Ok(p) => p,
-        Err(message) => return (label, Reply::text(StatusCode::BAD_REQUEST, message)),
-    };
+    let params = split.handler_params();
     let deploy_fails = action.name == "deploy" && lock(&shared.faults).deploy_fails();
     let now = Timestamp::now();
     let outcome = {

@@ -94,15 +94,43 @@ pub fn body_kind(headers: &HeaderMap) -> BodyKind {
     }
 }
 
-/// The parameters of a request, with `op` removed.
-pub async fn request_params(
+/// What a request carries, as Django splits it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestParams {
+    /// `request.GET`: the query string.
+    pub query: Params,
+    /// `request.POST`: the form or multipart body (POST and PUT only).
+    pub body: Params,
+    /// Whether the handler reads the query (GET, DELETE) or the body (POST, PUT).
+    pub reads_query: bool,
+}
+
+impl RequestParams {
+    /// `op` as MAAS finds it: from the query string, else from the body.
+    pub fn op(&self) -> Option<&str> {
+        self.query.get("op").or_else(|| self.body.get("op"))
+    }
+
+    /// The parameters the handler sees, `op` removed.
+    pub fn handler_params(&self) -> Params {
+        if self.reads_query {
+            self.query.without("op")
+        } else {
+            self.body.without("op")
+        }
+    }
+}
+
+/// Splits a request into query and body parameters.
+pub async fn split_params(
     method: &Method,
     query: Option<&str>,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Params, String> {
-    let params = if *method == Method::GET || *method == Method::DELETE {
-        Params::from_urlencoded(query.unwrap_or("").as_bytes())
+) -> Result<RequestParams, String> {
+    let reads_query = *method == Method::GET || *method == Method::DELETE;
+    let body = if reads_query {
+        Params::default()
     } else {
         match body_kind(headers) {
             BodyKind::Form => Params::from_urlencoded(body),
@@ -110,7 +138,23 @@ pub async fn request_params(
             BodyKind::Other => Params::default(),
         }
     };
-    Ok(params.without("op"))
+    Ok(RequestParams {
+        query: Params::from_urlencoded(query.unwrap_or("").as_bytes()),
+        body,
+        reads_query,
+    })
+}
+
+/// The parameters a handler sees, with `op` removed.
+pub async fn request_params(
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Params, String> {
+    Ok(split_params(method, query, headers, body)
+        .await?
+        .handler_params())
 }
 
 async fn parse_multipart(headers: &HeaderMap, body: Bytes) -> Result<Params, String> {
@@ -303,6 +347,29 @@ mod tests {
             boundary_of("multipart/form-data; boundary=\"==x==\""),
             Some("==x==".to_string())
         );
+    }
+
+    #[tokio::test]
+    async fn op_from_query_else_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let body = Bytes::from_static(b"op=deploy&distro_series=jammy");
+        let p = split_params(&Method::POST, None, &headers, &body)
+            .await
+            .unwrap();
+        assert_eq!(p.op(), Some("deploy"));
+        assert_eq!(p.handler_params().keys(), vec!["distro_series"]);
+        let p = split_params(&Method::POST, Some("op=release"), &headers, &body)
+            .await
+            .unwrap();
+        assert_eq!(p.op(), Some("release"));
+        let p = split_params(&Method::GET, Some("op=x&a=1"), &headers, &body)
+            .await
+            .unwrap();
+        assert_eq!(p.handler_params().keys(), vec!["a"]);
     }
 
     #[test]

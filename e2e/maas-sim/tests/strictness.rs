@@ -250,3 +250,40 @@ async fn wrong_method_op_pairs() {
     assert_eq!(counts.count("machines:allocate", 400), 1);
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn op_is_read_from_the_query_else_from_the_form_body() {
+    let sim = start_default().await;
+    let c = Raw::new(&sim);
+    let r = c
+        .send(
+            "POST",
+            "machines/",
+            &[],
+            Some(&[("op", "allocate"), ("tags", "gpu")]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.json()["tag_names"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("gpu"))
+    );
+    // A JSON body is not read, so an op there is no op at all.
+    let id = sim.state().machines[0].system_id.clone();
+    let r = c
+        .send_body(
+            "POST",
+            &format!("machines/{id}/"),
+            &[],
+            "application/json",
+            json!({"op": "deploy"}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (400, "Unrecognised signature: method=POST op=None")
+    );
+    sim.shutdown().await.unwrap();
+}
