@@ -24,6 +24,9 @@ pub fn observe(m: &Machine) -> ObservedMachine {
         fqdn: m.fqdn.clone(),
         ip_addresses: m.ip_addresses.clone(),
         owner_data: m.owner_data.clone(),
+        cpu_count: m.cpu_count,
+        memory_mib: m.memory,
+        storage_gb: m.storage_gb(),
     }
 }
 
@@ -49,5 +52,40 @@ mod tests {
             serde_json::from_value(serde_json::json!({"power_state": "error"})).unwrap();
         assert_eq!(observe(&unknown).power, Power::Unknown);
         assert_eq!(observe(&unknown).status_name, "Unknown");
+    }
+}
+
+/// The GPU inventory for `status.hardware.gpus` from MAAS node devices.
+pub fn gpu_devices(devices: &[maas_client::NodeDevice]) -> Vec<capmaas_api::GpuDevice> {
+    let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    devices
+        .iter()
+        .map(|d| capmaas_api::GpuDevice {
+            vendor_id: non_empty(&d.vendor_id),
+            vendor_name: non_empty(&d.vendor_name),
+            product_id: non_empty(&d.product_id),
+            product_name: non_empty(&d.product_name),
+            pci_address: non_empty(&d.pci_address),
+            numa_node: d.numa_node.and_then(|n| i32::try_from(n).ok()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod gpu_tests {
+    use super::*;
+
+    #[test]
+    fn maps_node_devices() {
+        let d: maas_client::NodeDevice = serde_json::from_value(serde_json::json!({
+            "id": 1, "system_id": "s", "vendor_id": "10de", "product_id": "20b5",
+            "vendor_name": "NVIDIA Corporation", "product_name": "GA100", "pci_address": "0000:3b:00.0",
+            "numa_node": 1
+        }))
+        .unwrap();
+        let g = gpu_devices(&[d]);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].vendor_id.as_deref(), Some("10de"));
+        assert_eq!(g[0].numa_node, Some(1));
     }
 }

@@ -3,8 +3,9 @@
 
 use capmaas_api::condition_names::{reasons, types as conditions};
 use capmaas_api::{
-    ConditionSeverity, ConditionUpdate, Contract, FailureDomain, MaasClusterStatus,
-    MaasMachineStatus, MachineAddress as ApiAddress, MachineAddressType, Network, set_condition,
+    ConditionSeverity, ConditionUpdate, Contract, FailureDomain, HardwareInventory,
+    MaasClusterStatus, MaasMachineStatus, MachineAddress as ApiAddress, MachineAddressType,
+    Network, set_condition,
 };
 use jiff::Timestamp;
 
@@ -59,6 +60,13 @@ pub fn machine_status(
                 .or(s.hostname);
             s.failure_reason = None;
             s.failure_message = None;
+            let gpus = s.hardware.take().map(|h| h.gpus).unwrap_or_default();
+            s.hardware = Some(HardwareInventory {
+                cpu_count: i32::try_from(r.cpu_count).ok().filter(|c| *c > 0),
+                memory_mib: i64::try_from(r.memory_mib).ok().filter(|m| *m > 0),
+                storage_gb: i64::try_from(r.storage_gb).ok().filter(|g| *g > 0),
+                gpus,
+            });
             cond(
                 &mut s,
                 ConditionUpdate::true_(conditions::MACHINE_PROVISIONED, reasons::READY),
@@ -237,6 +245,9 @@ mod tests {
             fqdn: "node-1.maas".into(),
             addresses: crate::addresses::machine_addresses("node-1.maas", &["10.0.0.5".into()]),
             powered: true,
+            cpu_count: 8,
+            memory_mib: 16384,
+            storage_gb: 500,
         })
     }
 
@@ -251,6 +262,11 @@ mod tests {
         assert_eq!(s.addresses.len(), 4);
         assert_eq!(s.machine_state.as_deref(), Some("Deployed"));
         assert_eq!(s.machine_powered, Some(true));
+        let hw = s.hardware.as_ref().unwrap();
+        assert_eq!(
+            (hw.cpu_count, hw.memory_mib, hw.storage_gb),
+            (Some(8), Some(16384), Some(500))
+        );
         let c = find_condition(&s.conditions, conditions::READY).unwrap();
         assert_eq!(c.status, ConditionStatus::True);
         assert_eq!(c.observed_generation, Some(3));

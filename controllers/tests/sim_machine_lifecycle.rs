@@ -419,3 +419,41 @@ async fn no_matching_machine_waits_without_an_error() {
     );
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_gpu_request_gets_a_gpu_machine() {
+    use capmaas_controllers::allocation::GpuRequest;
+    use maas_client::MaasApi;
+    let sim = Simulator::start(SimConfig {
+        machines: 3,
+        gpu_machines: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client =
+        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
+            .unwrap();
+    let store = MemStore::default();
+    let mut f = facts(&store.get(), now());
+    f.owner = Some(OwnerMachine {
+        bootstrap_data_secret: Some("mm-0-bootstrap".into()),
+        failure_domain: None,
+    });
+    f.requirements.gpu = Some(GpuRequest {
+        vendor: Some("nvidia".into()),
+        product: None,
+        min_count: Some(1),
+    });
+    let report = run_machine_pass(&client, &store, f, None).await.unwrap();
+    assert!(report.steps.contains(&"Allocate"), "{:?}", report.steps);
+    let id = store.get().system_id.unwrap();
+    let gpus = client.node_devices(&id, Some("gpu")).await.unwrap();
+    assert!(!gpus.is_empty(), "the allocated machine carries a GPU");
+    assert!(
+        gpus.iter()
+            .all(|g| g.vendor_id.eq_ignore_ascii_case("10de")),
+        "{gpus:?}"
+    );
+    sim.shutdown().await.unwrap();
+}

@@ -119,6 +119,12 @@ pub struct ReadyMachine {
     pub addresses: Vec<MachineAddress>,
     /// Whether MAAS reports the power on.
     pub powered: bool,
+    /// CPU cores.
+    pub cpu_count: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Storage in whole GB.
+    pub storage_gb: u64,
 }
 
 /// The next step for a MaasMachine.
@@ -422,6 +428,9 @@ fn ready_machine(f: &MachineFacts, m: &ObservedMachine) -> ReadyMachine {
         fqdn: m.fqdn.clone(),
         addresses: machine_addresses(&m.fqdn, &m.ip_addresses),
         powered: m.power == Power::On,
+        cpu_count: m.cpu_count,
+        memory_mib: m.memory_mib,
+        storage_gb: m.storage_gb,
     }
 }
 
@@ -485,6 +494,7 @@ mod tests {
             owner_data: owner_uid
                 .map(|u| owner_data_for(u, "ns", "mm-0"))
                 .unwrap_or_default(),
+            ..Default::default()
         }
     }
 

@@ -114,6 +114,12 @@ pub struct ObservedMachine {
     pub ip_addresses: Vec<String>,
     /// Owner data (workload annotations).
     pub owner_data: BTreeMap<String, String>,
+    /// CPU cores.
+    pub cpu_count: u32,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// Storage in whole GB.
+    pub storage_gb: u64,
 }
 
 impl ObservedMachine {

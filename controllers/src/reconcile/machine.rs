@@ -254,12 +254,17 @@ async fn reconcile_inner(
     publish_step_events(obj, ctx, &report).await;
 
     let was_ready = obj.status.as_ref().is_some_and(|s| s.ready);
-    if let Some(status) = machine_status(
+    let mut status = machine_status(
         obj.status.as_ref(),
         &report,
         obj.metadata.generation,
         jiff::Timestamp::now(),
-    ) && obj.status.as_ref() != Some(&status)
+    );
+    if let (PassEnd::Ready(ready), Some(st), Some(client)) = (&report.end, status.as_mut(), &maas) {
+        add_gpu_inventory(ctx, obj, client, ready, st).await;
+    }
+    if let Some(status) = status
+        && obj.status.as_ref() != Some(&status)
     {
         write_status(&api, &name, &status).await?;
     }
@@ -306,6 +311,47 @@ async fn reconcile_inner(
             Ok(None)
         }
         PassEnd::Finalized => Ok(None),
+    }
+}
+
+/// Reads the GPU inventory once for machines that asked for GPUs (one MAAS call per machine
+/// life), and warns when fewer GPUs than asked for are present.
+async fn add_gpu_inventory(
+    ctx: &Context,
+    obj: &MaasMachine,
+    maas: &maas_client::MaasClient,
+    ready: &crate::decide::ReadyMachine,
+    status: &mut MaasMachineStatus,
+) {
+    let Some(gpu) = &obj.spec.gpu else { return };
+    let Some(hw) = status.hardware.as_mut() else {
+        return;
+    };
+    if !hw.gpus.is_empty() {
+        return;
+    }
+    match maas_client::MaasApi::node_devices(maas, &ready.system_id, Some("gpu")).await {
+        Ok(devices) => {
+            hw.gpus = crate::observe::gpu_devices(&devices);
+            let wanted = usize::try_from(gpu.min_count.unwrap_or(1)).unwrap_or(0);
+            if hw.gpus.len() < wanted {
+                let note = format!(
+                    "{} has {} GPUs, {} requested",
+                    ready.system_id,
+                    hw.gpus.len(),
+                    wanted
+                );
+                ctx.event(
+                    &obj.object_ref(&()),
+                    EventType::Warning,
+                    "InsufficientGPUs",
+                    "Inventory",
+                    note,
+                )
+                .await;
+            }
+        }
+        Err(error) => tracing::debug!(%error, "cannot read GPU inventory yet"),
     }
 }
 
