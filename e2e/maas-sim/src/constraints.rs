@@ -269,9 +269,6 @@ pub fn parse_constraints(params: &Params, world: &World) -> Result<Constraints, 
     }
     let mut raw: Vec<(String, Vec<String>)> = Vec::new();
     for key in params.keys() {
-        if matches!(key, "agent_name" | "comment" | "dry_run" | "verbose") {
-            continue;
-        }
         raw.push((
             key.to_string(),
             params
@@ -355,8 +352,46 @@ pub fn machine_matches(c: &Constraints, m: &Machine) -> bool {
         && c.devices.iter().all(|d| device_matches(d, m))
 }
 
-/// The 409 text MAAS gives when nothing matches.
+/// Parameters that are not constraints (MAAS leaves them out of the resolved description).
+const NOT_CONSTRAINTS: &[&str] = &[
+    "agent_name",
+    "comment",
+    "dry_run",
+    "verbose",
+    "bridge_all",
+    "bridge_type",
+    "bridge_stp",
+    "bridge_fd",
+];
+
+fn resolved_value(key: &str, values: &[String]) -> String {
+    match key {
+        // Float form fields print as Python floats.
+        "cpu_count" | "mem" => values
+            .iter()
+            .map(|v| match v.trim().parse::<f64>() {
+                Ok(n) if n.fract() == 0.0 => format!("{n:.1}"),
+                Ok(n) => n.to_string(),
+                Err(_) => v.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => values.join(","),
+    }
+}
+
+/// The 409 text MAAS gives when nothing matches: every parameter as given, then the
+/// constraints as resolved; `No machine available.` when there was no constraint at all.
 pub fn no_match_message(c: &Constraints) -> String {
+    let resolved: Vec<String> = c
+        .raw
+        .iter()
+        .filter(|(k, _)| !NOT_CONSTRAINTS.contains(&k.as_str()))
+        .map(|(k, vs)| format!("{k}={}", resolved_value(k, vs)))
+        .collect();
+    if resolved.is_empty() {
+        return "No machine available.".to_string();
+    }
     let listed: Vec<String> = c
         .raw
         .iter()
@@ -364,11 +399,6 @@ pub fn no_match_message(c: &Constraints) -> String {
             let vs: Vec<String> = vs.iter().map(|v| format!("'{v}'")).collect();
             format!("('{k}', [{}])", vs.join(", "))
         })
-        .collect();
-    let resolved: Vec<String> = c
-        .raw
-        .iter()
-        .map(|(k, vs)| format!("{k}={}", vs.join(",")))
         .collect();
     format!(
         "No available machine matches constraints: [{}] (resolved to \"{}\")",
@@ -461,9 +491,11 @@ mod tests {
     fn no_match_message_lists_constraints() {
         let c =
             parse_constraints(&params("cpu_count=512&zone=az1&agent_name=x"), &world()).unwrap();
-        let msg = no_match_message(&c);
-        assert!(msg.starts_with(
-            "No available machine matches constraints: [('cpu_count', ['512']), ('zone', ['az1'])]"
-        ));
+        assert_eq!(
+            no_match_message(&c),
+            "No available machine matches constraints: [('cpu_count', ['512']), ('zone', ['az1']), ('agent_name', ['x'])] (resolved to \"cpu_count=512.0 zone=az1\")"
+        );
+        let c = parse_constraints(&params("agent_name=x"), &world()).unwrap();
+        assert_eq!(no_match_message(&c), "No machine available.");
     }
 }
