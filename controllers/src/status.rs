@@ -5,7 +5,7 @@ use capmaas_api::condition_names::{reasons, types as conditions};
 use capmaas_api::{
     ConditionSeverity, ConditionUpdate, Contract, FailureDomain, HardwareInventory,
     MaasClusterStatus, MaasMachineStatus, MachineAddress as ApiAddress, MachineAddressType,
-    Network, set_condition,
+    Network, find_condition, set_condition,
 };
 use jiff::Timestamp;
 
@@ -50,6 +50,15 @@ pub fn machine_status(
     let cond = |s: &mut MaasMachineStatus, u: ConditionUpdate| {
         set_condition(&mut s.conditions, u, generation, now);
     };
+    // MAAS answered this pass: a credentials problem reported earlier is over.
+    if report.maas != MaasView::Unread
+        && find_condition(&s.conditions, conditions::MAAS_CREDENTIALS).is_some()
+    {
+        cond(
+            &mut s,
+            ConditionUpdate::true_(conditions::MAAS_CREDENTIALS, reasons::READY),
+        );
+    }
     match &report.end {
         PassEnd::Finalized => return None,
         PassEnd::Ready(r) => {
@@ -142,8 +151,34 @@ pub fn machine_status_on_error(
     now: Timestamp,
 ) -> MaasMachineStatus {
     let mut s = prev.cloned().unwrap_or_default();
+    set_error_conditions(&mut s.conditions, label, message, generation, now);
+    s
+}
+
+/// The MaasCluster status after a failed pass, like [`machine_status_on_error`].
+pub fn cluster_status_on_error(
+    prev: Option<&MaasClusterStatus>,
+    label: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> MaasClusterStatus {
+    let mut s = prev.cloned().unwrap_or_default();
+    set_error_conditions(&mut s.conditions, label, message, generation, now);
+    s
+}
+
+/// Ready=False with the error label; credential problems also show on the `MaasCredentials`
+/// condition.
+fn set_error_conditions(
+    list: &mut Vec<capmaas_api::Condition>,
+    label: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
     set_condition(
-        &mut s.conditions,
+        list,
         ConditionUpdate::false_(
             conditions::READY,
             label,
@@ -153,7 +188,24 @@ pub fn machine_status_on_error(
         generation,
         now,
     );
-    s
+    let credentials_reason = match label {
+        "MissingCredentials" => Some(reasons::CREDENTIALS_MISSING),
+        "MaasAuthFailed" => Some(reasons::CREDENTIALS_INVALID),
+        _ => None,
+    };
+    if let Some(reason) = credentials_reason {
+        set_condition(
+            list,
+            ConditionUpdate::false_(
+                conditions::MAAS_CREDENTIALS,
+                reason,
+                ConditionSeverity::Error,
+                message,
+            ),
+            generation,
+            now,
+        );
+    }
 }
 
 /// The MaasCluster status after a pass; `None` when nothing may be written (managed by
@@ -214,7 +266,7 @@ pub fn cluster_status(
 mod tests {
     use super::*;
     use crate::decide::{ObservedMachine, ReadyMachine, WaitReason};
-    use capmaas_api::{ConditionStatus, find_condition};
+    use capmaas_api::ConditionStatus;
 
     fn now() -> Timestamp {
         "2026-05-01T00:00:00Z".parse().unwrap()
@@ -375,5 +427,25 @@ mod tests {
             (c.status, c.reason.as_deref()),
             (ConditionStatus::False, Some("MaasUnavailable"))
         );
+        assert!(find_condition(&s.conditions, conditions::MAAS_CREDENTIALS).is_none());
+
+        let s = machine_status_on_error(
+            None,
+            "MissingCredentials",
+            "no MAAS credentials",
+            None,
+            now(),
+        );
+        let c = find_condition(&s.conditions, conditions::MAAS_CREDENTIALS).unwrap();
+        assert_eq!(
+            (c.status, c.reason.as_deref()),
+            (ConditionStatus::False, Some("CredentialsMissing"))
+        );
+        let recovered = machine_status(Some(&s), &report(ready()), None, now()).unwrap();
+        let c = find_condition(&recovered.conditions, conditions::MAAS_CREDENTIALS).unwrap();
+        assert_eq!(c.status, ConditionStatus::True, "cleared once MAAS answers");
+        let s = cluster_status_on_error(None, "MaasAuthFailed", "401", None, now());
+        let c = find_condition(&s.conditions, conditions::MAAS_CREDENTIALS).unwrap();
+        assert_eq!(c.reason.as_deref(), Some("CredentialsInvalid"));
     }
 }

@@ -27,7 +27,7 @@ use crate::error::ReconcileError;
 use crate::exec::cluster::ClusterStore;
 use crate::exec::{ClusterPassEnd, run_cluster_pass};
 use crate::metrics::ReconcileResult;
-use crate::status::cluster_status;
+use crate::status::{cluster_status, cluster_status_on_error};
 
 /// The controller name in metrics and logs.
 pub const CONTROLLER: &str = "maascluster";
@@ -62,6 +62,7 @@ pub async fn reconcile(obj: Arc<MaasCluster>, ctx: Arc<Context>) -> Result<Actio
             async {
                 warn!(%error, label = error.label(), "reconcile failed");
                 if !has_annotation(&obj.metadata, annotations::MANAGED_BY) {
+                    write_error_status(&obj, &ctx, &error).await;
                     ctx.event(
                         &obj.object_ref(&()),
                         EventType::Warning,
@@ -76,6 +77,23 @@ pub async fn reconcile(obj: Arc<MaasCluster>, ctx: Arc<Context>) -> Result<Actio
             .await;
             Err(error)
         }
+    }
+}
+
+async fn write_error_status(obj: &MaasCluster, ctx: &Context, error: &ReconcileError) {
+    let Some(ns) = obj.namespace() else { return };
+    let api: Api<MaasCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let status = cluster_status_on_error(
+        obj.status.as_ref(),
+        error.label(),
+        &error.to_string(),
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    if obj.status.as_ref() != Some(&status)
+        && let Err(e) = write_status(&api, &obj.name_any(), &status).await
+    {
+        warn!(error = %e, "cannot write error status");
     }
 }
 
