@@ -161,6 +161,21 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
     Duration::try_from_secs_f64(total).map_err(|_| err())
 }
 
+/// Parses a bind address as controller-runtime spells it: `:8080` means all interfaces, `0`
+/// disables the server.
+pub fn parse_bind_address(value: &str) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+    let value = value.trim();
+    if value.is_empty() || value == "0" {
+        return Ok(None);
+    }
+    let full = if value.starts_with(':') {
+        format!("0.0.0.0{value}")
+    } else {
+        value.to_string()
+    };
+    full.parse().map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,21 +277,6 @@ mod tests {
         assert!(Flags::try_parse_from(["m", "--log-format=xml"]).is_err());
         assert!(Flags::try_parse_from(["m", "--v=high"]).is_err());
     }
-}
-
-/// Parses a bind address as controller-runtime spells it: `:8080` means all interfaces, `0`
-/// disables the server.
-pub fn parse_bind_address(value: &str) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
-    let value = value.trim();
-    if value.is_empty() || value == "0" {
-        return Ok(None);
-    }
-    let full = if value.starts_with(':') {
-        format!("0.0.0.0{value}")
-    } else {
-        value.to_string()
-    };
-    full.parse().map(Some)
 }
 
 #[cfg(test)]

@@ -244,6 +244,7 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         sync_period: flags.sync_period,
         namespace: namespace.clone(),
         deploying_since: Mutex::new(Default::default()),
+        confirmed_ready: Mutex::new(Default::default()),
     });
 
     let ns = namespace.as_deref();

@@ -40,6 +40,9 @@ pub struct Context {
     pub namespace: Option<String>,
     /// When this process first saw each MaasMachine (by uid) deploying, for adaptive polling.
     pub deploying_since: Mutex<HashMap<String, Instant>>,
+    /// When each ready MaasMachine (by uid) was last confirmed in MAAS, and at which generation:
+    /// events that change nothing of ours (CAPI status updates) then cost no MAAS call.
+    pub confirmed_ready: Mutex<HashMap<String, (Option<i64>, Instant)>>,
 }
 
 impl Context {
@@ -72,6 +75,32 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         map.get(uid).map(Instant::elapsed)
+    }
+
+    /// Whether `uid` at `generation` was confirmed ready in MAAS less than a sync period ago.
+    pub fn recently_confirmed(&self, uid: &str, generation: Option<i64>) -> bool {
+        let map = self
+            .confirmed_ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(uid)
+            .is_some_and(|(g, at)| *g == generation && at.elapsed() < self.sync_period.mul_f64(0.9))
+    }
+
+    /// Records (`Some`) or forgets (`None`) the confirmation of a ready machine.
+    pub fn confirm_ready(&self, uid: &str, generation: Option<Option<i64>>) {
+        let mut map = self
+            .confirmed_ready
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match generation {
+            Some(g) => {
+                map.insert(uid.to_string(), (g, Instant::now()));
+            }
+            None => {
+                map.remove(uid);
+            }
+        }
     }
 
     /// Records (`true`) or forgets (`false`) that `uid` is deploying.

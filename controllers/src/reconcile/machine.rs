@@ -194,6 +194,18 @@ async fn reconcile_inner(
         return Ok(None);
     }
 
+    // Steady state: a ready machine whose spec did not change and whose Node CAPI already matched
+    // needs no MAAS call until the resync period has passed.
+    let node_matched = machine.as_ref().is_some_and(|m| m.node_name().is_some());
+    if !deleting
+        && !paused
+        && node_matched
+        && obj.status.as_ref().is_some_and(|s| s.ready)
+        && ctx.recently_confirmed(&uid, obj.metadata.generation)
+    {
+        return Ok(None);
+    }
+
     let creds = identity_credentials(client, &ns, maas_cluster.as_ref()).await?;
     let maas = ctx.connector.client(creds.as_ref())?;
     let spec = &obj.spec;
@@ -241,6 +253,10 @@ async fn reconcile_inner(
         },
     }?;
 
+    ctx.confirm_ready(
+        &uid,
+        matches!(report.end, PassEnd::Ready(_)).then_some(obj.metadata.generation),
+    );
     ctx.mark_deploying(
         &uid,
         matches!(
