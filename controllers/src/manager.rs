@@ -299,9 +299,7 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
 
     let ready_flag = readiness.clone();
     let ready_task = tokio::spawn(async move {
-        if machine_store.wait_until_ready().await.is_ok()
-            && cluster_store.wait_until_ready().await.is_ok()
-        {
+        if store_ready(&machine_store).await && store_ready(&cluster_store).await {
             ready_flag.set_ready(true);
             info!("caches synced; ready");
         }
@@ -368,6 +366,22 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         _ => {
             info!("stopped");
             Ok(())
+        }
+    }
+}
+
+/// Waits until a reflector store has its first full list. The store wakes only the most recent
+/// of several waiters (the controller itself waits too), so the wait is re-polled every second.
+async fn store_ready<K>(store: &kube::runtime::reflector::Store<K>) -> bool
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) =
+            tokio::time::timeout(Duration::from_secs(1), store.wait_until_ready()).await
+        {
+            return result.is_ok();
         }
     }
 }
