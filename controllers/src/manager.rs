@@ -245,6 +245,8 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         namespace: namespace.clone(),
         deploying_since: Mutex::new(Default::default()),
         confirmed_ready: Mutex::new(Default::default()),
+        cluster_memo: Mutex::new(Default::default()),
+        next_poll: Mutex::new(Default::default()),
     });
 
     let ns = namespace.as_deref();

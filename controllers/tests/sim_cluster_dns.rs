@@ -146,3 +146,48 @@ async fn dns_resource_follows_the_control_plane_and_goes_with_the_cluster() {
     assert!(store.0.load(Ordering::SeqCst));
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_pass_fed_with_what_the_last_one_learnt_makes_no_maas_call() {
+    use capmaas_controllers::exec::run_cluster_pass_report;
+    let sim = Simulator::start(SimConfig {
+        machines: 1,
+        gpu_machines: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client =
+        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
+            .unwrap();
+    let store = Finalizer::default();
+    let facts = ClusterFacts {
+        name: "c2".into(),
+        uid: "1234567-x".into(),
+        has_owner: true,
+        dns_domain: "maas".into(),
+        failure_domains: vec!["az1".into()],
+        control_plane_ips: ips(&["10.0.0.9"]),
+        ..Default::default()
+    };
+    let first = run_cluster_pass_report(&client, &store, facts.clone())
+        .await
+        .unwrap();
+    assert!(matches!(first.end, ClusterPassEnd::Ready(_)));
+    assert!(first.zones.is_some());
+    sim.reset_requests();
+    let second = run_cluster_pass_report(
+        &client,
+        &store,
+        ClusterFacts {
+            zones: first.zones.clone(),
+            dns: first.dns.clone(),
+            ..facts
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.end, first.end);
+    assert_eq!(sim.requests().total, 0, "{:?}", sim.requests().counts);
+    sim.shutdown().await.unwrap();
+}

@@ -63,21 +63,52 @@ fn dns_view(found: Vec<maas_client::DnsResource>, fqdn: &str) -> DnsView {
 pub async fn run_cluster_pass<M: MaasApi, S: ClusterStore>(
     maas: &M,
     store: &S,
-    mut facts: ClusterFacts,
+    facts: ClusterFacts,
 ) -> Result<ClusterPassEnd, ReconcileError> {
+    run_cluster_pass_report(maas, store, facts)
+        .await
+        .map(|r| r.end)
+}
+
+/// What a MaasCluster pass ended with and what it learnt of MAAS, so the reconciler can skip
+/// reading the same zones and DNS record again on the next pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterPassReport {
+    /// How the pass ended.
+    pub end: ClusterPassEnd,
+    /// The DNS resource as last seen or written.
+    pub dns: DnsView,
+    /// MAAS zones, when read.
+    pub zones: Option<std::collections::BTreeSet<String>>,
+}
+
+fn report(facts: ClusterFacts, end: ClusterPassEnd) -> ClusterPassReport {
+    ClusterPassReport {
+        end,
+        dns: facts.dns,
+        zones: facts.zones,
+    }
+}
+
+/// Runs one pass for a MaasCluster and reports what it learnt.
+pub async fn run_cluster_pass_report<M: MaasApi, S: ClusterStore>(
+    maas: &M,
+    store: &S,
+    mut facts: ClusterFacts,
+) -> Result<ClusterPassReport, ReconcileError> {
     for _ in 0..MAX_STEPS {
         match decide_cluster(&facts) {
-            ClusterAction::Untouched => return Ok(ClusterPassEnd::Untouched),
+            ClusterAction::Untouched => return Ok(report(facts, ClusterPassEnd::Untouched)),
             ClusterAction::Wait { reason, after } => {
-                return Ok(ClusterPassEnd::Waiting { reason, after });
+                return Ok(report(facts, ClusterPassEnd::Waiting { reason, after }));
             }
             ClusterAction::Fail { reason, message } => {
-                return Ok(ClusterPassEnd::Failed { reason, message });
+                return Ok(report(facts, ClusterPassEnd::Failed { reason, message }));
             }
-            ClusterAction::Ready(r) => return Ok(ClusterPassEnd::Ready(r)),
+            ClusterAction::Ready(r) => return Ok(report(facts, ClusterPassEnd::Ready(r))),
             ClusterAction::RemoveFinalizer => {
                 store.remove_finalizer().await?;
-                return Ok(ClusterPassEnd::Finalized);
+                return Ok(report(facts, ClusterPassEnd::Finalized));
             }
             ClusterAction::ReadZones => {
                 facts.zones = Some(maas.zones().await?.into_iter().map(|z| z.name).collect());

@@ -3,5 +3,5 @@
 pub mod cluster;
 pub mod machine;
 
-pub use cluster::{ClusterPassEnd, run_cluster_pass};
+pub use cluster::{ClusterPassEnd, ClusterPassReport, run_cluster_pass, run_cluster_pass_report};
 pub use machine::{BootstrapData, MachineStore, PassEnd, PassReport, run_machine_pass};

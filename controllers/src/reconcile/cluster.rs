@@ -17,7 +17,7 @@ use serde_json::json;
 use tracing::{Instrument, info_span, warn};
 
 use super::capi_api::{CapiKind, get_capi, list_capi};
-use super::context::{Context, FIELD_MANAGER};
+use super::context::{ClusterMemo, Context, FIELD_MANAGER};
 use super::credentials::identity_credentials;
 use super::no_maas::NoMaas;
 use super::objects::{capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer};
@@ -25,7 +25,7 @@ use crate::decide::cluster::{ControlPlaneMachine, control_plane_ips, dns_name};
 use crate::decide::{ClusterFacts, DnsView};
 use crate::error::ReconcileError;
 use crate::exec::cluster::ClusterStore;
-use crate::exec::{ClusterPassEnd, run_cluster_pass};
+use crate::exec::{ClusterPassEnd, run_cluster_pass_report};
 use crate::metrics::ReconcileResult;
 use crate::status::{cluster_status, cluster_status_on_error};
 
@@ -234,19 +234,42 @@ async fn reconcile_inner(
             control_plane_ips(&control_plane(ctx, &ns, &cluster_name, &maas_machines).await?);
     }
 
+    // Zones and our DNS record rarely change behind our back: reuse what the last pass learnt
+    // until the resync period passes. Deletion always looks again.
+    if !deleting && let Some(memo) = ctx.cluster_memo(&facts.uid) {
+        facts.zones = memo.zones;
+        facts.dns = memo.dns;
+    }
+    let uid_key = facts.uid.clone();
     let creds = identity_credentials(client, &ns, Some(obj)).await?;
     let store = KubeClusterStore {
         api: api.clone(),
         meta: obj.metadata.clone(),
     };
-    let end = match ctx.connector.client(creds.as_ref())? {
-        Some(m) => run_cluster_pass(&m, &store, facts).await,
-        None => match run_cluster_pass(&NoMaas, &store, facts).await {
+    let pass = match ctx.connector.client(creds.as_ref())? {
+        Some(m) => run_cluster_pass_report(&m, &store, facts).await,
+        None => match run_cluster_pass_report(&NoMaas, &store, facts).await {
             Err(ReconcileError::Maas(_)) => Err(ReconcileError::MissingCredentials),
             other => other,
         },
-    }?;
+    };
+    let pass = match pass {
+        Ok(pass) => pass,
+        Err(error) => {
+            // What we remembered may be what just failed (a record deleted behind our back).
+            ctx.set_cluster_memo(&uid_key, None);
+            return Err(error);
+        }
+    };
 
+    let memo =
+        (!deleting && (pass.zones.is_some() || pass.dns != DnsView::Unread)).then(|| ClusterMemo {
+            zones: pass.zones.clone(),
+            dns: pass.dns.clone(),
+            at: Instant::now(),
+        });
+    ctx.set_cluster_memo(&uid_key, memo);
+    let end = pass.end;
     if let ClusterPassEnd::Ready(r) = &end {
         let current = endpoint.map(|e| (e.host.as_str(), e.port));
         if current != Some((r.host.as_str(), i32::from(r.port))) && !r.host.is_empty() {

@@ -40,9 +40,26 @@ pub struct Context {
     pub namespace: Option<String>,
     /// When this process first saw each MaasMachine (by uid) deploying, for adaptive polling.
     pub deploying_since: Mutex<HashMap<String, Instant>>,
-    /// When each ready MaasMachine (by uid) was last confirmed in MAAS, and at which generation:
-    /// events that change nothing of ours (CAPI status updates) then cost no MAAS call.
-    pub confirmed_ready: Mutex<HashMap<String, (Option<i64>, Instant)>>,
+    /// When each ready MaasMachine (by uid) was last confirmed in MAAS: events that change
+    /// nothing of ours (CAPI status updates, our own writes) then cost no MAAS call.
+    pub confirmed_ready: Mutex<HashMap<String, Instant>>,
+    /// When each MaasMachine (by uid, and whether it was being deleted) that waits on MAAS
+    /// progress is due for its next read: wake-ups caused by our own writes before then cost no
+    /// MAAS call.
+    pub next_poll: Mutex<HashMap<String, (bool, Instant)>>,
+    /// What each MaasCluster (by uid) last learnt of MAAS: zones and its DNS record.
+    pub cluster_memo: Mutex<HashMap<String, ClusterMemo>>,
+}
+
+/// MAAS facts a MaasCluster pass learnt, reused until the resync period passes.
+#[derive(Clone, Debug)]
+pub struct ClusterMemo {
+    /// Zone names.
+    pub zones: Option<std::collections::BTreeSet<String>>,
+    /// The DNS record.
+    pub dns: crate::decide::DnsView,
+    /// When learnt.
+    pub at: Instant,
 }
 
 impl Context {
@@ -77,25 +94,67 @@ impl Context {
         map.get(uid).map(Instant::elapsed)
     }
 
-    /// Whether `uid` at `generation` was confirmed ready in MAAS less than a sync period ago.
-    pub fn recently_confirmed(&self, uid: &str, generation: Option<i64>) -> bool {
+    /// Whether `uid` was confirmed ready in MAAS less than (most of) a sync period ago; the
+    /// margin keeps the resync requeue itself from being skipped.
+    pub fn recently_confirmed(&self, uid: &str) -> bool {
         let map = self
             .confirmed_ready
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         map.get(uid)
-            .is_some_and(|(g, at)| *g == generation && at.elapsed() < self.sync_period.mul_f64(0.9))
+            .is_some_and(|at| at.elapsed() < self.sync_period.mul_f64(0.9))
     }
 
-    /// Records (`Some`) or forgets (`None`) the confirmation of a ready machine.
-    pub fn confirm_ready(&self, uid: &str, generation: Option<Option<i64>>) {
+    /// Records (`true`) or forgets (`false`) the confirmation of a ready machine.
+    pub fn confirm_ready(&self, uid: &str, ready: bool) {
         let mut map = self
             .confirmed_ready
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        match generation {
-            Some(g) => {
-                map.insert(uid.to_string(), (g, Instant::now()));
+        if ready {
+            map.insert(uid.to_string(), Instant::now());
+        } else {
+            map.remove(uid);
+        }
+    }
+
+    /// Time left before `uid` is due for its next MAAS read, if any. A poll scheduled before the
+    /// deletion started does not delay the deletion.
+    pub fn poll_pending(&self, uid: &str, deleting: bool) -> Option<Duration> {
+        let map = self.next_poll.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(uid)
+            .filter(|(d, _)| *d == deleting)
+            .and_then(|(_, due)| due.checked_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Records (`Some(after)`) or clears (`None`) the next read of `uid`.
+    pub fn set_next_poll(&self, uid: &str, deleting: bool, after: Option<Duration>) {
+        let mut map = self.next_poll.lock().unwrap_or_else(|p| p.into_inner());
+        match after {
+            Some(after) => {
+                map.insert(uid.to_string(), (deleting, Instant::now() + after));
+            }
+            None => {
+                map.remove(uid);
+            }
+        }
+    }
+
+    /// The memo of a MaasCluster, when younger than the resync period.
+    pub fn cluster_memo(&self, uid: &str) -> Option<ClusterMemo> {
+        let map = self.cluster_memo.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(uid)
+            .filter(|m| m.at.elapsed() < self.sync_period.mul_f64(0.9))
+            .cloned()
+    }
+
+    /// Stores (`Some`) or drops (`None`) the memo of a MaasCluster.
+    pub fn set_cluster_memo(&self, uid: &str, memo: Option<ClusterMemo>) {
+        let mut map = self.cluster_memo.lock().unwrap_or_else(|p| p.into_inner());
+        match memo {
+            Some(m) => {
+                map.insert(uid.to_string(), m);
             }
             None => {
                 map.remove(uid);

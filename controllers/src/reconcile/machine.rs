@@ -201,9 +201,15 @@ async fn reconcile_inner(
         && !paused
         && node_matched
         && obj.status.as_ref().is_some_and(|s| s.ready)
-        && ctx.recently_confirmed(&uid, obj.metadata.generation)
+        && ctx.recently_confirmed(&uid)
     {
         return Ok(None);
+    }
+
+    // A machine waiting on MAAS progress is read when its poll is due, not on every wake-up our
+    // own status writes cause.
+    if !paused && let Some(left) = ctx.poll_pending(&uid, deleting) {
+        return Ok(Some(left));
     }
 
     let creds = identity_credentials(client, &ns, maas_cluster.as_ref()).await?;
@@ -253,10 +259,15 @@ async fn reconcile_inner(
         },
     }?;
 
-    ctx.confirm_ready(
-        &uid,
-        matches!(report.end, PassEnd::Ready(_)).then_some(obj.metadata.generation),
-    );
+    let poll_after = match &report.end {
+        PassEnd::Waiting {
+            reason: WaitReason::Deploying | WaitReason::Releasing | WaitReason::PoweringOn,
+            after,
+        } => *after,
+        _ => None,
+    };
+    ctx.set_next_poll(&uid, deleting, poll_after);
+    ctx.confirm_ready(&uid, matches!(report.end, PassEnd::Ready(_)));
     ctx.mark_deploying(
         &uid,
         matches!(
