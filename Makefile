@@ -8,12 +8,12 @@ SIM_MACHINES ?= 8
 SIM_GPU_MACHINES ?= 4
 SIM_LISTEN ?= 127.0.0.1:5240
 
-.PHONY: test fmt-check clippy unit crds tools quickstart simulator bench help
+.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-test: fmt-check clippy tools unit ## Everything CI runs: formatting, lints, unit, integration and end-to-end tests
+test: fmt-check clippy tools tools-check unit ## Everything CI runs: formatting, lints, unit, integration and end-to-end tests
 	@echo "make test: all checks passed"
 
 fmt-check: ## Fail when code is not formatted
@@ -27,6 +27,9 @@ clippy: ## Lints with warnings denied
 unit: ## Unit, integration and end-to-end tests of every crate (needs `make tools` for end-to-end)
 	@echo "==> cargo test"
 	$(CARGO) test $(CARGO_LOCK_FLAG) --workspace --all-targets --all-features
+
+tools-check: ## The contract of the tools build script (no-op when cached, clear errors)
+	bash e2e/tools/test-build.sh
 
 crds: ## Regenerate config/crd/bases from the Rust types
 	$(CARGO) run -p capmaas-api --features crdgen --bin crdgen

@@ -38,8 +38,8 @@ const EXPECTED_MACHINES: usize = 6;
 
 async fn run(args: &Args) -> Result<(), HarnessError> {
     let started = Instant::now();
-    let run_dir = std::path::absolute(&args.run_dir)
-        .map_err(HarnessError::io("resolving", &args.run_dir))?;
+    let run_dir =
+        std::path::absolute(&args.run_dir).map_err(HarnessError::io("resolving", &args.run_dir))?;
     // A previous run's etcd data would resurrect its objects against a fresh simulator.
     let _ = std::fs::remove_dir_all(&run_dir);
     println!("==> starting etcd, kube-apiserver, kube-controller-manager, Cluster API core,");
@@ -57,13 +57,22 @@ async fn run(args: &Args) -> Result<(), HarnessError> {
         ..Default::default()
     })
     .await?;
-    println!("==> environment up after {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "==> environment up after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
 
     env.namespace(&args.namespace).await?;
-    env.workload_kubeconfig_secret(&args.namespace, "demo").await?;
+    env.workload_kubeconfig_secret(&args.namespace, "demo")
+        .await?;
     let sample = tools::workspace_root().join("config/samples/quickstart-cluster.yaml");
     let text = std::fs::read_to_string(&sample).map_err(HarnessError::io("reading", &sample))?;
-    manifests::apply_all(&env.client, &args.namespace, &manifests::parse(&text, &sample)?).await?;
+    manifests::apply_all(
+        &env.client,
+        &args.namespace,
+        &manifests::parse(&text, &sample)?,
+    )
+    .await?;
     println!(
         "==> applied {} into namespace {}; waiting for {EXPECTED_MACHINES} Machines to be Running",
         sample.display(),
@@ -107,9 +116,15 @@ async fn run(args: &Args) -> Result<(), HarnessError> {
         tools::bin_dir()?.display(),
         args.namespace
     );
-    println!("  curl -s {}api/2.0/version/   # the simulated MAAS", env.sim.url());
+    println!(
+        "  curl -s {}api/2.0/version/   # the simulated MAAS",
+        env.sim.url()
+    );
     println!("  MAAS API key: {}", env.sim.api_key());
-    println!("  curl -s http://{}/_sim/state   # every MAAS machine", env.sim.addr());
+    println!(
+        "  curl -s http://{}/_sim/state   # every MAAS machine",
+        env.sim.addr()
+    );
     if args.exit_when_running {
         env.stop().await;
         return Ok(());
