@@ -8,7 +8,7 @@ SIM_MACHINES ?= 8
 SIM_GPU_MACHINES ?= 4
 SIM_LISTEN ?= 127.0.0.1:5240
 
-.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench help
+.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench help release
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,3 +46,6 @@ simulator: ## Run only the MAAS simulator with generated machines (Ctrl-C stops 
 
 bench: ## Benchmarks that print numbers (not tests)
 	$(CARGO) run --release -p maas-sim --example bench_read
+
+release: ## clusterctl repository in out/release/infrastructure-maas/v<version> (IMAGE=... to override the manager image)
+	bash hack/release.sh
