@@ -21,5 +21,6 @@ pub mod shutdown;
 pub mod status;
 pub mod sweep;
 pub mod telemetry;
+pub mod template_status;
 pub mod timing;
 pub mod user_data;

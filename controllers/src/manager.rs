@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use capmaas_api::capi::{CapiVersion, Cluster, Machine};
-use capmaas_api::{Contract, MaasCluster, MaasMachine};
+use capmaas_api::{Contract, MaasCluster, MaasMachine, MaasMachineTemplate};
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ListParams, Resource};
+use kube::api::{ListParams, PartialObjectMeta, Resource};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -22,10 +23,11 @@ use crate::error::ReconcileError;
 use crate::flags::{Flags, parse_bind_address};
 use crate::leader;
 use crate::metrics::{MaasRequestCounter, Metrics};
+use crate::reconcile::bootstrap_index::BootstrapIndex;
 use crate::reconcile::capi_api::{CapiKind, capi_api, capi_resource, decode};
 use crate::reconcile::context::Context;
 use crate::reconcile::credentials::{MaasConnector, MaasCredentials};
-use crate::reconcile::{cluster, machine};
+use crate::reconcile::{cluster, machine, template};
 use crate::servers::{Readiness, metrics_router, probe_router, serve};
 use crate::shutdown::Shutdown;
 use crate::sweep::{LiveMachines, sweep_once};
@@ -256,15 +258,30 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         .with_config(controller::Config::default().concurrency(flags.machine_concurrency));
     let machine_store = machines.store();
     let mm_for_cluster = machine_store.clone();
+    let bootstrap_index = Arc::new(BootstrapIndex::default());
+    let index_for_machines = bootstrap_index.clone();
+    // Bootstrap Secrets are watched as metadata only: a change wakes the MaasMachines whose
+    // Machine names the Secret, and no Secret data is held in memory.
     let machines = machines
         .watches_with(
             capi_api(&client, CapiKind::Machine, capi, ns),
             capi_resource(CapiKind::Machine, capi),
             wc.clone(),
-            |obj| {
-                decode::<Machine>(obj)
-                    .ok()
-                    .and_then(|m| machine::machine_to_maas_machine(&m))
+            move |obj| {
+                decode::<Machine>(obj).ok().and_then(|m| {
+                    index_for_machines.record(&m);
+                    machine::machine_to_maas_machine(&m)
+                })
+            },
+        )
+        .watches(
+            scoped::<PartialObjectMeta<Secret>>(&client, ns),
+            wc.clone(),
+            move |secret| {
+                bootstrap_index.readers(
+                    secret.metadata.namespace.as_deref().unwrap_or_default(),
+                    secret.metadata.name.as_deref().unwrap_or_default(),
+                )
             },
         )
         .watches_with(
@@ -297,6 +314,10 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         .watches(scoped::<MaasMachine>(&client, ns), wc.clone(), move |mm| {
             cluster::maas_machine_to_maas_cluster(&cs_for_machines, &mm)
         })
+        .graceful_shutdown_on(shutdown.wait());
+
+    let templates = Controller::new(scoped::<MaasMachineTemplate>(&client, ns), wc.clone())
+        .with_config(controller::Config::default().concurrency(2))
         .graceful_shutdown_on(shutdown.wait());
 
     let ready_flag = readiness.clone();
@@ -332,8 +353,19 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
             }
         }
     };
+    let template_run = templates
+        .run(template::reconcile, template::error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(error) = r {
+                tracing::debug!(%error, "maasmachinetemplate reconcile");
+            }
+        });
     let controllers = async {
         tokio::join!(
+            async {
+                template_run.await;
+                info!("maasmachinetemplate controller stopped");
+            },
             async {
                 machine_run.await;
                 info!("maasmachine controller stopped");

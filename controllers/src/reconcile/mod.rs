@@ -1,5 +1,6 @@
 //! The Kubernetes shell around the decisions: reconcilers for MaasMachine and MaasCluster.
 
+pub mod bootstrap_index;
 pub mod capi_api;
 pub mod cluster;
 pub mod context;
@@ -9,3 +10,4 @@ pub mod machine_store;
 pub mod no_maas;
 pub mod node;
 pub mod objects;
+pub mod template;
