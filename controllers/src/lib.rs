@@ -9,6 +9,7 @@ pub mod decide;
 pub mod error;
 pub mod exec;
 pub mod flags;
+pub mod ignition;
 pub mod image;
 pub mod leader;
 pub mod manager;
