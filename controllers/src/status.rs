@@ -86,11 +86,13 @@ pub fn machine_status(
             );
         }
         PassEnd::Waiting { reason, .. } => {
+            // Empty for ordinary waits; the refusal reason for bad bootstrap data.
+            let message = report.bootstrap_problem.clone().unwrap_or_default();
             let u = ConditionUpdate::false_(
                 conditions::MACHINE_PROVISIONED,
                 reason.as_str(),
                 ConditionSeverity::Info,
-                "",
+                message.clone(),
             );
             if !s.ready {
                 cond(&mut s, u);
@@ -100,7 +102,7 @@ pub fn machine_status(
                         conditions::READY,
                         reason.as_str(),
                         ConditionSeverity::Info,
-                        "",
+                        message.clone(),
                     ),
                 );
             } else {
@@ -110,7 +112,7 @@ pub fn machine_status(
                         conditions::READY,
                         reason.as_str(),
                         ConditionSeverity::Warning,
-                        "",
+                        message.clone(),
                     ),
                 );
             }
@@ -285,6 +287,7 @@ mod tests {
                 ..Default::default()
             }),
             deployed_format: None,
+            bootstrap_problem: None,
         }
     }
 

@@ -412,14 +412,20 @@ fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
     }
 }
 
-fn ready_machine(f: &MachineFacts, m: &ObservedMachine) -> ReadyMachine {
-    let zone = m
-        .zone
+/// The zone of the provider ID: the one MAAS reports, else the Machine's failure domain, else the
+/// spec's, else a fixed fallback. The deploy (Ignition's kubelet drop-in) and the ready step use
+/// it alike, so the Node and the MaasMachine agree.
+pub fn machine_zone(f: &MachineFacts, m: &ObservedMachine) -> String {
+    m.zone
         .clone()
         .filter(|z| !z.is_empty())
         .or_else(|| f.owner.as_ref().and_then(|o| o.failure_domain.clone()))
         .or_else(|| f.requirements.failure_domain.clone())
-        .unwrap_or_else(|| FALLBACK_ZONE.to_string());
+        .unwrap_or_else(|| FALLBACK_ZONE.to_string())
+}
+
+fn ready_machine(f: &MachineFacts, m: &ObservedMachine) -> ReadyMachine {
+    let zone = machine_zone(f, m);
     ReadyMachine {
         system_id: m.system_id.clone(),
         provider_id: provider_id::build(&zone, &m.system_id),

@@ -28,6 +28,8 @@ pub enum WaitReason {
     PoweringOn,
     /// A MaasCluster being deleted still has MaasMachines.
     WaitingForMachines,
+    /// The bootstrap data cannot be deployed as it is (a malformed Ignition config).
+    InvalidBootstrapData,
 }
 
 impl WaitReason {
@@ -46,6 +48,7 @@ impl WaitReason {
             WaitReason::HeldByOperator => "HeldByOperator",
             WaitReason::PoweringOn => "PoweringOn",
             WaitReason::WaitingForMachines => "WaitingForMachines",
+            WaitReason::InvalidBootstrapData => "InvalidBootstrapData",
         }
     }
 }

@@ -8,14 +8,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use maas_client::{AllocateParams, DeployParams, MaasApi, MaasError, MachineFilter, ReleaseParams};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::allocation::AllocateRequest;
 use crate::decide::{
-    FailReason, MaasView, MachineAction, MachineFacts, ReadyMachine, WaitReason, decide_machine,
-    machine::EraseOptions,
+    FailReason, MaasView, MachineAction, MachineFacts, ObservedMachine, ReadyMachine, WaitReason,
+    decide_machine,
+    machine::{EraseOptions, machine_zone},
 };
 use crate::error::ReconcileError;
+use crate::ignition::{DeployTarget, IgnitionPatchOptions, prepare_user_data};
 use crate::observe::observe;
 use crate::timing::{DeployFailures, NO_CAPACITY_RETRY};
 use crate::user_data::{UserDataFormat, detect_format};
@@ -103,6 +105,8 @@ pub struct PassReport {
     pub maas: MaasView,
     /// The bootstrap format used when the pass deployed.
     pub deployed_format: Option<UserDataFormat>,
+    /// Why the bootstrap data was refused (position and version only, never content).
+    pub bootstrap_problem: Option<String>,
 }
 
 /// The name of a step, for logs, events and tests.
@@ -153,15 +157,66 @@ fn release_params(e: EraseOptions) -> ReleaseParams {
     }
 }
 
+/// How to turn the bootstrap secret into deploy user data: the MaasMachine's choices.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserDataOptions {
+    /// `spec.userDataFormat`.
+    pub format_override: Option<String>,
+    /// `spec.ignition`.
+    pub ignition: IgnitionPatchOptions,
+}
+
+/// A malformed secret is read again after this long (a fix to the Secret also wakes the
+/// machine earlier through the Secret watch).
+pub const INVALID_BOOTSTRAP_RETRY: Duration = Duration::from_secs(120);
+
+/// The machine the user data is patched for: host name and zone as MAAS reported them at
+/// allocation, the zone chosen the same way as the provider ID's.
+fn deploy_target(facts: &MachineFacts, system_id: &str) -> DeployTarget {
+    match &facts.maas {
+        MaasView::Found(m) => DeployTarget {
+            system_id: system_id.to_string(),
+            hostname: m.hostname.clone(),
+            zone: machine_zone(facts, m),
+        },
+        _ => DeployTarget {
+            system_id: system_id.to_string(),
+            hostname: String::new(),
+            zone: machine_zone(
+                facts,
+                &ObservedMachine {
+                    system_id: system_id.to_string(),
+                    ..Default::default()
+                },
+            ),
+        },
+    }
+}
+
 /// Runs one pass for a MaasMachine. `format_override` is `spec.userDataFormat`.
 pub async fn run_machine_pass<M: MaasApi, S: MachineStore>(
     maas: &M,
     store: &S,
-    mut facts: MachineFacts,
+    facts: MachineFacts,
     format_override: Option<&str>,
+) -> Result<PassReport, ReconcileError> {
+    let options = UserDataOptions {
+        format_override: format_override.map(str::to_string),
+        ..Default::default()
+    };
+    run_machine_pass_with(maas, store, facts, &options).await
+}
+
+/// Runs one pass for a MaasMachine with its user-data options.
+pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
+    maas: &M,
+    store: &S,
+    mut facts: MachineFacts,
+    options: &UserDataOptions,
 ) -> Result<PassReport, ReconcileError> {
     let mut steps = Vec::new();
     let mut deployed_format = None;
+    let mut bootstrap_problem = None;
     let mut deploy_conflicts = 0;
     for _ in 0..MAX_STEPS {
         let action = decide_machine(&facts);
@@ -229,10 +284,33 @@ pub async fn run_machine_pass<M: MaasApi, S: MachineStore>(
                 bootstrap_secret,
             } => {
                 let data = store.bootstrap_data(&bootstrap_secret).await?;
-                let format = detect_format(format_override, data.format.as_deref(), &data.value);
+                let format = detect_format(
+                    options.format_override.as_deref(),
+                    data.format.as_deref(),
+                    &data.value,
+                );
+                let target = deploy_target(&facts, &system_id);
+                let user_data =
+                    match prepare_user_data(format, &data.value, &target, &options.ignition) {
+                        Ok(user_data) => user_data,
+                        Err(e) => {
+                            warn!(%system_id, error = %e, "bootstrap data refused, not deploying");
+                            bootstrap_problem = Some(e.to_string());
+                            return Ok(PassReport {
+                                end: PassEnd::Waiting {
+                                    reason: WaitReason::InvalidBootstrapData,
+                                    after: Some(INVALID_BOOTSTRAP_RETRY),
+                                },
+                                steps,
+                                maas: facts.maas,
+                                deployed_format,
+                                bootstrap_problem,
+                            });
+                        }
+                    };
                 let params = DeployParams {
                     distro_series,
-                    user_data: Some(data.value),
+                    user_data: Some(user_data),
                     ephemeral_deploy: ephemeral,
                     ..Default::default()
                 };
@@ -295,6 +373,7 @@ pub async fn run_machine_pass<M: MaasApi, S: MachineStore>(
                 steps,
                 maas: facts.maas,
                 deployed_format,
+                bootstrap_problem,
             });
         }
     }

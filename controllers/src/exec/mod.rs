@@ -4,4 +4,7 @@ pub mod cluster;
 pub mod machine;
 
 pub use cluster::{ClusterPassEnd, ClusterPassReport, run_cluster_pass, run_cluster_pass_report};
-pub use machine::{BootstrapData, MachineStore, PassEnd, PassReport, run_machine_pass};
+pub use machine::{
+    BootstrapData, MachineStore, PassEnd, PassReport, UserDataOptions, run_machine_pass,
+    run_machine_pass_with,
+};

@@ -26,7 +26,8 @@ use crate::allocation::{GpuRequest, MachineRequirements};
 use crate::decide::machine::EraseOptions;
 use crate::decide::{MaasView, MachineFacts, OwnerMachine, WaitReason};
 use crate::error::ReconcileError;
-use crate::exec::{PassEnd, PassReport, run_machine_pass};
+use crate::exec::{PassEnd, PassReport, UserDataOptions, run_machine_pass_with};
+use crate::ignition::{IgnitionError, IgnitionPatchOptions};
 use crate::metrics::ReconcileResult;
 use crate::status::{machine_status, machine_status_on_error};
 use crate::timing::DeployFailures;
@@ -247,13 +248,19 @@ async fn reconcile_inner(
         secrets: Api::<Secret>::namespaced(client.clone(), &ns),
         meta: obj.metadata.clone(),
     };
-    let format_override = spec.user_data_format.map(|f| match f {
-        capmaas_api::UserDataFormat::CloudConfig => "cloud-config",
-        capmaas_api::UserDataFormat::Ignition => "ignition",
-    });
+    let options = UserDataOptions {
+        format_override: spec.user_data_format.map(|f| {
+            match f {
+                capmaas_api::UserDataFormat::CloudConfig => "cloud-config",
+                capmaas_api::UserDataFormat::Ignition => "ignition",
+            }
+            .to_string()
+        }),
+        ignition: IgnitionPatchOptions::from_spec(spec.ignition.as_ref()),
+    };
     let report = match &maas {
-        Some(m) => run_machine_pass(m, &store, facts, format_override).await,
-        None => match run_machine_pass(&NoMaas, &store, facts, format_override).await {
+        Some(m) => run_machine_pass_with(m, &store, facts, &options).await,
+        None => match run_machine_pass_with(&NoMaas, &store, facts, &options).await {
             Err(ReconcileError::Maas(_)) => Err(ReconcileError::MissingCredentials),
             other => other,
         },
@@ -428,6 +435,8 @@ async fn publish_step_events(obj: &MaasMachine, ctx: &Context, report: &PassRepo
                     system()
                 ),
             ),
+            // Refused before any MAAS call: reported below as a warning.
+            "Deploy" if report.bootstrap_problem.is_some() => continue,
             "Deploy" => (
                 "DeployStarted",
                 format!(
@@ -440,6 +449,16 @@ async fn publish_step_events(obj: &MaasMachine, ctx: &Context, report: &PassRepo
         };
         ctx.event(&obj.object_ref(&()), EventType::Normal, reason, step, note)
             .await;
+    }
+    if let Some(problem) = &report.bootstrap_problem {
+        ctx.event(
+            &obj.object_ref(&()),
+            EventType::Warning,
+            IgnitionError::REASON,
+            "Deploy",
+            format!("not deploying: {problem}"),
+        )
+        .await;
     }
 }
 
