@@ -12,6 +12,7 @@ pub mod manager;
 pub mod manifests;
 pub mod observe;
 pub mod process;
+pub mod scenario;
 pub mod tools;
 
 pub use capi::CapiCore;

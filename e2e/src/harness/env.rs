@@ -32,6 +32,10 @@ pub struct EnvOptions {
     pub manager_args: Vec<String>,
     /// Where logs and data go; a fresh temporary directory when `None`.
     pub run_dir: Option<PathBuf>,
+    /// An existing cluster (already running Cluster API core) to use instead of starting a
+    /// control plane; defaults to `E2E_KUBECONFIG`, so tests can point at a cluster without
+    /// touching the process environment.
+    pub existing_kubeconfig: Option<PathBuf>,
 }
 
 impl Default for EnvOptions {
@@ -43,6 +47,7 @@ impl Default for EnvOptions {
             start_manager: true,
             manager_args: Vec::new(),
             run_dir: None,
+            existing_kubeconfig: std::env::var_os("E2E_KUBECONFIG").map(PathBuf::from),
         }
     }
 }
@@ -64,8 +69,9 @@ pub struct Env {
 }
 
 impl Env {
-    /// Starts everything. With `E2E_KUBECONFIG` set, uses that cluster (which must already run
-    /// Cluster API core) and starts only our CRDs, the simulator and the manager.
+    /// Starts everything. With `existing_kubeconfig` set (by default from `E2E_KUBECONFIG`), uses
+    /// that cluster (which must already run Cluster API core) and starts only our CRDs, the
+    /// simulator and the manager.
     pub async fn start(opts: EnvOptions) -> Result<Self, HarnessError> {
         let (temp, run_dir) = match &opts.run_dir {
             Some(dir) => {
@@ -82,9 +88,9 @@ impl Env {
             }
         };
 
-        let (control_plane, capi, kubeconfig, client) = match std::env::var_os("E2E_KUBECONFIG") {
+        let (control_plane, capi, kubeconfig, client) = match &opts.existing_kubeconfig {
             Some(existing) => {
-                let kubeconfig = PathBuf::from(existing);
+                let kubeconfig = existing.clone();
                 let client = client_from_kubeconfig(&kubeconfig).await?;
                 (None, None, kubeconfig, client)
             }
