@@ -12,6 +12,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use tracing::debug;
 
 use super::credentials::MaasConnector;
+use super::steady::NodeTarget;
 use crate::metrics::Metrics;
 
 /// The field manager of every server-side apply, fixed so ownership of fields is stable across
@@ -40,9 +41,10 @@ pub struct Context {
     pub namespace: Option<String>,
     /// When this process first saw each MaasMachine (by uid) deploying, for adaptive polling.
     pub deploying_since: Mutex<HashMap<String, Instant>>,
-    /// When each ready MaasMachine (by uid) was last confirmed in MAAS: events that change
-    /// nothing of ours (CAPI status updates, our own writes) then cost no MAAS call.
-    pub confirmed_ready: Mutex<HashMap<String, Instant>>,
+    /// When each ready MaasMachine (by uid) was last confirmed in MAAS, with the names its Node
+    /// patch needs: events that change nothing of ours (CAPI status updates, our own writes,
+    /// the Node retry) then cost no MAAS call.
+    pub confirmed_ready: Mutex<HashMap<String, (Instant, NodeTarget)>>,
     /// When each MaasMachine (by uid, and whether it was being deleted) that waits on MAAS
     /// progress is due for its next read: wake-ups caused by our own writes before then cost no
     /// MAAS call.
@@ -94,27 +96,31 @@ impl Context {
         map.get(uid).map(Instant::elapsed)
     }
 
-    /// Whether `uid` was confirmed ready in MAAS less than (most of) a sync period ago; the
-    /// margin keeps the resync requeue itself from being skipped.
-    pub fn recently_confirmed(&self, uid: &str) -> bool {
+    /// The Node names of `uid` when it was confirmed ready in MAAS less than (most of) a sync
+    /// period ago; the margin keeps the resync requeue itself from being skipped.
+    pub fn recently_confirmed(&self, uid: &str) -> Option<NodeTarget> {
         let map = self
             .confirmed_ready
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         map.get(uid)
-            .is_some_and(|at| at.elapsed() < self.sync_period.mul_f64(0.9))
+            .filter(|(at, _)| at.elapsed() < self.sync_period.mul_f64(0.9))
+            .map(|(_, target)| target.clone())
     }
 
-    /// Records (`true`) or forgets (`false`) the confirmation of a ready machine.
-    pub fn confirm_ready(&self, uid: &str, ready: bool) {
+    /// Records (`Some`) or forgets (`None`) the confirmation of a ready machine.
+    pub fn confirm_ready(&self, uid: &str, ready: Option<NodeTarget>) {
         let mut map = self
             .confirmed_ready
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if ready {
-            map.insert(uid.to_string(), Instant::now());
-        } else {
-            map.remove(uid);
+        match ready {
+            Some(target) => {
+                map.insert(uid.to_string(), (Instant::now(), target));
+            }
+            None => {
+                map.remove(uid);
+            }
         }
     }
 

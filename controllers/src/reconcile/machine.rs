@@ -22,6 +22,7 @@ use super::node::{NodeOutcome, set_node_provider_id, workload_client};
 use super::objects::{
     annotation, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
 };
+use super::steady::{NodeTarget, SteadyFacts, SteadyStep, steady_step};
 use crate::allocation::{GpuRequest, MachineRequirements};
 use crate::decide::machine::EraseOptions;
 use crate::decide::{MaasView, MachineFacts, OwnerMachine, WaitReason};
@@ -34,6 +35,9 @@ use crate::timing::DeployFailures;
 
 /// The controller name in metrics and logs.
 pub const CONTROLLER: &str = "maasmachine";
+
+/// How soon a ready machine whose Node CAPI has not matched yet looks at the Node again.
+pub const NODE_RETRY: Duration = Duration::from_secs(20);
 
 /// The allocation constraints of a MaasMachine spec.
 pub fn requirements(spec: &capmaas_api::MaasMachineSpec) -> MachineRequirements {
@@ -195,16 +199,26 @@ async fn reconcile_inner(
         return Ok(None);
     }
 
-    // Steady state: a ready machine whose spec did not change and whose Node CAPI already matched
-    // needs no MAAS call until the resync period has passed.
+    // Steady state: a machine confirmed ready needs no MAAS call until the resync period has
+    // passed; at most its Node's providerID is still to be set.
     let node_matched = machine.as_ref().is_some_and(|m| m.node_name().is_some());
-    if !deleting
-        && !paused
-        && node_matched
-        && obj.status.as_ref().is_some_and(|s| s.ready)
-        && ctx.recently_confirmed(&uid)
-    {
-        return Ok(None);
+    let confirmed = ctx.recently_confirmed(&uid);
+    match steady_step(&SteadyFacts {
+        deleting,
+        paused,
+        ready: obj.status.as_ref().is_some_and(|s| s.ready),
+        node_matched,
+        confirmed: confirmed.as_ref(),
+        provider_id: spec_provider_id(obj),
+    }) {
+        SteadyStep::Idle => return Ok(None),
+        SteadyStep::PatchNode(target) => {
+            if let Some(cluster) = &cluster_name {
+                patch_node(ctx, obj, &ns, cluster, target).await;
+            }
+            return Ok(Some(NODE_RETRY));
+        }
+        SteadyStep::Pass => {}
     }
 
     // A machine waiting on MAAS progress is read when its poll is due, not on every wake-up our
@@ -274,7 +288,13 @@ async fn reconcile_inner(
         _ => None,
     };
     ctx.set_next_poll(&uid, deleting, poll_after);
-    ctx.confirm_ready(&uid, matches!(report.end, PassEnd::Ready(_)));
+    ctx.confirm_ready(
+        &uid,
+        match &report.end {
+            PassEnd::Ready(ready) => Some(node_target(ready)),
+            _ => None,
+        },
+    );
     ctx.mark_deploying(
         &uid,
         matches!(
@@ -326,9 +346,10 @@ async fn reconcile_inner(
             }
             let needs_node = machine.as_ref().is_some_and(|m| m.node_name().is_none());
             if let (true, Some(cluster)) = (needs_node, &cluster_name) {
-                patch_node(ctx, obj, &ns, cluster, ready).await;
-                // Come back soon until CAPI has matched the Node.
-                return Ok(Some(Duration::from_secs(20)));
+                patch_node(ctx, obj, &ns, cluster, &node_target(ready)).await;
+                // Come back soon until CAPI has matched the Node; the steady state retries the
+                // Node without reading MAAS.
+                return Ok(Some(NODE_RETRY));
             }
             Ok(None)
         }
@@ -389,16 +410,35 @@ async fn add_gpu_inventory(
     }
 }
 
+/// The Node names of a ready machine.
+fn node_target(ready: &crate::decide::ReadyMachine) -> NodeTarget {
+    NodeTarget {
+        hostname: ready.hostname.clone(),
+        fqdn: ready.fqdn.clone(),
+        provider_id: ready.provider_id.clone(),
+    }
+}
+
+fn spec_provider_id(obj: &MaasMachine) -> Option<&str> {
+    obj.spec.provider_id.as_deref().filter(|p| !p.is_empty())
+}
+
 async fn patch_node(
     ctx: &Context,
     obj: &MaasMachine,
     ns: &str,
     cluster: &str,
-    ready: &crate::decide::ReadyMachine,
+    target: &NodeTarget,
 ) {
     let result = async {
         let workload = workload_client(&ctx.client, ns, cluster).await?;
-        set_node_provider_id(&workload, &ready.hostname, &ready.fqdn, &ready.provider_id).await
+        set_node_provider_id(
+            &workload,
+            &target.hostname,
+            &target.fqdn,
+            &target.provider_id,
+        )
+        .await
     }
     .await;
     match result {

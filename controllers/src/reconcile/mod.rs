@@ -10,4 +10,5 @@ pub mod machine_store;
 pub mod no_maas;
 pub mod node;
 pub mod objects;
+pub mod steady;
 pub mod template;
