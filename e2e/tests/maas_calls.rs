@@ -18,9 +18,11 @@ const LIMIT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(500);
 /// The most MAAS calls one machine may cost from creation to release.
 const MAX_CALLS_PER_LIFECYCLE: usize = 7;
-/// How long the test watches a Running machine for steady-state calls; longer than the Node
-/// retry interval of the machine controller.
-const STEADY_WATCH: Duration = Duration::from_secs(25);
+/// How long the test watches a Running machine for steady-state calls.
+const STEADY_WATCH: Duration = Duration::from_secs(10);
+/// How long the workload cluster stays unreachable after the machine is deployed: more than two
+/// Node retries of the machine controller (20 s apart).
+const NODE_UNREACHABLE: Duration = Duration::from_secs(45);
 
 const MANIFEST: &str = r#"
 apiVersion: cluster.x-k8s.io/v1beta2
@@ -115,10 +117,34 @@ fn print_counts(title: &str, calls: &[&RequestEntry]) {
 
 async fn scenario(env: &Env) -> Result<(), HarnessError> {
     env.namespace(NS).await?;
-    env.workload_kubeconfig_secret(NS, CLUSTER).await?;
     let objects = manifests::parse(MANIFEST, std::path::Path::new("maas_calls.yaml"))?;
     env.sim.reset_requests();
     manifests::apply_all(&env.client, NS, &objects).await?;
+    let maas_machines: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), NS, &observe::maas_machines_resource());
+
+    // Deployed, but the workload cluster is not reachable yet (no kubeconfig Secret): the
+    // provider keeps retrying the Node, and those retries must not read MAAS.
+    wait_for("the MaasMachine to be ready", POLL, LIMIT, || async {
+        let mm = maas_machines.get_opt("one-cp-0").await?;
+        let ready = mm
+            .as_ref()
+            .and_then(|m| m.data["status"]["ready"].as_bool())
+            == Some(true);
+        Ok((ready.then_some(()), format!("ready: {ready}")))
+    })
+    .await?;
+    let deployed = env.sim.requests().log.len();
+    tokio::time::sleep(NODE_UNREACHABLE).await;
+    let waiting = env.sim.requests().log;
+    let node_retry_calls = machine_calls(&waiting[deployed..]);
+    print_counts("ready, Node unreachable", &node_retry_calls);
+    assert!(
+        node_retry_calls.is_empty(),
+        "the Node retry read MAAS: {:?}",
+        per_op(&node_retry_calls)
+    );
+    env.workload_kubeconfig_secret(NS, CLUSTER).await?;
 
     let rows = observe::wait_machines_running(&env.client, NS, 1, LIMIT).await?;
     eprintln!("{}", observe::render_table(&rows));
@@ -145,8 +171,6 @@ async fn scenario(env: &Env) -> Result<(), HarnessError> {
         ),
     );
     clusters.delete(CLUSTER, &DeleteParams::default()).await?;
-    let maas_machines: Api<DynamicObject> =
-        Api::namespaced_with(env.client.clone(), NS, &observe::maas_machines_resource());
     wait_for("the MaasMachine to go", POLL, LIMIT, || async {
         let left = maas_machines
             .list(&ListParams::default())
