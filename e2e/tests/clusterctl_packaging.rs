@@ -351,7 +351,8 @@ fn rbac_is_least_privilege() {
         );
         assert_eq!(
             verbs_of(rules, "", "secrets"),
-            BTreeSet::from(["get".to_string()])
+            BTreeSet::from(["get", "list", "watch"].map(String::from)),
+            "Secrets are read, never written"
         );
         for resource in ["clusters", "machines"] {
             assert_eq!(

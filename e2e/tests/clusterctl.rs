@@ -1,0 +1,505 @@
+//! The provider as users install it, with the real clusterctl against the harness API server:
+//! `make release` output read as a clusterctl repository (`generate provider --describe`),
+//! `clusterctl init` installing it, every flavour rendered by `generate cluster` and accepted by a
+//! server-side dry-run, and our manager run exactly as the installed Deployment says (its args,
+//! its credentials Secret, its ServiceAccount's ClusterRole; no admin rights) provisioning the
+//! quickstart cluster to Running.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod rbac_support;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use capmaas_e2e::harness::crds::{self, FIELD_MANAGER};
+use capmaas_e2e::harness::{Env, EnvOptions, manifests, observe, tools};
+use futures::FutureExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+
+use rbac_support::{release, start_manager_as_deployment, workspace_version};
+
+const CAPI_VERSION: &str = "v1.14.2";
+const PROVIDER_NS: &str = "capmaas-system";
+const RUN_NS: &str = "clusterctl-run";
+const LIMIT: Duration = Duration::from_secs(300);
+const FLAVOURS: &[&str] = &["", "gpu", "ignition"];
+
+/// A clusterctl invocation with its own HOME and config file, never reaching the network.
+struct Clusterctl {
+    bin: PathBuf,
+    home: PathBuf,
+    config: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Clusterctl {
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = std::process::Command::new(&self.bin)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("HOME", &self.home)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("CLUSTERCTL_DISABLE_VERSIONCHECK", "true")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            out.status.success(),
+            "clusterctl {args:?} failed:\n{stdout}\n{stderr}"
+        );
+        stdout
+    }
+}
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn metadata_yaml(minor_line: (u32, u32), contract: &str) -> String {
+    format!(
+        "apiVersion: clusterctl.cluster.x-k8s.io/v1alpha3\nkind: Metadata\nreleaseSeries:\n  - major: {}\n    minor: {}\n    contract: {contract}\n",
+        minor_line.0, minor_line.1
+    )
+}
+
+/// A CRD as a components file carries it: no server-set metadata, no status.
+fn portable_crd(mut crd: CustomResourceDefinition) -> Value {
+    crd.metadata.resource_version = None;
+    crd.metadata.uid = None;
+    crd.metadata.creation_timestamp = None;
+    crd.metadata.managed_fields = None;
+    crd.metadata.generation = None;
+    crd.status = None;
+    let mut value = serde_json::to_value(&crd).unwrap();
+    value["apiVersion"] = "apiextensions.k8s.io/v1".into();
+    value["kind"] = "CustomResourceDefinition".into();
+    value
+}
+
+fn namespace_doc(name: &str) -> Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+}
+
+fn write_components(dir: &Path, file: &str, objects: &[Value], contract: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let text: Vec<String> = objects
+        .iter()
+        .map(|o| serde_yaml::to_string(o).unwrap())
+        .collect();
+    let path = dir.join(file);
+    std::fs::write(&path, text.join("---\n")).unwrap();
+    std::fs::write(dir.join("metadata.yaml"), metadata_yaml((1, 14), contract)).unwrap();
+    path
+}
+
+/// Local repositories for the Cluster API core and kubeadm providers. The core's CRDs are taken
+/// from the live API server, so the conversion webhook the harness set up stays in place; the
+/// kubeadm CRDs come from the tools cache. No Deployments: the harness already runs the core
+/// manager as a process, and nothing here runs pods.
+async fn capi_repositories(env: &Env, root: &Path) -> Vec<(String, String, String)> {
+    let crd_api: Api<CustomResourceDefinition> = Api::all(env.client.clone());
+    let core_groups = [
+        "cluster.x-k8s.io",
+        "addons.cluster.x-k8s.io",
+        "ipam.cluster.x-k8s.io",
+        "runtime.cluster.x-k8s.io",
+    ];
+    let mut core = vec![namespace_doc("capi-system")];
+    for crd in crd_api.list(&ListParams::default()).await.unwrap().items {
+        if core_groups.contains(&crd.spec.group.as_str()) {
+            core.push(portable_crd(crd));
+        }
+    }
+    assert!(core.len() > 5, "CAPI core CRDs are installed");
+    let core_path = write_components(
+        &root.join("cluster-api").join(CAPI_VERSION),
+        "core-components.yaml",
+        &core,
+        "v1beta2",
+    );
+
+    let manifests_dir = tools::capi_manifests_dir(&tools::bin_dir().unwrap());
+    let kubeadm = |sub: &str, ns: &str, label: &str, file: &str| {
+        let mut objects = vec![namespace_doc(ns)];
+        for crd in crds::read_dir(&manifests_dir.join(sub).join("crd")).unwrap() {
+            objects.push(portable_crd(crd));
+        }
+        write_components(
+            &root.join(label).join(CAPI_VERSION),
+            file,
+            &objects,
+            "v1beta2",
+        )
+    };
+    let bootstrap = kubeadm(
+        "bootstrap-kubeadm",
+        "capi-kubeadm-bootstrap-system",
+        "bootstrap-kubeadm",
+        "bootstrap-components.yaml",
+    );
+    let control_plane = kubeadm(
+        "controlplane-kubeadm",
+        "capi-kubeadm-control-plane-system",
+        "control-plane-kubeadm",
+        "control-plane-components.yaml",
+    );
+    vec![
+        (
+            "cluster-api".into(),
+            "CoreProvider".into(),
+            file_url(&core_path),
+        ),
+        (
+            "kubeadm".into(),
+            "BootstrapProvider".into(),
+            file_url(&bootstrap),
+        ),
+        (
+            "kubeadm".into(),
+            "ControlPlaneProvider".into(),
+            file_url(&control_plane),
+        ),
+    ]
+}
+
+/// cert-manager's API as clusterctl probes it (it creates an Issuer and a Certificate and deletes
+/// them). Nothing here issues certificates: our provider has no webhooks and needs none, and the
+/// local core components carry no Certificates either.
+async fn cert_manager_api(env: &Env) {
+    let crd = |kind: &str, plural: &str| -> CustomResourceDefinition {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.cert-manager.io")},
+            "spec": {
+                "group": "cert-manager.io",
+                "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+                "scope": "Namespaced",
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+            }
+        }))
+        .unwrap()
+    };
+    crds::install(
+        &env.client,
+        &[
+            crd("Issuer", "issuers"),
+            crd("Certificate", "certificates"),
+            crd("ClusterIssuer", "clusterissuers"),
+        ],
+    )
+    .await
+    .unwrap();
+}
+
+fn doc_kind(v: &Value) -> &str {
+    v["kind"].as_str().unwrap_or_default()
+}
+
+/// Server-side dry-run of every object: the API server validates each against the installed
+/// CRDs (and CAPI's webhooks) without storing anything.
+async fn dry_run_apply(env: &Env, namespace: &str, objects: &[Value]) {
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.dry_run = true;
+    for object in objects {
+        let name = object["metadata"]["name"].as_str().unwrap();
+        manifests::api_for(&env.client, namespace, object)
+            .patch(name, &params, &Patch::Apply(object))
+            .await
+            .unwrap_or_else(|e| panic!("dry-run of {} {name}: {e}", doc_kind(object)));
+    }
+}
+
+async fn scenario(env: &Env, work: &Path) {
+    let version = workspace_version();
+    let provider = format!("maas:v{version}");
+    let image = format!("registry.example/capmaas-manager:v{version}");
+    let release_dir = release(&work.join("release"), &image);
+    let components = release_dir.join("infrastructure-components.yaml");
+    for file in [
+        "metadata.yaml",
+        "infrastructure-components.yaml",
+        "cluster-template.yaml",
+        "cluster-template-gpu.yaml",
+        "cluster-template-ignition.yaml",
+    ] {
+        assert!(release_dir.join(file).is_file(), "release has {file}");
+    }
+
+    let mut providers = vec![(
+        "maas".to_string(),
+        "InfrastructureProvider".to_string(),
+        file_url(&components),
+    )];
+    providers.extend(capi_repositories(env, &work.join("capi-repo")).await);
+    let config = work.join("clusterctl.yaml");
+    let entries: Vec<Value> = providers
+        .iter()
+        .map(|(name, kind, url)| serde_json::json!({"name": name, "type": kind, "url": url}))
+        .collect();
+    std::fs::write(
+        &config,
+        serde_yaml::to_string(&serde_json::json!({"providers": entries})).unwrap(),
+    )
+    .unwrap();
+    let home = work.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let clusterctl = Clusterctl {
+        bin: tools::bin_dir().unwrap().join("clusterctl"),
+        home,
+        config,
+        kubeconfig: env.kubeconfig.clone(),
+    };
+
+    // The repository describes itself: variables and image.
+    let describe = clusterctl.run(
+        &[
+            "generate",
+            "provider",
+            "--infrastructure",
+            &provider,
+            "--describe",
+        ],
+        &[],
+    );
+    eprintln!("{describe}");
+    for expected in [
+        "MAAS_ENDPOINT",
+        "MAAS_API_KEY",
+        PROVIDER_NS,
+        image.as_str(),
+        &format!("v{version}"),
+    ] {
+        assert!(describe.contains(expected), "describe shows {expected}");
+    }
+
+    // clusterctl init installs it (credentials from the simulator).
+    cert_manager_api(env).await;
+    let sim_url = env.sim.url();
+    let sim_key = env.sim.api_key().to_string();
+    let init = clusterctl.run(
+        &[
+            "init",
+            "--core",
+            &format!("cluster-api:{CAPI_VERSION}"),
+            "--bootstrap",
+            &format!("kubeadm:{CAPI_VERSION}"),
+            "--control-plane",
+            &format!("kubeadm:{CAPI_VERSION}"),
+            "--infrastructure",
+            &provider,
+        ],
+        &[("MAAS_ENDPOINT", &sim_url), ("MAAS_API_KEY", &sim_key)],
+    );
+    eprintln!("{init}");
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), PROVIDER_NS);
+    let deployment = deployments.get("capmaas-controller-manager").await.unwrap();
+    let spec = rbac_support::manager_container(&deployment);
+    assert_eq!(spec.command, vec!["/capmaas-manager".to_string()]);
+    assert_eq!(
+        deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .image
+            .as_deref(),
+        Some(image.as_str())
+    );
+    let secret = Api::<Secret>::namespaced(env.client.clone(), PROVIDER_NS)
+        .get("capmaas-manager-bootstrap-credentials")
+        .await
+        .unwrap();
+    let data = secret.data.unwrap();
+    assert_eq!(data["MAAS_ENDPOINT"].0, sim_url.as_bytes());
+    assert_eq!(data["MAAS_API_KEY"].0, sim_key.as_bytes());
+    let inventory = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("clusterctl.cluster.x-k8s.io", "v1alpha3", "Provider"),
+        "providers",
+    );
+    let installed: Vec<String> =
+        Api::<DynamicObject>::namespaced_with(env.client.clone(), PROVIDER_NS, &inventory)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+    assert_eq!(installed, vec!["infrastructure-maas".to_string()]);
+
+    // Every flavour renders with the documented variables and passes a server-side dry-run.
+    for flavour in FLAVOURS {
+        let ns = format!(
+            "flavour-{}",
+            if flavour.is_empty() {
+                "default"
+            } else {
+                flavour
+            }
+        );
+        env.namespace(&ns).await.unwrap();
+        let mut args = vec![
+            "generate",
+            "cluster",
+            "demo",
+            "--infrastructure",
+            &provider,
+            "--target-namespace",
+            &ns,
+            "--kubernetes-version",
+            "v1.33.1",
+            "--control-plane-machine-count",
+            "3",
+            "--worker-machine-count",
+            "2",
+        ];
+        if !flavour.is_empty() {
+            args.extend(["--flavor", flavour]);
+        }
+        let rendered = clusterctl.run(
+            &args,
+            &[
+                ("MAAS_DNS_DOMAIN", "maas"),
+                ("WORKER_MACHINE_TAGS", "[ssd,rack-a]"),
+            ],
+        );
+        assert!(!rendered.contains("${"), "no variable left unrendered");
+        let objects = manifests::parse(&rendered, Path::new("generated")).unwrap();
+        let kinds: Vec<&str> = objects.iter().map(doc_kind).collect();
+        for kind in [
+            "Cluster",
+            "MaasCluster",
+            "KubeadmControlPlane",
+            "MachineDeployment",
+        ] {
+            assert!(kinds.contains(&kind), "{flavour:?} renders a {kind}");
+        }
+        let templates: Vec<&Value> = objects
+            .iter()
+            .filter(|o| doc_kind(o) == "MaasMachineTemplate")
+            .collect();
+        let worker = templates
+            .iter()
+            .find(|t| t["metadata"]["name"] == "demo-md-0")
+            .unwrap();
+        assert_eq!(
+            worker["spec"]["template"]["spec"]["tags"],
+            serde_json::json!(["ssd", "rack-a"])
+        );
+        match *flavour {
+            "gpu" => {
+                let gpu = templates
+                    .iter()
+                    .find(|t| t["metadata"]["name"] == "demo-gpu-0")
+                    .unwrap();
+                assert_eq!(gpu["spec"]["template"]["spec"]["gpu"]["vendor"], "nvidia");
+                let config = objects
+                    .iter()
+                    .find(|o| {
+                        doc_kind(o) == "KubeadmConfigTemplate"
+                            && o["metadata"]["name"] == "demo-gpu-0"
+                    })
+                    .unwrap();
+                let registration =
+                    &config["spec"]["template"]["spec"]["joinConfiguration"]["nodeRegistration"];
+                assert_eq!(
+                    registration["taints"],
+                    serde_json::json!([{"key": "nvidia.com/gpu", "effect": "NoSchedule"}])
+                );
+                assert_eq!(
+                    registration["kubeletExtraArgs"][0]["value"],
+                    "nvidia.com/gpu.present=true"
+                );
+            }
+            "ignition" => {
+                let kcp = objects
+                    .iter()
+                    .find(|o| doc_kind(o) == "KubeadmControlPlane")
+                    .unwrap();
+                assert_eq!(kcp["spec"]["kubeadmConfigSpec"]["format"], "ignition");
+            }
+            _ => {
+                let cp = templates
+                    .iter()
+                    .find(|t| t["metadata"]["name"] == "demo-control-plane")
+                    .unwrap();
+                assert_eq!(cp["spec"]["template"]["spec"]["image"], "ubuntu/jammy");
+            }
+        }
+        dry_run_apply(env, &ns, &objects).await;
+    }
+
+    // The installed Deployment, run as it is (args, Secret, ServiceAccount token bound to the
+    // installed ClusterRole), provisions the quickstart cluster.
+    let (manager, _) = start_manager_as_deployment(
+        env,
+        PROVIDER_NS,
+        "capmaas-controller-manager",
+        &[format!("--leader-election-namespace={PROVIDER_NS}")],
+    )
+    .await;
+    env.namespace(RUN_NS).await.unwrap();
+    env.workload_kubeconfig_secret(RUN_NS, "demo")
+        .await
+        .unwrap();
+    let sample = tools::workspace_root().join("config/samples/quickstart-cluster.yaml");
+    let objects = manifests::parse(&std::fs::read_to_string(&sample).unwrap(), &sample).unwrap();
+    manifests::apply_all(&env.client, RUN_NS, &objects)
+        .await
+        .unwrap();
+    let rows = observe::wait_machines_running(&env.client, RUN_NS, 6, LIMIT)
+        .await
+        .unwrap();
+    eprintln!("{}", observe::render_table(&rows));
+    let log = std::fs::read_to_string(manager.log()).unwrap();
+    let forbidden: Vec<&str> = log.lines().filter(|l| l.contains("forbidden")).collect();
+    assert!(
+        forbidden.is_empty(),
+        "calls outside the installed ClusterRole: {forbidden:#?}"
+    );
+    manager.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusterctl_installs_and_renders_the_release() {
+    if tools::bin_dir().is_err() {
+        eprintln!("skipping: the tools cache is missing (run `make tools`)");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::start(EnvOptions {
+        machines: 8,
+        gpu_machines: 0,
+        start_manager: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let outcome = AssertUnwindSafe(scenario(&env, work.path()))
+        .catch_unwind()
+        .await;
+    if outcome.is_err() {
+        env.print_logs(60);
+    }
+    env.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
