@@ -130,6 +130,34 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
         "one successful allocation per Machine, none repeated after a crash"
     );
 
+    // The worker template advertises one machine's capacity for scale-from-zero.
+    let templates: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(
+                "infrastructure.cluster.x-k8s.io",
+                "v1beta1",
+                "MaasMachineTemplate",
+            ),
+            "maasmachinetemplates",
+        ),
+    );
+    let template_status = wait_for("the worker template's capacity", POLL, LIMIT, || async {
+        let t = templates.get("demo-worker").await?;
+        let status = t.data["status"].clone();
+        let done = !status["capacity"].is_null();
+        Ok((done.then_some(status.clone()), format!("{status}")))
+    })
+    .await?;
+    assert_eq!(
+        template_status,
+        serde_json::json!({
+            "capacity": {"cpu": "1", "memory": "2048Mi"},
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"}
+        })
+    );
+
     let clusters: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),
         NS,
