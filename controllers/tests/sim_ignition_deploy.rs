@@ -103,6 +103,7 @@ fn facts(store: &Store) -> MachineFacts {
         default_zone: None,
         deploying_for: None,
         maas: MaasView::Unread,
+        gpu: Default::default(),
         now: jiff::Timestamp::now(),
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use capmaas_controllers::allocation::MachineRequirements;
+use capmaas_controllers::decide::gpu::GpuFacts;
 use capmaas_controllers::decide::machine::EraseOptions;
 use capmaas_controllers::decide::{FailReason, MaasView, MachineFacts, OwnerMachine, WaitReason};
 use capmaas_controllers::error::ReconcileError;
@@ -30,6 +31,7 @@ struct Object {
     failures: DeployFailures,
     finalizer: bool,
     deleting: bool,
+    gpu_rejected: Vec<String>,
 }
 
 #[derive(Default)]
@@ -86,6 +88,18 @@ impl MachineStore for MemStore {
         self.obj.lock().unwrap().finalizer = false;
         Ok(())
     }
+    async fn set_gpu_rejected(
+        &self,
+        rejected: &[String],
+        clear_system_id: bool,
+    ) -> Result<(), ReconcileError> {
+        let mut o = self.obj.lock().unwrap();
+        o.gpu_rejected = rejected.to_vec();
+        if clear_system_id {
+            o.system_id = None;
+        }
+        Ok(())
+    }
 }
 
 fn facts(o: &Object, now: Timestamp) -> MachineFacts {
@@ -116,6 +130,10 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         default_zone: None,
         deploying_for: None,
         maas: MaasView::Unread,
+        gpu: GpuFacts {
+            rejected: o.gpu_rejected.clone(),
+            ..Default::default()
+        },
         now,
     }
 }
@@ -455,5 +473,189 @@ async fn a_gpu_request_gets_a_gpu_machine() {
             .all(|g| g.vendor_id.eq_ignore_ascii_case("10de")),
         "{gpus:?}"
     );
+    sim.shutdown().await.unwrap();
+}
+
+/// Three NVIDIA machines with 1, 2 and 4 GPUs (cheapest first) and one without.
+const GPU_INVENTORY: &str = r#"
+machines:
+  - {hostname: plain, system_id: plain1, cpu: 4, memory: 8192}
+  - hostname: gpu-one
+    system_id: gpuone
+    cpu: 8
+    memory: 16384
+    gpus:
+      - {product_id: "1eb8", product_name: "TU104GL [Tesla T4]"}
+  - hostname: gpu-two
+    system_id: gputwo
+    cpu: 16
+    memory: 32768
+    gpus:
+      - {product_id: "1eb8", product_name: "TU104GL [Tesla T4]"}
+      - {product_id: "1eb8", product_name: "TU104GL [Tesla T4]"}
+  - hostname: gpu-four
+    system_id: gpufor
+    cpu: 32
+    memory: 65536
+    gpus:
+      - {product_id: "20b0", product_name: "GA100 [A100 SXM4 40GB]"}
+      - {product_id: "20b0", product_name: "GA100 [A100 SXM4 40GB]"}
+      - {product_id: "20b0", product_name: "GA100 [A100 SXM4 40GB]"}
+      - {product_id: "20b0", product_name: "GA100 [A100 SXM4 40GB]"}
+"#;
+
+async fn gpu_sim() -> (SimHandle, MaasClient) {
+    let sim = Simulator::start(SimConfig {
+        inventory: Some(maas_sim::Inventory::from_yaml(GPU_INVENTORY).unwrap()),
+        deploy_seconds: 0.0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client =
+        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
+            .unwrap();
+    (sim, client)
+}
+
+fn gpu_facts(store: &MemStore, min_count: u32) -> MachineFacts {
+    let mut f = facts(&store.get(), now());
+    f.owner = Some(OwnerMachine {
+        bootstrap_data_secret: Some("mm-0-bootstrap".into()),
+        failure_domain: None,
+    });
+    f.requirements.gpu = Some(capmaas_controllers::allocation::GpuRequest {
+        vendor: Some("nvidia".into()),
+        product: None,
+        min_count: Some(min_count),
+    });
+    f
+}
+
+/// Machines someone holds in MAAS.
+fn held(sim: &SimHandle) -> Vec<String> {
+    sim.state()
+        .machines
+        .into_iter()
+        .filter(|m| m.owner.is_some() || m.status != "Ready")
+        .map(|m| m.system_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn machines_with_too_few_gpus_are_set_aside_until_one_has_enough() {
+    let (sim, client) = gpu_sim().await;
+    let store = MemStore::default();
+    let report = run_machine_pass(&client, &store, gpu_facts(&store, 4), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        report
+            .steps
+            .iter()
+            .filter(|s| **s == "RejectForGpus")
+            .count(),
+        2,
+        "{:?}",
+        report.steps
+    );
+    assert_eq!(
+        report
+            .steps
+            .iter()
+            .filter(|s| **s == "ReleaseRejected")
+            .count(),
+        2,
+        "{:?}",
+        report.steps
+    );
+    assert!(report.steps.contains(&"Deploy"), "{:?}", report.steps);
+    let o = store.get();
+    assert_eq!(o.system_id.as_deref(), Some("gpufor"));
+    assert!(o.gpu_rejected.is_empty(), "{:?}", o.gpu_rejected);
+    assert_eq!(
+        held(&sim),
+        ["gpufor"],
+        "only the machine with enough GPUs stays"
+    );
+    let requests = sim.requests();
+    assert_eq!(requests.count("machines:allocate", 200), 3);
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_machine_with_enough_gpus_gives_everything_back_and_fails() {
+    let (sim, client) = gpu_sim().await;
+    let store = MemStore::default();
+    let report = run_machine_pass(&client, &store, gpu_facts(&store, 8), None)
+        .await
+        .unwrap();
+    match &report.end {
+        PassEnd::Failed { reason, .. } => assert_eq!(*reason, FailReason::InsufficientGpus),
+        other => panic!("expected a failure, got {other:?} after {:?}", report.steps),
+    }
+    let o = store.get();
+    assert_eq!(o.system_id, None);
+    assert!(o.gpu_rejected.is_empty(), "{:?}", o.gpu_rejected);
+    assert!(
+        held(&sim).is_empty(),
+        "nothing stays allocated: {:?}",
+        held(&sim)
+    );
+    assert!(
+        sim.requests().count("machines:allocate", 200) <= 3,
+        "bounded by the rejection budget"
+    );
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn set_aside_machines_survive_a_restart_and_are_never_adopted() {
+    use capmaas_controllers::allocation::agent_name;
+    use capmaas_controllers::decide::phase::owner_data_for;
+    use maas_client::{AllocateParams, MaasApi};
+    let (sim, client) = gpu_sim().await;
+    // What a killed manager left: gpuone allocated under our agent name and set aside, the
+    // attempt marked, no system id recorded.
+    client
+        .allocate(&AllocateParams {
+            system_id: Some("gpuone".into()),
+            agent_name: Some(agent_name(UID)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    client
+        .set_owner_data("gpuone", &owner_data_for(UID, "ns", "mm-0"))
+        .await
+        .unwrap();
+    let store = MemStore::default();
+    {
+        let mut o = store.obj.lock().unwrap();
+        o.attempt_marked = true;
+        o.gpu_rejected = vec!["gpuone".into()];
+    }
+    let report = run_machine_pass(&client, &store, gpu_facts(&store, 2), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.steps.first(),
+        Some(&"AdoptLookup"),
+        "{:?}",
+        report.steps
+    );
+    assert!(
+        report.steps.contains(&"ReleaseRejected"),
+        "{:?}",
+        report.steps
+    );
+    let o = store.get();
+    assert_eq!(
+        o.system_id.as_deref(),
+        Some("gputwo"),
+        "not the set-aside gpuone"
+    );
+    assert!(o.gpu_rejected.is_empty());
+    assert_eq!(held(&sim), ["gputwo"]);
     sim.shutdown().await.unwrap();
 }

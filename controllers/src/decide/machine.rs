@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::gpu::{GpuFacts, MAX_GPU_REJECTIONS, count_to_check};
 use super::phase::{MaasPhase, ObservedMachine, Ownership, Power, owner_data_for};
 use super::reasons::{FailReason, WaitReason};
 use crate::addresses::{MachineAddress, machine_addresses};
@@ -98,6 +99,8 @@ pub struct MachineFacts {
     pub deploying_for: Option<Duration>,
     /// The MAAS side.
     pub maas: MaasView,
+    /// GPU counts and machines set aside for too few GPUs.
+    pub gpu: GpuFacts,
     /// The current time.
     pub now: Timestamp,
 }
@@ -211,6 +214,38 @@ pub enum MachineAction {
     },
     /// The machine is released (or was never allocated): drop the finalizer.
     RemoveFinalizer,
+    /// Count the allocated machine's matching GPUs (node devices).
+    CountGpus {
+        /// Machine.
+        system_id: String,
+    },
+    /// Set the allocated machine aside for too few GPUs: add it to the rejected list and clear
+    /// `spec.systemID` in one write, keeping it allocated so MAAS cannot offer it again.
+    RejectForGpus {
+        /// Machine.
+        system_id: String,
+        /// GPUs it has.
+        found: u32,
+        /// GPUs asked for.
+        wanted: u32,
+    },
+    /// Read a set-aside machine before releasing it: it must still be ours.
+    ReadRejected {
+        /// Machine.
+        system_id: String,
+    },
+    /// Release a set-aside machine (still ours and held), then drop it from the list.
+    ReleaseRejected {
+        /// Machine.
+        system_id: String,
+        /// Disk erase options.
+        erase: EraseOptions,
+    },
+    /// Drop a set-aside machine that is no longer ours from the list.
+    DropRejected {
+        /// Machine.
+        system_id: String,
+    },
 }
 
 /// The next step for a MaasMachine.
@@ -233,6 +268,9 @@ fn wait(reason: WaitReason, after: Option<Duration>) -> MachineAction {
 }
 
 fn decide_deletion(f: &MachineFacts) -> MachineAction {
+    if !f.gpu.rejected.is_empty() {
+        return release_rejected(f);
+    }
     match (&f.system_id, &f.maas) {
         (None, _) if !f.attempt_marked => MachineAction::RemoveFinalizer,
         (None, MaasView::Unread) => MachineAction::AdoptLookup {
@@ -280,6 +318,16 @@ fn decide_unallocated(f: &MachineFacts) -> MachineAction {
     }
     if let MaasView::Found(m) = &f.maas {
         return MachineAction::RecordSystemId(m.system_id.clone());
+    }
+    if f.gpu.exhausted || f.gpu.rejected.len() >= MAX_GPU_REJECTIONS {
+        if !f.gpu.rejected.is_empty() {
+            return release_rejected(f);
+        }
+        let wanted = count_to_check(&f.requirements).unwrap_or(1);
+        return MachineAction::Fail {
+            reason: FailReason::InsufficientGpus,
+            message: format!("no MAAS machine found with {wanted} matching GPUs"),
+        };
     }
     if !f.failures.budget_left() {
         return MachineAction::Fail {
@@ -356,6 +404,29 @@ fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
             data: owner_data_for(&f.uid, &f.namespace, &f.name),
         };
     }
+    if phase == MaasPhase::Allocated {
+        if let Some(wanted) = count_to_check(&f.requirements) {
+            match f.gpu.count {
+                None => {
+                    return MachineAction::CountGpus {
+                        system_id: id.to_string(),
+                    };
+                }
+                Some(found) if found < wanted => {
+                    return MachineAction::RejectForGpus {
+                        system_id: id.to_string(),
+                        found,
+                        wanted,
+                    };
+                }
+                Some(_) => {}
+            }
+        }
+        // A machine with enough GPUs is ours: the ones set aside go back before the deploy.
+        if !f.gpu.rejected.is_empty() {
+            return release_rejected(f);
+        }
+    }
     match phase {
         MaasPhase::Allocated => match f
             .owner
@@ -408,6 +479,26 @@ fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
         MaasPhase::OperatorHeld => MachineAction::Poll {
             reason: WaitReason::HeldByOperator,
             after: Duration::from_secs(60),
+        },
+    }
+}
+
+/// The next step in releasing the machines set aside for too few GPUs, oldest first: read it,
+/// then release it when it is still ours and held, else just drop it from the list.
+fn release_rejected(f: &MachineFacts) -> MachineAction {
+    let Some(first) = f.gpu.rejected.first() else {
+        return wait(WaitReason::NoMachineAvailable, None);
+    };
+    match &f.gpu.first_rejected_held {
+        Some((id, true)) if id == first => MachineAction::ReleaseRejected {
+            system_id: first.clone(),
+            erase: f.erase,
+        },
+        Some((id, false)) if id == first => MachineAction::DropRejected {
+            system_id: first.clone(),
+        },
+        _ => MachineAction::ReadRejected {
+            system_id: first.clone(),
         },
     }
 }
@@ -483,6 +574,7 @@ mod tests {
             default_zone: None,
             deploying_for: None,
             maas: MaasView::Unread,
+            gpu: GpuFacts::default(),
             now: now(),
         }
     }
@@ -546,6 +638,17 @@ mod tests {
             MachineAction::Forget => "Forget".into(),
             MachineAction::Fail { reason, .. } => format!("Fail({})", reason.as_str()),
             MachineAction::RemoveFinalizer => "RemoveFinalizer".into(),
+            MachineAction::CountGpus { system_id } => format!("CountGpus({system_id})"),
+            MachineAction::RejectForGpus {
+                system_id,
+                found,
+                wanted,
+            } => format!("RejectForGpus({system_id}, {found}<{wanted})"),
+            MachineAction::ReadRejected { system_id } => format!("ReadRejected({system_id})"),
+            MachineAction::ReleaseRejected { system_id, .. } => {
+                format!("ReleaseRejected({system_id})")
+            }
+            MachineAction::DropRejected { system_id } => format!("DropRejected({system_id})"),
         }
     }
 
@@ -1014,5 +1117,151 @@ mod tests {
         };
         assert_eq!(r.zone, FALLBACK_ZONE);
         assert_eq!(POLL_MIN.as_secs(), 10);
+    }
+
+    fn gpu_request(min_count: u32) -> MachineRequirements {
+        MachineRequirements {
+            gpu: Some(crate::allocation::GpuRequest {
+                vendor: Some("nvidia".into()),
+                product: None,
+                min_count: Some(min_count),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn with_gpu(f: MachineFacts, gpu: GpuFacts) -> MachineFacts {
+        MachineFacts { gpu, ..f }
+    }
+
+    #[test]
+    fn several_gpus_are_counted_before_deploy_and_short_machines_set_aside() {
+        let f = MachineFacts {
+            requirements: gpu_request(4),
+            ..allocated(base(), 10, Power::Off, Some(UID))
+        };
+        assert_eq!(label(&decide_machine(&f)), "CountGpus(abc123)");
+        let short = with_gpu(
+            f.clone(),
+            GpuFacts {
+                count: Some(2),
+                ..Default::default()
+            },
+        );
+        assert_eq!(label(&decide_machine(&short)), "RejectForGpus(abc123, 2<4)");
+        let enough = with_gpu(
+            f.clone(),
+            GpuFacts {
+                count: Some(4),
+                ..Default::default()
+            },
+        );
+        assert!(label(&decide_machine(&enough)).starts_with("Deploy(abc123"));
+        // One GPU: the allocate constraint already guarantees it, no count.
+        let one = MachineFacts {
+            requirements: gpu_request(1),
+            ..f
+        };
+        assert!(label(&decide_machine(&one)).starts_with("Deploy(abc123"));
+    }
+
+    #[test]
+    fn owner_data_comes_before_the_gpu_count() {
+        let f = MachineFacts {
+            requirements: gpu_request(2),
+            ..allocated(base(), 10, Power::Off, None)
+        };
+        assert_eq!(label(&decide_machine(&f)), "SetOwnerData(abc123)");
+    }
+
+    #[test]
+    fn set_aside_machines_are_released_once_a_good_one_is_found() {
+        let f = MachineFacts {
+            requirements: gpu_request(2),
+            ..allocated(base(), 10, Power::Off, Some(UID))
+        };
+        let gpu = |held: Option<(&str, bool)>| GpuFacts {
+            rejected: vec!["old1".into(), "old2".into()],
+            count: Some(2),
+            first_rejected_held: held.map(|(id, h)| (id.to_string(), h)),
+            ..Default::default()
+        };
+        assert_eq!(
+            label(&decide_machine(&with_gpu(f.clone(), gpu(None)))),
+            "ReadRejected(old1)"
+        );
+        assert_eq!(
+            label(&decide_machine(&with_gpu(
+                f.clone(),
+                gpu(Some(("old1", true)))
+            ))),
+            "ReleaseRejected(old1)"
+        );
+        assert_eq!(
+            label(&decide_machine(&with_gpu(
+                f.clone(),
+                gpu(Some(("old1", false)))
+            ))),
+            "DropRejected(old1)"
+        );
+        assert_eq!(
+            label(&decide_machine(&with_gpu(f, gpu(Some(("other", true)))))),
+            "ReadRejected(old1)",
+            "a view of another machine is not a view of the first"
+        );
+    }
+
+    #[test]
+    fn exhausted_gpu_search_gives_machines_back_then_fails() {
+        let f = MachineFacts {
+            requirements: gpu_request(8),
+            attempt_marked: true,
+            maas: MaasView::NotFound,
+            ..base()
+        };
+        let exhausted = |rejected: Vec<String>| GpuFacts {
+            rejected,
+            exhausted: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            label(&decide_machine(&with_gpu(
+                f.clone(),
+                exhausted(vec!["a".into()])
+            ))),
+            "ReadRejected(a)"
+        );
+        assert_eq!(
+            label(&decide_machine(&with_gpu(f.clone(), exhausted(vec![])))),
+            "Fail(InsufficientGPUs)"
+        );
+        // The budget spent (from the annotation) counts as exhausted.
+        let full = GpuFacts {
+            rejected: (0..MAX_GPU_REJECTIONS).map(|i| format!("m{i}")).collect(),
+            ..Default::default()
+        };
+        assert_eq!(
+            label(&decide_machine(&with_gpu(f.clone(), full))),
+            "ReadRejected(m0)"
+        );
+        // Not exhausted: allocate again.
+        let some = GpuFacts {
+            rejected: vec!["a".into()],
+            ..Default::default()
+        };
+        assert!(label(&decide_machine(&with_gpu(f, some))).starts_with("Allocate("));
+    }
+
+    #[test]
+    fn deletion_gives_set_aside_machines_back_first() {
+        let f = MachineFacts {
+            deleting: true,
+            gpu: GpuFacts {
+                rejected: vec!["a".into()],
+                ..Default::default()
+            },
+            ..allocated(base(), 6, Power::On, Some(UID))
+        };
+        assert_eq!(label(&decide_machine(&f)), "ReadRejected(a)");
     }
 }

@@ -2,6 +2,7 @@
 //! the reconcilers. No I/O here; every branch is unit-tested.
 
 pub mod cluster;
+pub mod gpu;
 pub mod machine;
 pub mod phase;
 pub mod reasons;

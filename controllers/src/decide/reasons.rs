@@ -66,6 +66,8 @@ pub enum FailReason {
     DeployFailuresExhausted,
     /// A failure domain of the MaasCluster is not a MAAS zone.
     UnknownFailureDomain,
+    /// No MAAS machine carries as many matching GPUs as asked for.
+    InsufficientGpus,
 }
 
 impl FailReason {
@@ -77,6 +79,7 @@ impl FailReason {
             FailReason::MachineTakenOver => "MachineTakenOver",
             FailReason::DeployFailuresExhausted => "DeployFailuresExhausted",
             FailReason::UnknownFailureDomain => "UnknownFailureDomain",
+            FailReason::InsufficientGpus => "InsufficientGPUs",
         }
     }
 }

@@ -11,6 +11,8 @@ use maas_client::{AllocateParams, DeployParams, MaasApi, MaasError, MachineFilte
 use tracing::{debug, info, warn};
 
 use crate::allocation::AllocateRequest;
+use crate::decide::gpu::{MAX_GPU_REJECTIONS, matching_gpus};
+use crate::decide::phase::Ownership;
 use crate::decide::{
     FailReason, MaasView, MachineAction, MachineFacts, ObservedMachine, ReadyMachine, WaitReason,
     decide_machine,
@@ -24,7 +26,7 @@ use crate::user_data::{UserDataFormat, detect_format};
 
 /// Upper bound on steps in one pass; the longest legitimate sequence (adopt, record, owner data,
 /// deploy, ready) is far below it.
-pub const MAX_STEPS: usize = 16;
+pub const MAX_STEPS: usize = 32;
 
 /// Bootstrap data read from the Machine's data secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -69,6 +71,21 @@ pub trait MachineStore: Send + Sync {
     ) -> impl Future<Output = Result<BootstrapData, ReconcileError>> + Send;
     /// Drop the finalizer.
     fn remove_finalizer(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Write the list of machines set aside for too few GPUs and, when `clear_system_id`,
+    /// clear `spec.systemID` in the same write. Stores that never see GPU requests may keep the
+    /// default, which refuses.
+    fn set_gpu_rejected(
+        &self,
+        rejected: &[String],
+        clear_system_id: bool,
+    ) -> impl Future<Output = Result<(), ReconcileError>> + Send {
+        let _ = (rejected, clear_system_id);
+        async {
+            Err(ReconcileError::Invalid(
+                "this store cannot record machines set aside for GPUs".into(),
+            ))
+        }
+    }
 }
 
 /// How a pass ended.
@@ -128,6 +145,11 @@ pub fn step_name(action: &MachineAction) -> &'static str {
         MachineAction::Forget => "Forget",
         MachineAction::Fail { .. } => "Fail",
         MachineAction::RemoveFinalizer => "RemoveFinalizer",
+        MachineAction::CountGpus { .. } => "CountGpus",
+        MachineAction::RejectForGpus { .. } => "RejectForGpus",
+        MachineAction::ReadRejected { .. } => "ReadRejected",
+        MachineAction::ReleaseRejected { .. } => "ReleaseRejected",
+        MachineAction::DropRejected { .. } => "DropRejected",
     }
 }
 
@@ -218,6 +240,9 @@ pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
     let mut deployed_format = None;
     let mut bootstrap_problem = None;
     let mut deploy_conflicts = 0;
+    if facts.gpu.rejected.len() >= MAX_GPU_REJECTIONS {
+        facts.gpu.exhausted = true;
+    }
     for _ in 0..MAX_STEPS {
         let action = decide_machine(&facts);
         steps.push(step_name(&action));
@@ -247,7 +272,11 @@ pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
                     ..Default::default()
                 };
                 let found = maas.list_machines(&filter).await?;
-                let held = found.iter().map(observe).find(|m| m.phase().is_held());
+                // Machines set aside for too few GPUs carry our agent name too: never adopt them.
+                let held = found
+                    .iter()
+                    .map(observe)
+                    .find(|m| m.phase().is_held() && !facts.gpu.rejected.contains(&m.system_id));
                 if let Some(m) = &held {
                     info!(system_id = %m.system_id, "adopting a machine allocated by an earlier attempt");
                 }
@@ -259,6 +288,11 @@ pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
                     Ok(m) => {
                         info!(system_id = %m.system_id, "allocated");
                         facts.maas = MaasView::Found(observe(&m));
+                        None
+                    }
+                    // Nothing left to try after setting machines aside: give them back and fail.
+                    Err(MaasError::Conflict { .. }) if !facts.gpu.rejected.is_empty() => {
+                        facts.gpu.exhausted = true;
                         None
                     }
                     Err(MaasError::Conflict { .. }) => Some(PassEnd::Waiting {
@@ -358,6 +392,59 @@ pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
                 info!(%system_id, "released");
                 None
             }
+            MachineAction::CountGpus { system_id } => {
+                let devices = maas.node_devices(&system_id, Some("gpu")).await?;
+                let n = matching_gpus(
+                    facts.requirements.gpu.as_ref(),
+                    devices
+                        .iter()
+                        .map(|d| (d.vendor_id.as_str(), d.product_name.as_str())),
+                );
+                facts.gpu.count = Some(n);
+                None
+            }
+            MachineAction::RejectForGpus {
+                system_id,
+                found,
+                wanted,
+            } => {
+                let mut rejected = facts.gpu.rejected.clone();
+                rejected.push(system_id.clone());
+                store.set_gpu_rejected(&rejected, true).await?;
+                info!(%system_id, found, wanted, "set aside a machine with too few GPUs");
+                facts.gpu.exhausted |= rejected.len() >= MAX_GPU_REJECTIONS;
+                facts.gpu.rejected = rejected;
+                facts.gpu.count = None;
+                facts.system_id = None;
+                // Nothing else was allocated under this attempt: allocate again directly.
+                facts.maas = MaasView::NotFound;
+                None
+            }
+            MachineAction::ReadRejected { system_id } => {
+                let ours = match maas.read_machine(&system_id).await {
+                    Ok(m) => {
+                        let m = observe(&m);
+                        m.phase().is_held() && m.ownership(&facts.uid) == Ownership::Ours
+                    }
+                    Err(MaasError::NotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                };
+                facts.gpu.first_rejected_held = Some((system_id, ours));
+                None
+            }
+            MachineAction::ReleaseRejected { system_id, erase } => {
+                match maas.release(&system_id, &release_params(erase)).await {
+                    Ok(_) | Err(MaasError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                info!(%system_id, "released a machine set aside for too few GPUs");
+                drop_rejected(store, &mut facts, &system_id).await?;
+                None
+            }
+            MachineAction::DropRejected { system_id } => {
+                drop_rejected(store, &mut facts, &system_id).await?;
+                None
+            }
             MachineAction::Forget => {
                 store.forget().await?;
                 facts.system_id = None;
@@ -378,6 +465,25 @@ pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
         }
     }
     Err(ReconcileError::TooManySteps(MAX_STEPS))
+}
+
+/// Removes a set-aside machine from the list, durably, then from the facts.
+async fn drop_rejected<S: MachineStore>(
+    store: &S,
+    facts: &mut MachineFacts,
+    system_id: &str,
+) -> Result<(), ReconcileError> {
+    let rest: Vec<String> = facts
+        .gpu
+        .rejected
+        .iter()
+        .filter(|id| *id != system_id)
+        .cloned()
+        .collect();
+    store.set_gpu_rejected(&rest, false).await?;
+    facts.gpu.rejected = rest;
+    facts.gpu.first_rejected_held = None;
+    Ok(())
 }
 
 /// A machine answer, with 404 folded into the view instead of an error.

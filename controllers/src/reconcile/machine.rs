@@ -24,6 +24,7 @@ use super::objects::{
 };
 use super::steady::{NodeTarget, SteadyFacts, SteadyStep, steady_step};
 use crate::allocation::{GpuRequest, MachineRequirements};
+use crate::decide::gpu::{GPU_REJECTED, GpuFacts};
 use crate::decide::machine::EraseOptions;
 use crate::decide::{MaasView, MachineFacts, OwnerMachine, WaitReason};
 use crate::error::ReconcileError;
@@ -255,6 +256,7 @@ async fn reconcile_inner(
         default_zone: ctx.default_zone.clone(),
         deploying_for: ctx.deploying_for(&uid),
         maas: MaasView::Unread,
+        gpu: GpuFacts::from_annotation(annotation(&obj.metadata, GPU_REJECTED)),
         now: jiff::Timestamp::now(),
     };
     let store = KubeMachineStore {

@@ -8,6 +8,7 @@ use kube::Api;
 use serde_json::{Value, json};
 
 use super::objects::{merge_patch, set_finalizer};
+use crate::decide::gpu::{GPU_REJECTED, render_rejected};
 use crate::error::ReconcileError;
 use crate::exec::{BootstrapData, MachineStore};
 use crate::timing::DeployFailures;
@@ -101,5 +102,25 @@ impl MachineStore for KubeMachineStore {
 
     async fn remove_finalizer(&self) -> Result<(), ReconcileError> {
         set_finalizer(&self.api, &self.meta, finalizers::MAAS_MACHINE, false).await
+    }
+
+    async fn set_gpu_rejected(
+        &self,
+        rejected: &[String],
+        clear_system_id: bool,
+    ) -> Result<(), ReconcileError> {
+        let mut patch = json!({
+            "metadata": {"annotations": {GPU_REJECTED: render_rejected(rejected)}},
+        });
+        if clear_system_id {
+            patch["spec"] = json!({"systemID": null});
+        }
+        merge_patch(
+            &self.api,
+            &self.name(),
+            patch,
+            "record machines set aside for GPUs",
+        )
+        .await
     }
 }
