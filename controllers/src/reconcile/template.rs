@@ -8,7 +8,7 @@ use capmaas_api::capi::{Cluster, cluster_name_label, has_paused_annotation};
 use capmaas_api::{MaasMachineTemplate, MaasMachineTemplateStatus};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -29,6 +29,22 @@ pub fn needs_write(
     desired: &MaasMachineTemplateStatus,
 ) -> bool {
     current != Some(desired)
+}
+
+/// The merge patch that turns the stored status into the desired one: capacity keys no longer
+/// wanted are removed explicitly (a merge patch keeps what it does not mention).
+pub fn status_merge_patch(
+    current: Option<&MaasMachineTemplateStatus>,
+    desired: &MaasMachineTemplateStatus,
+) -> serde_json::Value {
+    let mut capacity = serde_json::Map::new();
+    for key in current.iter().flat_map(|c| c.capacity.keys()) {
+        capacity.insert(key.clone(), serde_json::Value::Null);
+    }
+    for (key, value) in &desired.capacity {
+        capacity.insert(key.clone(), json!(value));
+    }
+    json!({"status": {"capacity": capacity, "nodeInfo": desired.node_info}})
 }
 
 /// Entry point for the controller runtime.
@@ -79,17 +95,16 @@ async fn reconcile_inner(obj: &MaasMachineTemplate, ctx: &Context) -> Result<(),
         return Ok(());
     }
     let api: Api<MaasMachineTemplate> = Api::namespaced(ctx.client.clone(), &ns);
-    let body = json!({
-        "apiVersion": MaasMachineTemplate::api_version(&()),
-        "kind": MaasMachineTemplate::kind(&()),
-        "status": desired,
-    });
-    // Ignore, not Strict: a base-shape CRD without these status fields prunes them, which must
-    // not fail the write.
-    let params = PatchParams::apply(FIELD_MANAGER)
-        .force()
-        .validation_ignore();
-    api.patch_status(&obj.name_any(), &params, &Patch::Apply(&body))
+    let body = status_merge_patch(obj.status.as_ref(), &desired);
+    // A merge patch, not server-side apply: the HyperShift base-shape CRD declares no template
+    // status at all, and the API server refuses an apply carrying undeclared fields ("field
+    // not declared in schema") where it prunes them from a merge patch.
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    }
+    .validation_ignore();
+    api.patch_status(&obj.name_any(), &params, &Patch::Merge(&body))
         .await
         .map_err(|source| ReconcileError::Kube {
             action: "write MaasMachineTemplate status",
@@ -116,5 +131,30 @@ mod tests {
         assert!(!needs_write(Some(&desired.clone()), &desired));
         let stale = MaasMachineTemplateStatus::default();
         assert!(needs_write(Some(&stale), &desired));
+    }
+
+    #[test]
+    fn merge_patch_sets_wanted_keys_and_removes_the_rest() {
+        let desired = template_status(&MaasMachineSpec {
+            min_cpu: Some(4),
+            min_memory: Some(8192),
+            ..Default::default()
+        });
+        let mut old = desired.clone();
+        old.capacity.insert(
+            "nvidia.com/gpu".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("2".into()),
+        );
+        assert_eq!(
+            status_merge_patch(Some(&old), &desired),
+            json!({"status": {
+                "capacity": {"cpu": "4", "memory": "8192Mi", "nvidia.com/gpu": null},
+                "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"}
+            }})
+        );
+        assert_eq!(
+            status_merge_patch(None, &desired)["status"]["capacity"],
+            json!({"cpu": "4", "memory": "8192Mi"})
+        );
     }
 }
