@@ -8,7 +8,7 @@ use capmaas_api::{
     MaasCluster, MaasClusterStatus, MaasMachine, MachineAddressType, annotations, finalizers,
     labels,
 };
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,6 +21,7 @@ use super::context::{ClusterMemo, Context, FIELD_MANAGER};
 use super::credentials::identity_credentials;
 use super::no_maas::NoMaas;
 use super::objects::{capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer};
+use super::status_patch;
 use crate::decide::cluster::{ControlPlaneMachine, control_plane_ips, dns_name};
 use crate::decide::{ClusterFacts, DnsView};
 use crate::error::ReconcileError;
@@ -91,7 +92,7 @@ async fn write_error_status(obj: &MaasCluster, ctx: &Context, error: &ReconcileE
         jiff::Timestamp::now(),
     );
     if obj.status.as_ref() != Some(&status)
-        && let Err(e) = write_status(&api, &obj.name_any(), &status).await
+        && let Err(e) = write_status(&api, &obj.name_any(), obj.status.as_ref(), &status).await
     {
         warn!(error = %e, "cannot write error status");
     }
@@ -105,20 +106,18 @@ pub fn error_policy(_obj: Arc<MaasCluster>, error: &ReconcileError, _ctx: Arc<Co
 async fn write_status(
     api: &Api<MaasCluster>,
     name: &str,
+    prev: Option<&MaasClusterStatus>,
     status: &MaasClusterStatus,
 ) -> Result<(), ReconcileError> {
-    let body = json!({"apiVersion": MaasCluster::api_version(&()), "kind": MaasCluster::kind(&()), "status": status});
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(|source| ReconcileError::Kube {
+    let kube_err = |source| ReconcileError::Kube {
         action: "write MaasCluster status",
         source,
-    })?;
-    Ok(())
+    };
+    let to_value = |s| serde_json::to_value(s).map_err(|e| kube_err(kube::Error::SerdeError(e)));
+    let prev = prev.map(to_value).transpose()?;
+    status_patch::write_status(api, name, FIELD_MANAGER, prev, to_value(status)?)
+        .await
+        .map_err(kube_err)
 }
 
 /// The control-plane machines of a cluster as the DNS decision sees them.
@@ -290,7 +289,7 @@ async fn reconcile_inner(
         jiff::Timestamp::now(),
     ) && obj.status.as_ref() != Some(&status)
     {
-        write_status(&api, &name, &status).await?;
+        write_status(&api, &name, obj.status.as_ref(), &status).await?;
     }
     match end {
         ClusterPassEnd::Waiting { after, .. } => Ok(after),

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use capmaas_api::capi::{Cluster, Machine, cluster_name_label, has_paused_annotation};
 use capmaas_api::{MaasCluster, MaasMachine, MaasMachineStatus, annotations, finalizers};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
@@ -22,6 +21,7 @@ use super::node::{NodeOutcome, set_node_provider_id, workload_client};
 use super::objects::{
     annotation, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
 };
+use super::status_patch;
 use super::steady::{NodeTarget, SteadyFacts, SteadyStep, steady_step};
 use crate::allocation::{GpuRequest, MachineRequirements};
 use crate::decide::gpu::{GPU_REJECTED, GpuFacts};
@@ -109,7 +109,7 @@ async fn report_error(obj: &MaasMachine, ctx: &Context, error: &ReconcileError) 
         jiff::Timestamp::now(),
     );
     if obj.status.as_ref() != Some(&status)
-        && let Err(e) = write_status(&api, &obj.name_any(), &status).await
+        && let Err(e) = write_status(&api, &obj.name_any(), obj.status.as_ref(), &status).await
     {
         warn!(error = %e, "cannot write error status");
     }
@@ -126,24 +126,18 @@ async fn report_error(obj: &MaasMachine, ctx: &Context, error: &ReconcileError) 
 async fn write_status(
     api: &Api<MaasMachine>,
     name: &str,
+    prev: Option<&MaasMachineStatus>,
     status: &MaasMachineStatus,
 ) -> Result<(), ReconcileError> {
-    let body = json!({
-        "apiVersion": MaasMachine::api_version(&()),
-        "kind": MaasMachine::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(|source| ReconcileError::Kube {
+    let kube_err = |source| ReconcileError::Kube {
         action: "write MaasMachine status",
         source,
-    })?;
-    Ok(())
+    };
+    let to_value = |s| serde_json::to_value(s).map_err(|e| kube_err(kube::Error::SerdeError(e)));
+    let prev = prev.map(to_value).transpose()?;
+    status_patch::write_status(api, name, FIELD_MANAGER, prev, to_value(status)?)
+        .await
+        .map_err(kube_err)
 }
 
 /// Returns `None` to wait for a change (or the resync), `Some(d)` to look again after `d`.
@@ -322,7 +316,7 @@ async fn reconcile_inner(
     if let Some(status) = status
         && obj.status.as_ref() != Some(&status)
     {
-        write_status(&api, &name, &status).await?;
+        write_status(&api, &name, obj.status.as_ref(), &status).await?;
     }
 
     match &report.end {

@@ -10,5 +10,6 @@ pub mod machine_store;
 pub mod no_maas;
 pub mod node;
 pub mod objects;
+pub mod status_patch;
 pub mod steady;
 pub mod template;
