@@ -7,202 +7,32 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod clusterctl_support;
 mod rbac_support;
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use capmaas_e2e::harness::crds::{self, FIELD_MANAGER};
+use capmaas_e2e::harness::crds::FIELD_MANAGER;
 use capmaas_e2e::harness::{Env, EnvOptions, manifests, observe, tools};
 use futures::FutureExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
+use clusterctl_support::{
+    CAPI_VERSION, Clusterctl, capi_repositories, cert_manager_api, file_url, write_config,
+};
 use rbac_support::{release, start_manager_as_deployment, workspace_version};
 
-const CAPI_VERSION: &str = "v1.14.2";
 const PROVIDER_NS: &str = "capmaas-system";
 const RUN_NS: &str = "clusterctl-run";
 const LIMIT: Duration = Duration::from_secs(300);
 const FLAVOURS: &[&str] = &["", "gpu", "ignition"];
-
-/// A clusterctl invocation with its own HOME and config file, never reaching the network.
-struct Clusterctl {
-    bin: PathBuf,
-    home: PathBuf,
-    config: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-impl Clusterctl {
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        let out = std::process::Command::new(&self.bin)
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .env("HOME", &self.home)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("CLUSTERCTL_DISABLE_VERSIONCHECK", "true")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(
-            out.status.success(),
-            "clusterctl {args:?} failed:\n{stdout}\n{stderr}"
-        );
-        stdout
-    }
-}
-
-fn file_url(path: &Path) -> String {
-    format!("file://{}", path.display())
-}
-
-fn metadata_yaml(minor_line: (u32, u32), contract: &str) -> String {
-    format!(
-        "apiVersion: clusterctl.cluster.x-k8s.io/v1alpha3\nkind: Metadata\nreleaseSeries:\n  - major: {}\n    minor: {}\n    contract: {contract}\n",
-        minor_line.0, minor_line.1
-    )
-}
-
-/// A CRD as a components file carries it: no server-set metadata, no status.
-fn portable_crd(mut crd: CustomResourceDefinition) -> Value {
-    crd.metadata.resource_version = None;
-    crd.metadata.uid = None;
-    crd.metadata.creation_timestamp = None;
-    crd.metadata.managed_fields = None;
-    crd.metadata.generation = None;
-    crd.status = None;
-    let mut value = serde_json::to_value(&crd).unwrap();
-    value["apiVersion"] = "apiextensions.k8s.io/v1".into();
-    value["kind"] = "CustomResourceDefinition".into();
-    value
-}
-
-fn namespace_doc(name: &str) -> Value {
-    serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-}
-
-fn write_components(dir: &Path, file: &str, objects: &[Value], contract: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let text: Vec<String> = objects
-        .iter()
-        .map(|o| serde_yaml::to_string(o).unwrap())
-        .collect();
-    let path = dir.join(file);
-    std::fs::write(&path, text.join("---\n")).unwrap();
-    std::fs::write(dir.join("metadata.yaml"), metadata_yaml((1, 14), contract)).unwrap();
-    path
-}
-
-/// Local repositories for the Cluster API core and kubeadm providers. The core's CRDs are taken
-/// from the live API server, so the conversion webhook the harness set up stays in place; the
-/// kubeadm CRDs come from the tools cache. No Deployments: the harness already runs the core
-/// manager as a process, and nothing here runs pods.
-async fn capi_repositories(env: &Env, root: &Path) -> Vec<(String, String, String)> {
-    let crd_api: Api<CustomResourceDefinition> = Api::all(env.client.clone());
-    let core_groups = [
-        "cluster.x-k8s.io",
-        "addons.cluster.x-k8s.io",
-        "ipam.cluster.x-k8s.io",
-        "runtime.cluster.x-k8s.io",
-    ];
-    let mut core = vec![namespace_doc("capi-system")];
-    for crd in crd_api.list(&ListParams::default()).await.unwrap().items {
-        if core_groups.contains(&crd.spec.group.as_str()) {
-            core.push(portable_crd(crd));
-        }
-    }
-    assert!(core.len() > 5, "CAPI core CRDs are installed");
-    let core_path = write_components(
-        &root.join("cluster-api").join(CAPI_VERSION),
-        "core-components.yaml",
-        &core,
-        "v1beta2",
-    );
-
-    let manifests_dir = tools::capi_manifests_dir(&tools::bin_dir().unwrap());
-    let kubeadm = |sub: &str, ns: &str, label: &str, file: &str| {
-        let mut objects = vec![namespace_doc(ns)];
-        for crd in crds::read_dir(&manifests_dir.join(sub).join("crd")).unwrap() {
-            objects.push(portable_crd(crd));
-        }
-        write_components(
-            &root.join(label).join(CAPI_VERSION),
-            file,
-            &objects,
-            "v1beta2",
-        )
-    };
-    let bootstrap = kubeadm(
-        "bootstrap-kubeadm",
-        "capi-kubeadm-bootstrap-system",
-        "bootstrap-kubeadm",
-        "bootstrap-components.yaml",
-    );
-    let control_plane = kubeadm(
-        "controlplane-kubeadm",
-        "capi-kubeadm-control-plane-system",
-        "control-plane-kubeadm",
-        "control-plane-components.yaml",
-    );
-    vec![
-        (
-            "cluster-api".into(),
-            "CoreProvider".into(),
-            file_url(&core_path),
-        ),
-        (
-            "kubeadm".into(),
-            "BootstrapProvider".into(),
-            file_url(&bootstrap),
-        ),
-        (
-            "kubeadm".into(),
-            "ControlPlaneProvider".into(),
-            file_url(&control_plane),
-        ),
-    ]
-}
-
-/// cert-manager's API as clusterctl probes it (it creates an Issuer and a Certificate and deletes
-/// them). Nothing here issues certificates: our provider has no webhooks and needs none, and the
-/// local core components carry no Certificates either.
-async fn cert_manager_api(env: &Env) {
-    let crd = |kind: &str, plural: &str| -> CustomResourceDefinition {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": format!("{plural}.cert-manager.io")},
-            "spec": {
-                "group": "cert-manager.io",
-                "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
-                "scope": "Namespaced",
-                "versions": [{"name": "v1", "served": true, "storage": true,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
-            }
-        }))
-        .unwrap()
-    };
-    crds::install(
-        &env.client,
-        &[
-            crd("Issuer", "issuers"),
-            crd("Certificate", "certificates"),
-            crd("ClusterIssuer", "clusterissuers"),
-        ],
-    )
-    .await
-    .unwrap();
-}
 
 fn doc_kind(v: &Value) -> &str {
     v["kind"].as_str().unwrap_or_default()
@@ -243,17 +73,9 @@ async fn scenario(env: &Env, work: &Path) {
         "InfrastructureProvider".to_string(),
         file_url(&components),
     )];
-    providers.extend(capi_repositories(env, &work.join("capi-repo")).await);
+    providers.extend(capi_repositories(&env.client, &work.join("capi-repo")).await);
     let config = work.join("clusterctl.yaml");
-    let entries: Vec<Value> = providers
-        .iter()
-        .map(|(name, kind, url)| serde_json::json!({"name": name, "type": kind, "url": url}))
-        .collect();
-    std::fs::write(
-        &config,
-        serde_yaml::to_string(&serde_json::json!({"providers": entries})).unwrap(),
-    )
-    .unwrap();
+    write_config(&config, &providers);
     let home = work.join("home");
     std::fs::create_dir_all(&home).unwrap();
     let clusterctl = Clusterctl {
@@ -286,7 +108,7 @@ async fn scenario(env: &Env, work: &Path) {
     }
 
     // clusterctl init installs it (credentials from the simulator).
-    cert_manager_api(env).await;
+    cert_manager_api(&env.client).await;
     let sim_url = env.sim.url();
     let sim_key = env.sim.api_key().to_string();
     let init = clusterctl.run(

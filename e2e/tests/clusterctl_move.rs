@@ -1,0 +1,243 @@
+//! `clusterctl move` of a running cluster to a second management cluster keeps the MAAS machines
+//! as they are: no allocate, deploy or release in MAAS, the same system ids behind the Machines
+//! on the target, and the source's manager (still running, with a short orphan sweep) releases
+//! nothing once the objects are gone from its cluster.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod clusterctl_support;
+mod rbac_support;
+
+use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::time::Duration;
+
+use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::{
+    CapiCore, ControlPlane, ControlPlaneOptions, Env, EnvOptions, Manager, ManagerOptions, crds,
+    manifests, tools,
+};
+use futures::FutureExt;
+
+use clusterctl_support::{
+    CAPI_VERSION, Clusterctl, capi_repositories, cert_manager_api, file_url, write_config,
+};
+use rbac_support::{release, workspace_version};
+
+const NS: &str = "move-demo";
+const LIMIT: Duration = Duration::from_secs(300);
+
+fn ops(env: &Env, op: &str) -> u64 {
+    env.sim
+        .requests()
+        .counts
+        .get(op)
+        .map(|codes| codes.values().sum())
+        .unwrap_or(0)
+}
+
+/// (system id, status) of every machine MAAS says someone owns.
+fn owned(env: &Env) -> BTreeSet<(String, String)> {
+    env.sim
+        .state()
+        .machines
+        .iter()
+        .filter(|m| m.owner.is_some())
+        .map(|m| (m.system_id.clone(), m.status.clone()))
+        .collect()
+}
+
+async fn provider_ids(client: &kube::Client) -> BTreeSet<String> {
+    observe::machine_rows(client, NS)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.provider_id)
+        .collect()
+}
+
+fn init(clusterctl: &Clusterctl, provider: &str, env: &Env) {
+    let sim_url = env.sim.url();
+    let sim_key = env.sim.api_key().to_string();
+    clusterctl.run(
+        &[
+            "init",
+            "--core",
+            &format!("cluster-api:{CAPI_VERSION}"),
+            "--bootstrap",
+            &format!("kubeadm:{CAPI_VERSION}"),
+            "--control-plane",
+            &format!("kubeadm:{CAPI_VERSION}"),
+            "--infrastructure",
+            provider,
+        ],
+        &[("MAAS_ENDPOINT", &sim_url), ("MAAS_API_KEY", &sim_key)],
+    );
+}
+
+async fn scenario(env: &Env, work: &Path) {
+    let provider = format!("maas:v{}", workspace_version());
+    let release_dir = release(
+        &work.join("release"),
+        "registry.example/capmaas-manager:test",
+    );
+    let bin = tools::bin_dir().unwrap();
+    let home = work.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    // Source: the harness cluster, initialised by clusterctl, our manager with a short sweep.
+    let mut providers = vec![(
+        "maas".to_string(),
+        "InfrastructureProvider".to_string(),
+        file_url(&release_dir.join("infrastructure-components.yaml")),
+    )];
+    providers.extend(capi_repositories(&env.client, &work.join("repo-source")).await);
+    let source_config = work.join("clusterctl-source.yaml");
+    write_config(&source_config, &providers);
+    let source = Clusterctl {
+        bin: bin.join("clusterctl"),
+        home: home.clone(),
+        config: source_config,
+        kubeconfig: env.kubeconfig.clone(),
+    };
+    cert_manager_api(&env.client).await;
+    init(&source, &provider, env);
+    let sweep = ["--orphan-sweep-interval=1s".to_string()];
+    let source_manager = env.start_manager("source-manager", &sweep).await.unwrap();
+
+    env.namespace(NS).await.unwrap();
+    env.workload_kubeconfig_secret(NS, "demo").await.unwrap();
+    let sample = tools::workspace_root().join("config/samples/quickstart-cluster.yaml");
+    let objects = manifests::parse(&std::fs::read_to_string(&sample).unwrap(), &sample).unwrap();
+    manifests::apply_all(&env.client, NS, &objects)
+        .await
+        .unwrap();
+    observe::wait_machines_running(&env.client, NS, 6, LIMIT)
+        .await
+        .unwrap();
+    let before_ids = provider_ids(&env.client).await;
+    let before_owned = owned(env);
+    assert_eq!(before_ids.len(), 6);
+    assert_eq!(before_owned.len(), 6);
+
+    // Target: a second API server with CAPI core, initialised the same way.
+    let target_dir = work.join("target");
+    std::fs::create_dir_all(&target_dir).unwrap();
+    let target = ControlPlane::start(ControlPlaneOptions {
+        bin_dir: bin.clone(),
+        run_dir: target_dir.clone(),
+        controller_manager: true,
+    })
+    .await
+    .unwrap();
+    let target_client = target.client();
+    let ours = crds::read_dir(&tools::workspace_root().join("config/crd/bases")).unwrap();
+    crds::install(&target_client, &ours).await.unwrap();
+    let target_capi = CapiCore::start(
+        &target_client,
+        &bin,
+        &tools::capi_manifests_dir(&bin),
+        target.kubeconfig(),
+        &target_dir,
+    )
+    .await
+    .unwrap();
+    let mut target_providers = providers[..1].to_vec();
+    target_providers.extend(capi_repositories(&target_client, &work.join("repo-target")).await);
+    let target_config = work.join("clusterctl-target.yaml");
+    write_config(&target_config, &target_providers);
+    let target_cctl = Clusterctl {
+        bin: bin.join("clusterctl"),
+        home: home.clone(),
+        config: target_config,
+        kubeconfig: target.kubeconfig().to_path_buf(),
+    };
+    cert_manager_api(&target_client).await;
+    init(&target_cctl, &provider, env);
+    let target_manager = Manager::start(&ManagerOptions {
+        kubeconfig: target.kubeconfig().to_path_buf(),
+        maas_endpoint: env.sim.url(),
+        maas_api_key: env.sim.api_key().to_string(),
+        extra_args: sweep.to_vec(),
+        run_dir: target_dir.clone(),
+        name: "target-manager".into(),
+    })
+    .await
+    .unwrap();
+
+    // Move. MAAS must see no allocation, deployment or release from here on.
+    let allocs = ops(env, "machines:allocate");
+    let deploys = ops(env, "machine:deploy");
+    let releases = ops(env, "machine:release");
+    let target_kubeconfig = target.kubeconfig().display().to_string();
+    let out = source.run(
+        &["move", "-n", NS, "--to-kubeconfig", &target_kubeconfig],
+        &[],
+    );
+    eprintln!("{out}");
+
+    observe::wait_machines_running(&target_client, NS, 6, LIMIT)
+        .await
+        .unwrap();
+    assert_eq!(provider_ids(&target_client).await, before_ids);
+    assert!(
+        provider_ids(&env.client).await.is_empty(),
+        "nothing left on the source"
+    );
+
+    // Several sweeps of both managers later (each sweep lists the machines), MAAS is unchanged.
+    let lists = ops(env, "machines:read");
+    wait_for(
+        "both managers to sweep a few times",
+        Duration::from_millis(500),
+        LIMIT,
+        || async {
+            let now = ops(env, "machines:read");
+            Ok((
+                (now >= lists + 6).then_some(()),
+                format!("{} lists", now - lists),
+            ))
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(owned(env), before_owned, "MAAS machines unchanged");
+    assert_eq!(ops(env, "machines:allocate"), allocs, "no re-allocation");
+    assert_eq!(ops(env, "machine:deploy"), deploys, "no re-deployment");
+    assert_eq!(ops(env, "machine:release"), releases, "nothing released");
+
+    target_manager.stop().await;
+    source_manager.stop().await;
+    target_capi.stop().await;
+    target.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails today: the target manager's orphan sweep releases the source cluster's machines \
+            (their owner data names MaasMachine uids its cluster does not have); run with --ignored"]
+async fn move_keeps_maas_machines_unchanged() {
+    if tools::bin_dir().is_err() {
+        eprintln!("skipping: the tools cache is missing (run `make tools`)");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::start(EnvOptions {
+        machines: 8,
+        gpu_machines: 0,
+        start_manager: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let outcome = AssertUnwindSafe(scenario(&env, work.path()))
+        .catch_unwind()
+        .await;
+    if outcome.is_err() {
+        env.print_logs(60);
+    }
+    env.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
