@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use maas_client::MaasError;
 
+/// How soon a pass that lost a write race runs again.
+pub const CONFLICT_RETRY: Duration = Duration::from_secs(1);
+
 /// Why a reconcile pass failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -32,6 +35,13 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
+    /// Whether a Kubernetes write lost a race with another writer (409): the object changed
+    /// under us, the watch brings the new version, and a pass on it a moment later settles it.
+    /// Nothing is wrong, so nothing is reported.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ReconcileError::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
+    }
+
     /// Whether retrying soon may help (unreachable MAAS, API server hiccups); terminal errors
     /// wait for the object or the configuration to change.
     pub fn is_transient(&self) -> bool {
@@ -68,6 +78,9 @@ impl ReconcileError {
     /// When to try again: MAAS's own hint when it gave one, else a short delay for transient
     /// errors and a long one for terminal errors (a change to the object triggers sooner).
     pub fn requeue_after(&self) -> Duration {
+        if self.is_conflict() {
+            return CONFLICT_RETRY;
+        }
         if let ReconcileError::Maas(e) = self
             && let Some(after) = e.retry_after()
         {
@@ -113,6 +126,25 @@ mod tests {
         assert!(!bad.is_transient());
         assert_eq!(bad.label(), "MaasRejected");
         assert_eq!(bad.requeue_after(), Duration::from_secs(300));
+
+        let conflict = ReconcileError::Kube {
+            action: "update finalizers",
+            source: kube::Error::Api(Box::new(
+                kube::core::Status::failure("the object has been modified", "Conflict")
+                    .with_code(409),
+            )),
+        };
+        assert!(conflict.is_conflict());
+        assert_eq!(conflict.requeue_after(), CONFLICT_RETRY);
+        let gone = ReconcileError::Kube {
+            action: "read",
+            source: kube::Error::Api(Box::new(
+                kube::core::Status::failure("not found", "NotFound").with_code(404),
+            )),
+        };
+        assert!(!gone.is_conflict());
+        assert_eq!(gone.requeue_after(), Duration::from_secs(15));
+        assert!(!retry.is_conflict());
 
         assert!(!ReconcileError::MissingCredentials.is_transient());
         assert_eq!(

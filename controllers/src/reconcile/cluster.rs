@@ -61,6 +61,10 @@ pub async fn reconcile(obj: Arc<MaasCluster>, ctx: Arc<Context>) -> Result<Actio
         Ok(Some(after)) => Ok(Action::requeue(after)),
         Err(error) => {
             async {
+                if error.is_conflict() {
+                    tracing::debug!(%error, "lost a write race; retrying on the fresh object");
+                    return;
+                }
                 warn!(%error, label = error.label(), "reconcile failed");
                 if !has_annotation(&obj.metadata, annotations::MANAGED_BY) {
                     write_error_status(&obj, &ctx, &error).await;

@@ -98,6 +98,10 @@ pub fn error_policy(_obj: Arc<MaasMachine>, error: &ReconcileError, _ctx: Arc<Co
 }
 
 async fn report_error(obj: &MaasMachine, ctx: &Context, error: &ReconcileError) {
+    if error.is_conflict() {
+        tracing::debug!(%error, "lost a write race; retrying on the fresh object");
+        return;
+    }
     warn!(%error, label = error.label(), transient = error.is_transient(), "reconcile failed");
     let Some(ns) = obj.namespace() else { return };
     let api: Api<MaasMachine> = Api::namespaced(ctx.client.clone(), &ns);
