@@ -1,0 +1,540 @@
+//! A HyperShift NodePool on MAAS, end to end against the real Cluster API core: exactly the
+//! objects the HyperShift MAAS fork creates in a hosted control plane namespace, under the CRDs
+//! HyperShift installs (the Go provider's base shape, contract v1beta1 only, so the API server
+//! prunes every field we add), with our manager run as HyperShift's `capi-provider` Deployment
+//! runs it (`--namespace`, leader election, `MAAS_ZONE`, only the namespaced Role).
+//!
+//! Shows: 2 Machines Running on machines of the `MAAS_ZONE` zone; the user data MAAS received is
+//! the Ignition pointer config, intact, plus the host name and kubelet provider-id files;
+//! `status.ready` on the pruned MaasMachines; a new template (new name, new image, new secret)
+//! rolls both machines with never fewer than 2 Running; the old MAAS machines are released; and
+//! deleting the Cluster leaves nothing behind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod hypershift_support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use capmaas_e2e::harness::observe::{self, machine_rows, wait_for};
+use capmaas_e2e::harness::scenario::{capi_resource, system_id_of};
+use capmaas_e2e::harness::{Env, EnvOptions, manifests};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use hypershift_support::{
+    Provider, install_hosted_control_plane_crd, install_hypershift_crds, kubelet_pressure_reports,
+    namespaced_identity,
+};
+
+const NS: &str = "clusters-hosted";
+const CLUSTER: &str = "hosted";
+const NODEPOOL: &str = "workers";
+const ZONE: &str = "az2";
+const HASH_1: &str = "6b4f9d2a";
+const HASH_2: &str = "91c7e3f0";
+const LIMIT: Duration = Duration::from_secs(300);
+const POLL: Duration = Duration::from_millis(300);
+const TOKEN: &str = "Bearer aG9zdGVkLXRva2VuLWZvci13b3JrZXJz";
+const IGNITION_URL: &str = "https://ignition-server-clusters-hosted.apps.example.test/ignition";
+const CA_URL: &str = "data:text/plain;charset=utf-8;base64,LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t";
+
+/// The Ignition 3.2.0 pointer config HyperShift's ignition server hands out for a NodePool.
+fn pointer_config(hash: &str) -> Value {
+    json!({"ignition": {
+        "version": "3.2.0",
+        "config": {"merge": [{
+            "source": IGNITION_URL,
+            "httpHeaders": [
+                {"name": "Authorization", "value": TOKEN},
+                {"name": "NodePool", "value": format!("clusters/{NODEPOOL}")},
+                {"name": "TargetConfigVersionHash", "value": hash}
+            ]
+        }]},
+        "security": {"tls": {"certificateAuthorities": [{"source": CA_URL}]}},
+        "timeouts": {}
+    }})
+}
+
+fn template_name(hash: &str) -> String {
+    format!("{NODEPOOL}-{hash}")
+}
+
+fn secret_name(hash: &str) -> String {
+    format!("user-data-{NODEPOOL}-{hash}")
+}
+
+/// What the fork writes per NodePool version: the template and the user-data secret (keys
+/// `value` and `disableTemplating`, no `format`).
+fn nodepool_version(hash: &str, image: &str) -> Vec<Value> {
+    let value = serde_json::to_vec(&pointer_config(hash)).unwrap();
+    vec![
+        json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+            "kind": "MaasMachineTemplate",
+            "metadata": {
+                "name": template_name(hash),
+                "annotations": {"hypershift.openshift.io/nodePool": format!("clusters/{NODEPOOL}")}
+            },
+            "spec": {"template": {"spec": {"image": image, "minCPU": 1, "minMemory": 1024}}}
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret_name(hash)},
+            "data": {
+                "value": STANDARD.encode(value),
+                "disableTemplating": STANDARD.encode("true")
+            }
+        }),
+    ]
+}
+
+fn objects() -> Vec<Value> {
+    let endpoint = json!({"host": "api.hosted.example.test", "port": 6443});
+    let mut objects = vec![
+        json!({
+            "apiVersion": "hypershift.openshift.io/v1beta1",
+            "kind": "HostedControlPlane",
+            "metadata": {"name": CLUSTER},
+            "spec": {}
+        }),
+        json!({
+            "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+            "kind": "MaasCluster",
+            "metadata": {
+                "name": CLUSTER,
+                "annotations": {"spectrocloud.com/custom-dns-provided": ""},
+                "labels": {"hypershift.openshift.io/cluster": CLUSTER}
+            },
+            "spec": {"dnsDomain": "maas.local", "controlPlaneEndpoint": endpoint}
+        }),
+        json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta1",
+            "kind": "Cluster",
+            "metadata": {"name": CLUSTER},
+            "spec": {
+                "controlPlaneEndpoint": endpoint,
+                "controlPlaneRef": {
+                    "apiVersion": "hypershift.openshift.io/v1beta1",
+                    "kind": "HostedControlPlane",
+                    "name": CLUSTER,
+                    "namespace": NS
+                },
+                "infrastructureRef": {
+                    "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+                    "kind": "MaasCluster",
+                    "name": CLUSTER,
+                    "namespace": NS
+                }
+            }
+        }),
+    ];
+    objects.extend(nodepool_version(HASH_1, "ubuntu/focal"));
+    let labels = json!({
+        "cluster.x-k8s.io/cluster-name": CLUSTER,
+        "hypershift.openshift.io/nodePool": NODEPOOL
+    });
+    objects.push(json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta1",
+        "kind": "MachineDeployment",
+        "metadata": {
+            "name": NODEPOOL,
+            "labels": {"cluster.x-k8s.io/cluster-name": CLUSTER},
+            "annotations": {"hypershift.openshift.io/nodePool": format!("clusters/{NODEPOOL}")}
+        },
+        "spec": {
+            "clusterName": CLUSTER,
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}
+            },
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "clusterName": CLUSTER,
+                    "bootstrap": {"dataSecretName": secret_name(HASH_1)},
+                    "infrastructureRef": {
+                        "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1",
+                        "kind": "MaasMachineTemplate",
+                        "name": template_name(HASH_1),
+                        "namespace": NS
+                    }
+                }
+            }
+        }
+    }));
+    objects
+}
+
+fn infra(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("infrastructure.cluster.x-k8s.io", "v1beta1", kind),
+        plural,
+    )
+}
+
+/// The HostedControlPlane reports an initialized, ready, externally managed control plane.
+async fn mark_control_plane_initialized(env: &Env) {
+    let hcp: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("hypershift.openshift.io", "v1beta1", "HostedControlPlane"),
+            "hostedcontrolplanes",
+        ),
+    );
+    hcp.patch_status(
+        CLUSTER,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {
+            "initialized": true,
+            "ready": true,
+            "externalManagedControlPlane": true
+        }})),
+    )
+    .await
+    .unwrap();
+}
+
+fn decoded_file(doc: &Value, path: &str) -> Option<String> {
+    let f = doc["storage"]["files"]
+        .as_array()?
+        .iter()
+        .find(|f| f["path"] == path)?;
+    let b64 = f["contents"]["source"].as_str()?.split_once(";base64,")?.1;
+    String::from_utf8(STANDARD.decode(b64).ok()?).ok()
+}
+
+/// Checks what MAAS received as user data for each machine: the pointer config of `hash`,
+/// intact, plus the host name and provider-id files of that machine.
+fn check_user_data(env: &Env, system_ids: &BTreeSet<String>, hash: &str) {
+    let state = env.sim.state();
+    let want = pointer_config(hash);
+    for id in system_ids {
+        let m = state.machine(id).unwrap();
+        assert_eq!(m.zone, ZONE, "{id} allocated in MAAS_ZONE");
+        let doc: Value = serde_json::from_str(m.user_data.as_deref().unwrap()).unwrap();
+        assert_eq!(doc["ignition"]["version"], "3.2.0");
+        let merge = &doc["ignition"]["config"]["merge"][0];
+        assert_eq!(merge["source"], IGNITION_URL, "{id}");
+        assert_eq!(
+            merge["httpHeaders"], want["ignition"]["config"]["merge"][0]["httpHeaders"],
+            "{id}: headers (Bearer token, NodePool, TargetConfigVersionHash) intact"
+        );
+        assert_eq!(
+            doc["ignition"]["security"]["tls"]["certificateAuthorities"][0]["source"], CA_URL,
+            "{id}: CA intact"
+        );
+        assert_eq!(
+            decoded_file(&doc, "/etc/hostname"),
+            Some(format!("{}\n", m.hostname)),
+            "{id}"
+        );
+        assert_eq!(
+            decoded_file(
+                &doc,
+                "/etc/systemd/system/kubelet.service.d/20-maas-providerid.conf"
+            ),
+            Some(format!(
+                "[Service]\nEnvironment=\"KUBELET_PROVIDERID=maas:///{ZONE}/{id}\"\n"
+            )),
+            "{id}"
+        );
+        assert!(
+            doc["storage"].get("disks").is_none(),
+            "no wipe unless asked"
+        );
+    }
+}
+
+async fn running_system_ids(env: &Env) -> BTreeSet<String> {
+    machine_rows(&env.client, NS)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.phase == "Running")
+        .filter_map(|r| r.provider_id)
+        .filter_map(|p| system_id_of(&p).map(str::to_string))
+        .collect()
+}
+
+fn owned_by_us(env: &Env) -> BTreeSet<String> {
+    env.sim
+        .state()
+        .machines
+        .iter()
+        .filter(|m| m.owner.is_some())
+        .map(|m| m.system_id.clone())
+        .collect()
+}
+
+async fn scenario(env: &Env) {
+    // HyperShift's CRDs replace ours: contract v1beta1 only.
+    install_hypershift_crds(env).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
+    let labels = crds
+        .get("maasmachines.infrastructure.cluster.x-k8s.io")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(
+        labels.get("cluster.x-k8s.io/v1beta1").map(String::as_str),
+        Some("v1beta1")
+    );
+    assert!(
+        !labels.contains_key("cluster.x-k8s.io/v1beta2"),
+        "{labels:?}"
+    );
+    install_hosted_control_plane_crd(env).await;
+
+    env.namespace(NS).await.unwrap();
+    env.workload_kubeconfig_secret(NS, CLUSTER).await.unwrap();
+    let kubeconfig = namespaced_identity(env, NS).await;
+    let mut provider = Provider::start(env, NS, &kubeconfig, ZONE).await;
+    let kubelets = kubelet_pressure_reports(env.client.clone());
+
+    manifests::apply_all(&env.client, NS, &objects())
+        .await
+        .unwrap();
+    mark_control_plane_initialized(env).await;
+
+    // 2 Machines Running on MAAS machines of MAAS_ZONE.
+    observe::wait_machines_running(&env.client, NS, 2, LIMIT)
+        .await
+        .unwrap();
+    let first = running_system_ids(env).await;
+    assert_eq!(first.len(), 2, "{first:?}");
+    let first_machines: BTreeSet<String> = machine_rows(&env.client, NS)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    check_user_data(env, &first, HASH_1);
+    for id in &first {
+        assert_eq!(env.sim.state().machine(id).unwrap().distro_series, "focal");
+    }
+
+    // Status under the pruned CRDs: ready set, our extensions gone.
+    let maas_machines: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &infra("MaasMachine", "maasmachines"),
+    );
+    let listed = maas_machines.list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 2);
+    let first_uids: BTreeSet<String> = listed
+        .items
+        .iter()
+        .filter_map(|m| m.metadata.uid.clone())
+        .collect();
+    for mm in &listed.items {
+        assert_eq!(mm.data["status"]["ready"], true, "{:?}", mm.data["status"]);
+        assert!(
+            mm.data["status"].get("initialization").is_none()
+                && mm.data["status"].get("hardware").is_none(),
+            "fields outside the base shape are pruned: {:?}",
+            mm.data["status"]
+        );
+    }
+    let maas_clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &infra("MaasCluster", "maasclusters"),
+    );
+    let mc = maas_clusters.get(CLUSTER).await.unwrap();
+    assert_eq!(mc.data["status"]["ready"], true);
+    assert!(
+        env.sim.state().dnsresources.is_empty(),
+        "custom DNS: no MAAS DNS record"
+    );
+
+    // A changed NodePool: new template name, new image, new user-data secret.
+    manifests::apply_all(&env.client, NS, &nodepool_version(HASH_2, "ubuntu/jammy"))
+        .await
+        .unwrap();
+    let deployments: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta1", "MachineDeployment"),
+            "machinedeployments",
+        ),
+    );
+    deployments
+        .patch(
+            NODEPOOL,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"spec": {
+                "bootstrap": {"dataSecretName": secret_name(HASH_2)},
+                "infrastructureRef": {"name": template_name(HASH_2)}
+            }}}})),
+        )
+        .await
+        .unwrap();
+
+    // Sampled on every poll of the rollout: the fewest Running Machines seen.
+    let fewest_running = AtomicUsize::new(usize::MAX);
+    let samples = AtomicUsize::new(0);
+    let (fewest, count) = (&fewest_running, &samples);
+    // Machines are told apart by name: MAAS may hand a released machine to a new Machine.
+    let second = wait_for("the rollout to replace both machines", POLL, LIMIT, || {
+        let first_machines = first_machines.clone();
+        async move {
+            let rows = machine_rows(&env.client, NS).await?;
+            let running: Vec<_> = rows.iter().filter(|r| r.phase == "Running").collect();
+            fewest.fetch_min(running.len(), Ordering::Relaxed);
+            count.fetch_add(1, Ordering::Relaxed);
+            let new = running
+                .iter()
+                .filter(|r| !first_machines.contains(&r.name))
+                .count();
+            let progress = format!(
+                "{} Machines, {} Running, {new} of them new",
+                rows.len(),
+                running.len(),
+            );
+            let done = (rows.len() == 2 && running.len() == 2 && new == 2).then(|| {
+                running
+                    .iter()
+                    .filter_map(|r| r.provider_id.as_deref())
+                    .filter_map(|p| system_id_of(p).map(str::to_string))
+                    .collect::<BTreeSet<String>>()
+            });
+            Ok((done, progress))
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        samples.load(Ordering::Relaxed) >= 3,
+        "the rollout was sampled {} times",
+        samples.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        fewest_running.load(Ordering::Relaxed),
+        2,
+        "never fewer than 2 Running Machines during the rollout"
+    );
+    check_user_data(env, &second, HASH_2);
+    for id in &second {
+        assert_eq!(env.sim.state().machine(id).unwrap().distro_series, "jammy");
+    }
+
+    // The old MAAS machines went back to MAAS (one may already serve a new Machine): no MAAS
+    // machine is held for an old MaasMachine, and MAAS holds exactly the new Machines' machines.
+    wait_for("the old MAAS machines to be released", POLL, LIMIT, || {
+        let first_uids = first_uids.clone();
+        async move {
+            let state = env.sim.state();
+            let held: Vec<_> = state
+                .machines
+                .iter()
+                .filter(|m| {
+                    m.owner_data
+                        .get("capmaas-uid")
+                        .is_some_and(|u| first_uids.contains(u))
+                })
+                .map(|m| m.system_id.clone())
+                .collect();
+            Ok((
+                held.is_empty().then_some(()),
+                format!("still held for old MaasMachines: {held:?}"),
+            ))
+        }
+    })
+    .await
+    .unwrap();
+    let releases: u64 = env
+        .sim
+        .requests()
+        .counts
+        .iter()
+        .filter(|(op, _)| op.ends_with(":release"))
+        .flat_map(|(_, by_code)| by_code.iter())
+        .filter(|(code, _)| code.starts_with('2'))
+        .map(|(_, n)| *n)
+        .sum();
+    assert!(releases >= 2, "{releases} releases for the 2 old machines");
+    assert_eq!(
+        owned_by_us(env),
+        second,
+        "MAAS holds exactly the new machines"
+    );
+
+    // Deleting the hosted cluster leaves nothing behind.
+    let clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &capi_resource("Cluster", "clusters"),
+    );
+    clusters
+        .delete(CLUSTER, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        "the Cluster and its machines to go",
+        POLL,
+        LIMIT,
+        || async {
+            let lp = ListParams::default();
+            let objects = maas_machines.list(&lp).await?.items.len()
+                + maas_clusters.list(&lp).await?.items.len()
+                + clusters.list(&lp).await?.items.len();
+            let held = owned_by_us(env).len();
+            Ok((
+                (objects == 0 && held == 0).then_some(()),
+                format!("{objects} objects, {held} MAAS machines held"),
+            ))
+        },
+    )
+    .await
+    .unwrap();
+    kubelets.abort();
+    provider.process.stop().await;
+}
+
+#[tokio::test]
+async fn hypershift_nodepool_boots_with_ignition_and_rolls_without_capacity_loss() {
+    let env = Env::start(EnvOptions {
+        machines: 10,
+        gpu_machines: 0,
+        start_manager: false,
+        ..Default::default()
+    })
+    .await
+    .expect("environment starts");
+    // The scenario runs in its own task so a failed assertion still lets us print logs.
+    let env = Arc::new(env);
+    let inner = env.clone();
+    let result = tokio::spawn(async move { scenario(&inner).await }).await;
+    if let Err(e) = result {
+        env.print_logs(80);
+        for log in std::fs::read_dir(env.run_dir()).unwrap().flatten() {
+            let name = log.file_name().to_string_lossy().to_string();
+            if name.starts_with("capi-provider") && name.ends_with(".log") {
+                eprintln!(
+                    "--- {name} ---\n{}",
+                    capmaas_e2e::harness::process::tail(&log.path(), 80)
+                );
+            }
+        }
+        std::panic::resume_unwind(e.into_panic());
+    }
+    if let Ok(env) = Arc::try_unwrap(env) {
+        env.stop().await;
+    }
+}
