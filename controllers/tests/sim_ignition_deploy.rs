@@ -238,6 +238,17 @@ async fn malformed_ignition_is_never_deployed() {
         Some("Ignition config version 2.2.0 is not supported (3.x only)")
     );
     assert_eq!(last.deployed_format, None);
+    // The refusal becomes the Ready condition's reason and message.
+    let status =
+        capmaas_controllers::status::machine_status(None, last, Some(1), jiff::Timestamp::now())
+            .unwrap();
+    let ready = capmaas_api::find_condition(&status.conditions, "Ready").unwrap();
+    assert_eq!(ready.reason.as_deref(), Some("InvalidBootstrapData"));
+    assert_eq!(
+        ready.message.as_deref(),
+        Some("Ignition config version 2.2.0 is not supported (3.x only)")
+    );
+    assert!(!status.ready);
     let deploys: u64 = sim
         .requests()
         .counts
