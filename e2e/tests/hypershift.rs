@@ -7,8 +7,12 @@
 //! Shows: 2 Machines Running on machines of the `MAAS_ZONE` zone; the user data MAAS received is
 //! the Ignition pointer config, intact, plus the host name and kubelet provider-id files;
 //! `status.ready` on the pruned MaasMachines; a new template (new name, new image, new secret)
-//! rolls both machines with never fewer than 2 Running; the old MAAS machines are released; and
-//! deleting the Cluster leaves nothing behind.
+//! rolls both machines with never fewer than 2 Running, through a kill -9 of the manager in the
+//! middle; the old MAAS machines are released; and deleting the Cluster leaves nothing behind.
+//!
+//! Stand-ins for what a real HyperShift install has: a HostedControlPlane CRD and object
+//! (initialized, externally managed), and node pressure conditions on the simulator's Nodes
+//! (Cluster API counts a Machine available, which the rollout waits for, only with them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -390,6 +394,41 @@ async fn scenario(env: &Env) {
     let fewest_running = AtomicUsize::new(usize::MAX);
     let samples = AtomicUsize::new(0);
     let (fewest, count) = (&fewest_running, &samples);
+
+    // A crash mid-rollout: once MAAS holds a machine for a new MaasMachine, kill -9 the
+    // provider and start it again; nothing may leak and the rollout must carry on.
+    wait_for(
+        "a machine allocated for the new template",
+        POLL,
+        LIMIT,
+        || {
+            let first_uids = first_uids.clone();
+            async move {
+                let rows = machine_rows(&env.client, NS).await?;
+                fewest.fetch_min(
+                    rows.iter().filter(|r| r.phase == "Running").count(),
+                    Ordering::Relaxed,
+                );
+                count.fetch_add(1, Ordering::Relaxed);
+                let new_held = env
+                    .sim
+                    .state()
+                    .machines
+                    .iter()
+                    .filter(|m| {
+                        m.owner_data
+                            .get("capmaas-uid")
+                            .is_some_and(|u| !first_uids.contains(u))
+                    })
+                    .count();
+                Ok(((new_held > 0).then_some(()), format!("{new_held} held")))
+            }
+        },
+    )
+    .await
+    .unwrap();
+    provider.process.kill().await;
+    provider = Provider::start(env, NS, &kubeconfig, ZONE).await;
     // Machines are told apart by name: MAAS may hand a released machine to a new Machine.
     let second = wait_for("the rollout to replace both machines", POLL, LIMIT, || {
         let first_machines = first_machines.clone();

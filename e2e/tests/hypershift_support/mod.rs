@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use capmaas_api::crdgen::{Profile, crds};
@@ -141,7 +141,7 @@ pub struct Provider {
 
 impl Provider {
     /// Starts it and waits for `/healthz`.
-    pub async fn start(env: &Env, namespace: &str, kubeconfig: &PathBuf, zone: &str) -> Self {
+    pub async fn start(env: &Env, namespace: &str, kubeconfig: &Path, zone: &str) -> Self {
         let health = free_port().unwrap();
         let metrics = free_port().unwrap();
         let args = vec![
