@@ -98,7 +98,11 @@ pub fn patch_ignition(
         let applied =
             typed::apply(&mut config, &add).map_err(|e| IgnitionError::schema(&version, &e))?;
         if matches!(applied, typed::TypedPatch::Done) {
-            let bytes = serde_json::to_vec(&config).map_err(|_| IgnitionError::Serialize)?;
+            // The typed structures write unset options as `null`; Ignition reads both alike,
+            // and without them the result is the same JSON the value patcher writes.
+            let value = serde_json::to_value(&config).map_err(|_| IgnitionError::Serialize)?;
+            let bytes =
+                serde_json::to_vec(&without_nulls(value)).map_err(|_| IgnitionError::Serialize)?;
             return Ok(PatchedIgnition {
                 bytes,
                 version,
@@ -116,6 +120,20 @@ pub fn patch_ignition(
         version,
         path: PatchPath::Json,
     })
+}
+
+/// `v` with every `null` object member removed, recursively.
+fn without_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
 }
 
 /// Accepts `3.<minor>.<patch>` only: Ignition 3 refuses 2.x configs and pre-release versions
