@@ -64,6 +64,21 @@ impl Clusterctl {
     }
 }
 
+/// The contract labels the kubeadm providers' kustomize adds to their CRDs (the bases in the
+/// tools cache lack them): Cluster API resolves referenced kinds through them.
+pub fn with_contract_labels(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let labels = crd.metadata.labels.get_or_insert_with(Default::default);
+    for version in &crd.spec.versions {
+        if version.name.starts_with("v1beta") {
+            labels.insert(
+                format!("cluster.x-k8s.io/{}", version.name),
+                version.name.clone(),
+            );
+        }
+    }
+    crd
+}
+
 /// A `file://` URL.
 pub fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
@@ -139,7 +154,7 @@ pub async fn capi_repositories(
     let kubeadm = |sub: &str, ns: &str, label: &str, file: &str| {
         let mut objects = vec![namespace_doc(ns)];
         for crd in crds::read_dir(&manifests_dir.join(sub).join("crd")).unwrap() {
-            objects.push(portable_crd(crd));
+            objects.push(portable_crd(with_contract_labels(crd)));
         }
         write_components(
             &root.join(label).join(CAPI_VERSION),

@@ -1,0 +1,247 @@
+//! The default flavour, rendered by `clusterctl generate cluster`, provisioned by the real
+//! kubeadm bootstrap and control-plane managers with our provider: one control-plane Machine and
+//! two workers reach Running. The workload cluster is the harness API server; what a real
+//! `kubeadm init` leaves behind that the control-plane manager reads (the `kubeadm-config`
+//! ConfigMap and the control-plane role label on the Node) is put there by the test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod clusterctl_support;
+mod rbac_support;
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::time::Duration;
+
+use capmaas_e2e::harness::certs::LoopbackCa;
+use capmaas_e2e::harness::crds::{self, FIELD_MANAGER};
+use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::process::{Component, free_port};
+use capmaas_e2e::harness::{Env, EnvOptions, manifests, tools};
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use kube::Api;
+use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
+
+use clusterctl_support::{Clusterctl, file_url, with_contract_labels, write_config};
+use rbac_support::{release, workspace_version};
+
+const NS: &str = "kubeadm-default";
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// Starts a kubeadm manager (bootstrap or control plane) against the harness API server. Its
+/// webhook server needs a certificate; no webhook configuration points at it, the CRDs carry
+/// their schema defaults.
+fn start_kubeadm_manager(env: &Env, binary: &str) -> Component {
+    let bin = tools::bin_dir().unwrap();
+    let cert_dir = env.run_dir().join(format!("{binary}-certs"));
+    std::fs::create_dir_all(&cert_dir).unwrap();
+    let ca = LoopbackCa::new(binary).unwrap();
+    let (cert, key) = ca.serving(binary).unwrap();
+    std::fs::write(cert_dir.join("tls.crt"), cert).unwrap();
+    std::fs::write(cert_dir.join("tls.key"), key).unwrap();
+    let args = vec![
+        format!("--kubeconfig={}", env.kubeconfig.display()),
+        format!("--webhook-port={}", free_port().unwrap()),
+        format!("--webhook-cert-dir={}", cert_dir.display()),
+        format!("--health-addr=127.0.0.1:{}", free_port().unwrap()),
+        format!("--diagnostics-address=127.0.0.1:{}", free_port().unwrap()),
+        "--insecure-diagnostics=true".into(),
+        "--leader-elect=false".into(),
+        "--v=2".into(),
+    ];
+    Component::spawn(binary, &bin.join(binary), &args, &[], env.run_dir()).unwrap()
+}
+
+/// What `kubeadm init` would have written into the workload cluster, and the role label the
+/// kubelet would carry on a control-plane Node.
+async fn stand_in_for_kubeadm_init(env: &Env) {
+    env.namespace("kube-system").await.unwrap();
+    let config = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("kubeadm-config".into()),
+            namespace: Some("kube-system".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "ClusterConfiguration".to_string(),
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.33.1\n".to_string(),
+        )])),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(env.client.clone(), "kube-system")
+        .patch(
+            "kubeadm-config",
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&config),
+        )
+        .await
+        .unwrap();
+}
+
+/// Labels the Nodes of deployed control-plane Machines; returns how many there are.
+async fn label_control_plane_nodes(env: &Env) -> usize {
+    let mut labelled = 0;
+    let machines = observe::machine_rows(&env.client, NS).await.unwrap();
+    let nodes: Api<Node> = Api::all(env.client.clone());
+    for row in machines.iter().filter(|r| r.name.contains("control-plane")) {
+        let Some(provider_id) = &row.provider_id else {
+            continue;
+        };
+        for node in nodes.list(&ListParams::default()).await.unwrap().items {
+            let matches = node
+                .spec
+                .as_ref()
+                .and_then(|s| s.provider_id.as_ref())
+                .is_some_and(|p| p == provider_id);
+            if matches {
+                let patch = serde_json::json!({"metadata": {"labels": {
+                    "node-role.kubernetes.io/control-plane": ""}}});
+                nodes
+                    .patch(
+                        node.metadata.name.as_deref().unwrap(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .unwrap();
+                labelled += 1;
+            }
+        }
+    }
+    labelled
+}
+
+async fn scenario(env: &Env, work: &Path) {
+    let bin = tools::bin_dir().unwrap();
+    let manifests_dir = tools::capi_manifests_dir(&bin);
+    let mut kubeadm_crds = crds::read_dir(&manifests_dir.join("bootstrap-kubeadm/crd")).unwrap();
+    kubeadm_crds.extend(crds::read_dir(&manifests_dir.join("controlplane-kubeadm/crd")).unwrap());
+    let kubeadm_crds: Vec<_> = kubeadm_crds.into_iter().map(with_contract_labels).collect();
+    crds::install(&env.client, &kubeadm_crds).await.unwrap();
+    let _bootstrap = start_kubeadm_manager(env, "capi-kubeadm-bootstrap-manager");
+    let _control_plane = start_kubeadm_manager(env, "capi-kubeadm-control-plane-manager");
+
+    let version = workspace_version();
+    let release_dir = release(
+        &work.join("release"),
+        "registry.example/capmaas-manager:test",
+    );
+    let config = work.join("clusterctl.yaml");
+    write_config(
+        &config,
+        &[(
+            "maas".into(),
+            "InfrastructureProvider".into(),
+            file_url(&release_dir.join("infrastructure-components.yaml")),
+        )],
+    );
+    let home = work.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let clusterctl = Clusterctl {
+        bin: bin.join("clusterctl"),
+        home,
+        config,
+        kubeconfig: env.kubeconfig.clone(),
+    };
+    let rendered = clusterctl.run(
+        &[
+            "generate",
+            "cluster",
+            "demo",
+            "--infrastructure",
+            &format!("maas:v{version}"),
+            "--target-namespace",
+            NS,
+            "--kubernetes-version",
+            "v1.33.1",
+            "--control-plane-machine-count",
+            "1",
+            "--worker-machine-count",
+            "2",
+        ],
+        &[
+            ("MAAS_DNS_DOMAIN", "maas"),
+            ("CONTROL_PLANE_MACHINE_MINCPU", "1"),
+            ("CONTROL_PLANE_MACHINE_MINMEMORY", "1024"),
+            ("WORKER_MACHINE_MINCPU", "1"),
+            ("WORKER_MACHINE_MINMEMORY", "1024"),
+        ],
+    );
+    env.namespace(NS).await.unwrap();
+    env.workload_kubeconfig_secret(NS, "demo").await.unwrap();
+    let objects = manifests::parse(&rendered, Path::new("generated")).unwrap();
+    manifests::apply_all(&env.client, NS, &objects)
+        .await
+        .unwrap();
+
+    // The control-plane Machine runs first; its Node gets the role label kubeadm would set.
+    wait_for(
+        "the control-plane Machine to run",
+        Duration::from_millis(500),
+        LIMIT,
+        || async {
+            // The first control-plane machine booted: this is when kubeadm init would have run.
+            if label_control_plane_nodes(env).await > 0 {
+                stand_in_for_kubeadm_init(env).await;
+            }
+            let rows = observe::machine_rows(&env.client, NS).await?;
+            let running = rows
+                .iter()
+                .filter(|r| r.name.contains("control-plane") && r.phase == "Running")
+                .count();
+            Ok((
+                (running == 1).then_some(()),
+                format!("{} Machines", rows.len()),
+            ))
+        },
+    )
+    .await
+    .unwrap();
+    let rows = observe::wait_machines_running(&env.client, NS, 3, LIMIT)
+        .await
+        .unwrap();
+    eprintln!("{}", observe::render_table(&rows));
+    // MAAS deployed each machine with the kubeadm provider's cloud-config: one init, two joins,
+    // each naming its Node after the MAAS hostname through cloud-init's jinja.
+    let user_data: Vec<String> = env
+        .sim
+        .state()
+        .machines
+        .iter()
+        .filter(|m| m.owner.is_some())
+        .filter_map(|m| m.user_data.clone())
+        .collect();
+    let count = |needle: &str| user_data.iter().filter(|u| u.contains(needle)).count();
+    assert_eq!(count("kubeadm init"), 1, "one control-plane init");
+    assert_eq!(count("kubeadm join"), 2, "two workers join");
+    assert_eq!(count("## template: jinja"), 3);
+    assert_eq!(count("{{ ds.meta_data.local_hostname }}"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_flavour_provisions_with_the_kubeadm_providers() {
+    if tools::bin_dir().is_err() {
+        eprintln!("skipping: the tools cache is missing (run `make tools`)");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let env = Env::start(EnvOptions {
+        machines: 6,
+        gpu_machines: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let outcome = AssertUnwindSafe(scenario(&env, work.path()))
+        .catch_unwind()
+        .await;
+    if outcome.is_err() {
+        env.print_logs(60);
+    }
+    env.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
