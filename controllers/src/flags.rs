@@ -75,6 +75,11 @@ pub struct Flags {
     /// How often to release MAAS machines whose MaasMachine is gone (Go duration; `0` disables).
     #[arg(long, default_value = "10m", value_parser = parse_go_duration)]
     pub orphan_sweep_interval: Duration,
+    /// How long a machine must stay orphaned before the sweep releases it (Go duration): while
+    /// `clusterctl move` runs, the source's objects are gone before the target has adopted the
+    /// machines.
+    #[arg(long, default_value = "5m", value_parser = parse_go_duration)]
+    pub orphan_sweep_grace: Duration,
     /// MAAS URL (`http://maas:5240/MAAS`).
     #[arg(long, env = "MAAS_ENDPOINT", hide_env_values = true)]
     pub maas_endpoint: Option<String>,
@@ -268,6 +273,7 @@ mod tests {
         assert_eq!(f.sync_period, Duration::from_secs(36000));
         assert_eq!(f.log_directive(), "info");
         assert_eq!(f.orphan_sweep_interval, Duration::from_secs(600));
+        assert_eq!(f.orphan_sweep_grace, Duration::from_secs(300));
         assert!(parse_go_duration("7d").is_err());
     }
 

@@ -1,7 +1,6 @@
 //! Wires the manager together: clients, start-up discovery, leader election, controllers, the
 //! orphan sweep and the HTTP servers, all stopped by one shutdown signal.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ use crate::reconcile::credentials::{MaasConnector, MaasCredentials};
 use crate::reconcile::{cluster, machine, template};
 use crate::servers::{Readiness, metrics_router, probe_router, serve};
 use crate::shutdown::Shutdown;
-use crate::sweep::{LiveMachines, sweep_once};
+use crate::sweep::{LiveMachines, LiveSet, Sweeper};
 
 /// How long in-flight reconciles may run on after the shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -126,7 +125,7 @@ struct KubeLive {
 }
 
 impl LiveMachines for KubeLive {
-    async fn live_uids(&self) -> Result<BTreeSet<String>, ReconcileError> {
+    async fn live(&self) -> Result<LiveSet, ReconcileError> {
         let list = self
             .api
             .list(&ListParams::default())
@@ -135,11 +134,37 @@ impl LiveMachines for KubeLive {
                 action: "list MaasMachines",
                 source,
             })?;
-        Ok(list
-            .items
-            .into_iter()
-            .filter_map(|m| m.metadata.uid)
-            .collect())
+        let mut live = LiveSet::default();
+        for m in list.items {
+            if let Some(uid) = m.metadata.uid {
+                live.uids.insert(uid);
+            }
+            if let Some(id) = m.spec.system_id.filter(|id| !id.is_empty()) {
+                live.system_ids.insert(id);
+            }
+        }
+        Ok(live)
+    }
+}
+
+/// This management cluster's identity: the uid of the MaasMachine CRD, readable with the
+/// cluster-wide role and the namespaced one alike, stable across restarts and upgrades, and
+/// different in every management cluster (a moved cluster's target has its own CRD).
+async fn management_identity(client: &Client) -> Option<String> {
+    let crd_name = format!("{}.{}", MaasMachine::plural(&()), capmaas_api::GROUP);
+    match Api::<CustomResourceDefinition>::all(client.clone())
+        .get_opt(&crd_name)
+        .await
+    {
+        Ok(Some(crd)) => crd.metadata.uid.filter(|u| !u.is_empty()),
+        Ok(None) => {
+            warn!(crd = %crd_name, "CRD not found; the orphan sweep stays off");
+            None
+        }
+        Err(error) => {
+            warn!(%error, "cannot read the MaasMachine CRD; the orphan sweep stays off");
+            None
+        }
     }
 }
 
@@ -170,9 +195,11 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
     let namespace = flags.watch_namespace().map(str::to_string);
     let capi = discover_capi(&client).await;
     let contract = discover_contract(&client, capi).await;
+    let management = management_identity(&client).await;
     info!(
         capi = capi.as_str(),
         ?contract,
+        management = management.as_deref().unwrap_or("<unknown>"),
         namespace = namespace.as_deref().unwrap_or("<all>"),
         "starting"
     );
@@ -245,6 +272,7 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         default_zone: flags.default_zone().map(str::to_string),
         sync_period: flags.sync_period,
         namespace: namespace.clone(),
+        management,
         deploying_since: Mutex::new(Default::default()),
         confirmed_ready: Mutex::new(Default::default()),
         cluster_memo: Mutex::new(Default::default()),
@@ -343,7 +371,12 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
             }
         });
 
-    let sweep = orphan_sweep(ctx.clone(), flags.orphan_sweep_interval, shutdown.clone());
+    let sweep = orphan_sweep(
+        ctx.clone(),
+        flags.orphan_sweep_interval,
+        flags.orphan_sweep_grace,
+        shutdown.clone(),
+    );
     let lost = async {
         match leadership {
             Some(l) => Some(l.watch_loss(shutdown.clone()).await),
@@ -433,10 +466,11 @@ async fn join_servers(
     Ok(())
 }
 
-async fn orphan_sweep(ctx: Arc<Context>, interval: Duration, shutdown: Shutdown) {
+async fn orphan_sweep(ctx: Arc<Context>, interval: Duration, grace: Duration, shutdown: Shutdown) {
     if interval.is_zero() {
         return;
     }
+    let mut sweeper = Sweeper::new(ctx.namespace.clone(), ctx.management.clone(), grace);
     let live = KubeLive {
         api: scoped::<MaasMachine>(&ctx.client, ctx.namespace.as_deref()),
     };
@@ -453,7 +487,10 @@ async fn orphan_sweep(ctx: Arc<Context>, interval: Duration, shutdown: Shutdown)
                 continue;
             }
         };
-        match sweep_once(&client, &live, ctx.namespace.as_deref()).await {
+        match sweeper
+            .sweep_once(&client, &live, std::time::Instant::now())
+            .await
+        {
             Ok(released) if !released.is_empty() => {
                 info!(count = released.len(), "orphan sweep released machines")
             }

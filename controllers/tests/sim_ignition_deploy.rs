@@ -81,6 +81,8 @@ fn facts(store: &Store) -> MachineFacts {
         namespace: "clusters-hosted".into(),
         name: "workers-4f3a9c1d-x2".into(),
         deleting: false,
+        moving: false,
+        management: None,
         paused: false,
         owner: Some(OwnerMachine {
             bootstrap_data_secret: Some(SECRET.into()),

@@ -20,6 +20,8 @@ use maas_client::{MaasClient, MaasConfig, RetryConfig};
 use maas_sim::{FaultConfig, SimConfig, SimHandle, Simulator};
 
 const UID: &str = "0b7c9f4e-1111-2222-3333-444455556666";
+/// The management cluster identity the passes write into owner data.
+const MANAGEMENT: &str = "mgmt-4d1e";
 const CLOUD_CONFIG: &[u8] = b"#cloud-config\nruncmd: [echo joined]\n";
 
 /// What the MaasMachine object holds between passes.
@@ -108,6 +110,8 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         namespace: "ns".into(),
         name: "mm-0".into(),
         deleting: o.deleting,
+        moving: false,
+        management: Some(MANAGEMENT.into()),
         paused: false,
         owner: Some(OwnerMachine {
             bootstrap_data_secret: Some("mm-0-bootstrap".into()),
@@ -222,6 +226,11 @@ async fn full_lifecycle_takes_at_most_six_maas_calls() {
     assert_eq!(
         m.owner_data.get("capmaas-name").map(String::as_str),
         Some("mm-0")
+    );
+    assert_eq!(
+        m.owner_data.get("capmaas-management").map(String::as_str),
+        Some(MANAGEMENT),
+        "the management identity is written with the other keys"
     );
     assert_eq!(m.distro_series, "jammy");
     assert_eq!(
@@ -626,7 +635,10 @@ async fn set_aside_machines_survive_a_restart_and_are_never_adopted() {
         .await
         .unwrap();
     client
-        .set_owner_data("gpuone", &owner_data_for(UID, "ns", "mm-0"))
+        .set_owner_data(
+            "gpuone",
+            &owner_data_for(UID, "ns", "mm-0", Some(MANAGEMENT)),
+        )
         .await
         .unwrap();
     let store = MemStore::default();

@@ -1,20 +1,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The orphan sweep against the MAAS simulator: only machines of ours whose MaasMachine is gone
-//! are released.
+//! The orphan sweep against the MAAS simulator: only machines of this management cluster whose
+//! MaasMachine is gone are released.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use capmaas_controllers::allocation::agent_name;
 use capmaas_controllers::decide::phase::owner_data_for;
 use capmaas_controllers::error::ReconcileError;
-use capmaas_controllers::sweep::{LiveMachines, sweep_once};
+use capmaas_controllers::sweep::{LiveMachines, LiveSet, Sweeper};
 use maas_client::{AllocateParams, MaasApi, MaasClient, MaasConfig, RetryConfig};
 use maas_sim::{SimConfig, Simulator};
 
-struct Live(BTreeSet<String>);
+const MGMT: &str = "mgmt-source";
+
+struct Live(LiveSet);
 
 impl LiveMachines for Live {
-    async fn live_uids(&self) -> Result<BTreeSet<String>, ReconcileError> {
+    async fn live(&self) -> Result<LiveSet, ReconcileError> {
         Ok(self.0.clone())
     }
 }
@@ -22,7 +25,7 @@ impl LiveMachines for Live {
 #[tokio::test]
 async fn releases_only_machines_whose_owner_is_gone() {
     let sim = Simulator::start(SimConfig {
-        machines: 4,
+        machines: 8,
         gpu_machines: 0,
         ..Default::default()
     })
@@ -32,7 +35,14 @@ async fn releases_only_machines_whose_owner_is_gone() {
         MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
             .unwrap();
     let mut ids = Vec::new();
-    for (uid, ns) in [("u-live", "ns"), ("u-gone", "ns"), ("u-elsewhere", "other")] {
+    for (uid, ns, mgmt) in [
+        ("u-live", "ns", Some(MGMT)),
+        ("u-gone", "ns", Some(MGMT)),
+        ("u-elsewhere", "other", Some(MGMT)),
+        ("u-other-mgmt", "ns", Some("mgmt-target")),
+        ("u-no-mgmt", "ns", None),
+        ("u-recorded", "ns", Some(MGMT)),
+    ] {
         let m = client
             .allocate(&AllocateParams {
                 agent_name: Some(agent_name(uid)),
@@ -41,7 +51,7 @@ async fn releases_only_machines_whose_owner_is_gone() {
             .await
             .unwrap();
         client
-            .set_owner_data(&m.system_id, &owner_data_for(uid, ns, "mm"))
+            .set_owner_data(&m.system_id, &owner_data_for(uid, ns, "mm", mgmt))
             .await
             .unwrap();
         ids.push(m.system_id);
@@ -53,19 +63,59 @@ async fn releases_only_machines_whose_owner_is_gone() {
         .unwrap()
         .system_id;
 
-    let released = sweep_once(
-        &client,
-        &Live(BTreeSet::from(["u-live".to_string()])),
-        Some("ns"),
-    )
-    .await
-    .unwrap();
+    let live = Live(LiveSet {
+        uids: BTreeSet::from(["u-live".to_string()]),
+        system_ids: BTreeSet::from([ids[5].clone()]),
+    });
+    let grace = Duration::from_secs(300);
+    let mut sweeper = Sweeper::new(Some("ns".into()), Some(MGMT.into()), grace);
+    let t0 = Instant::now();
+    assert!(
+        sweeper
+            .sweep_once(&client, &live, t0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is released before the grace period"
+    );
+    let released = sweeper
+        .sweep_once(&client, &live, t0 + grace)
+        .await
+        .unwrap();
     assert_eq!(released, [ids[1].clone()]);
     let state = sim.state();
     let owned = |id: &str| state.machine(id).unwrap().owner.is_some();
     assert!(owned(&ids[0]), "live owner kept");
     assert!(!owned(&ids[1]), "orphan released");
     assert!(owned(&ids[2]), "other namespace out of scope");
+    assert!(owned(&ids[3]), "another management cluster's machine kept");
+    assert!(owned(&ids[4]), "machine naming no management cluster kept");
+    assert!(
+        owned(&ids[5]),
+        "machine recorded by a live MaasMachine kept"
+    );
     assert!(owned(&foreign), "foreign machine kept");
+
+    // Without a known identity the sweep does not even list.
+    let lists = sim
+        .requests()
+        .counts
+        .get("machines:read")
+        .map(|c| c.values().sum::<u64>());
+    let mut blind = Sweeper::new(None, None, Duration::ZERO);
+    assert!(
+        blind
+            .sweep_once(&client, &live, t0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        sim.requests()
+            .counts
+            .get("machines:read")
+            .map(|c| c.values().sum::<u64>()),
+        lists
+    );
     sim.shutdown().await.unwrap();
 }

@@ -40,6 +40,9 @@ pub struct ClusterFacts {
     pub paused: bool,
     /// Has a deletion timestamp.
     pub deleting: bool,
+    /// Carries clusterctl's delete-for-move annotation: the object lives on in another
+    /// management cluster, which keeps the DNS record.
+    pub moving: bool,
     /// The owner Cluster was found.
     pub has_owner: bool,
     /// Carries `spectrocloud.com/custom-dns-provided`.
@@ -152,6 +155,9 @@ pub fn dns_name(cluster: &str, uid: &str, dns_domain: &str) -> String {
 pub fn decide_cluster(f: &ClusterFacts) -> ClusterAction {
     if f.managed_by {
         return ClusterAction::Untouched;
+    }
+    if f.deleting && f.moving {
+        return ClusterAction::RemoveFinalizer;
     }
     if f.paused {
         return ClusterAction::Wait {
@@ -547,5 +553,25 @@ mod tests {
             m(true, true, false, " "),
         ]);
         assert_eq!(set, ips(&["10.0.0.1"]));
+    }
+
+    #[test]
+    fn deleting_for_move_keeps_the_dns_record() {
+        let f = ClusterFacts {
+            deleting: true,
+            moving: true,
+            paused: true,
+            ..base()
+        };
+        assert_eq!(decide_cluster(&f), ClusterAction::RemoveFinalizer);
+        let f = ClusterFacts {
+            moving: false,
+            paused: false,
+            ..f
+        };
+        assert!(matches!(
+            decide_cluster(&f),
+            ClusterAction::LookupDns { .. }
+        ));
     }
 }

@@ -66,6 +66,12 @@ pub struct MachineFacts {
     pub name: String,
     /// The MaasMachine has a deletion timestamp.
     pub deleting: bool,
+    /// The object carries clusterctl's delete-for-move annotation: it is being deleted because
+    /// it now lives in another management cluster, which keeps the MAAS machine.
+    pub moving: bool,
+    /// This management cluster's identity, written into owner data so that only this cluster's
+    /// orphan sweep may ever release the machine; `None` when it could not be read.
+    pub management: Option<String>,
     /// The Cluster is paused, or the MaasMachine carries the paused annotation.
     pub paused: bool,
     /// The owner Machine, once it exists.
@@ -250,6 +256,11 @@ pub enum MachineAction {
 
 /// The next step for a MaasMachine.
 pub fn decide_machine(f: &MachineFacts) -> MachineAction {
+    if f.deleting && f.moving {
+        // clusterctl move deletes the source objects (paused) once the target has them: the
+        // machine now belongs to the target, only our finalizer goes.
+        return MachineAction::RemoveFinalizer;
+    }
     if f.paused {
         return wait(WaitReason::Paused, None);
     }
@@ -287,20 +298,22 @@ fn decide_deletion(f: &MachineFacts) -> MachineAction {
             system_id: id.clone(),
         },
         (Some(_), MaasView::NotFound) => MachineAction::RemoveFinalizer,
-        (Some(id), MaasView::Found(m)) => match (m.phase(), m.ownership(&f.uid)) {
-            (_, Ownership::Other) => MachineAction::RemoveFinalizer,
-            (MaasPhase::Releasing, _) => MachineAction::Poll {
-                reason: WaitReason::Releasing,
-                after: RELEASE_POLL,
-            },
-            (phase, _) if phase.is_held() || phase == MaasPhase::FailedReleasing => {
-                MachineAction::Release {
-                    system_id: id.clone(),
-                    erase: f.erase,
+        (Some(id), MaasView::Found(m)) => {
+            match (m.phase(), m.ownership(&f.uid, &f.namespace, &f.name)) {
+                (_, Ownership::Other) => MachineAction::RemoveFinalizer,
+                (MaasPhase::Releasing, _) => MachineAction::Poll {
+                    reason: WaitReason::Releasing,
+                    after: RELEASE_POLL,
+                },
+                (phase, _) if phase.is_held() || phase == MaasPhase::FailedReleasing => {
+                    MachineAction::Release {
+                        system_id: id.clone(),
+                        erase: f.erase,
+                    }
                 }
+                _ => MachineAction::RemoveFinalizer,
             }
-            _ => MachineAction::RemoveFinalizer,
-        },
+        }
     }
 }
 
@@ -362,7 +375,7 @@ fn decide_releasing(f: &MachineFacts, id: &str) -> MachineAction {
         },
         MaasView::NotFound => MachineAction::Forget,
         MaasView::Found(m) => {
-            let ours = m.ownership(&f.uid) != Ownership::Other;
+            let ours = m.ownership(&f.uid, &f.namespace, &f.name) != Ownership::Other;
             if ours && (m.phase().is_held() || m.phase() == MaasPhase::FailedReleasing) {
                 MachineAction::Release {
                     system_id: id.to_string(),
@@ -390,7 +403,7 @@ fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
         }
         MaasView::Found(m) => m,
     };
-    let ownership = m.ownership(&f.uid);
+    let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
     if ownership == Ownership::Other {
         return MachineAction::Fail {
             reason: FailReason::MachineTakenOver,
@@ -398,10 +411,10 @@ fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
         };
     }
     let phase = m.phase();
-    if ownership == Ownership::Unmarked && phase.is_held() {
+    if phase.is_held() && needs_owner_data(f, m, ownership) {
         return MachineAction::SetOwnerData {
             system_id: id.to_string(),
-            data: owner_data_for(&f.uid, &f.namespace, &f.name),
+            data: owner_data_for(&f.uid, &f.namespace, &f.name, f.management.as_deref()),
         };
     }
     if phase == MaasPhase::Allocated {
@@ -483,6 +496,21 @@ fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
     }
 }
 
+/// Whether the held machine's owner data must be (re)written: nothing written yet (right after
+/// allocate), the object was moved here from another management cluster (adopt it: new uid and
+/// management identity, same machine), or it is ours but names no or another management
+/// identity (allocated before the identity was recorded).
+fn needs_owner_data(f: &MachineFacts, m: &ObservedMachine, ownership: Ownership) -> bool {
+    match ownership {
+        Ownership::Unmarked | Ownership::Moved => true,
+        Ownership::Ours => f
+            .management
+            .as_deref()
+            .is_some_and(|ours| m.management() != Some(ours)),
+        Ownership::Other => false,
+    }
+}
+
 /// The next step in releasing the machines set aside for too few GPUs, oldest first: read it,
 /// then release it when it is still ours and held, else just drop it from the list.
 fn release_rejected(f: &MachineFacts) -> MachineAction {
@@ -548,6 +576,8 @@ mod tests {
             namespace: "ns".into(),
             name: "mm-0".into(),
             deleting: false,
+            moving: false,
+            management: None,
             paused: false,
             owner: Some(OwnerMachine {
                 bootstrap_data_secret: Some("boot".into()),
@@ -589,8 +619,10 @@ mod tests {
             hostname: "node-1".into(),
             fqdn: "node-1.maas".into(),
             ip_addresses: vec!["10.0.0.5".into()],
+            // Another uid stands for another object (another name); a moved object is built
+            // with `owned_by`.
             owner_data: owner_uid
-                .map(|u| owner_data_for(u, "ns", "mm-0"))
+                .map(|u| owner_data_for(u, "ns", if u == UID { "mm-0" } else { "mm-x" }, None))
                 .unwrap_or_default(),
             ..Default::default()
         }
@@ -1263,5 +1295,134 @@ mod tests {
             ..allocated(base(), 6, Power::On, Some(UID))
         };
         assert_eq!(label(&decide_machine(&f)), "ReadRejected(a)");
+    }
+
+    /// A machine whose owner data was written by `owner` (uid, namespace, name, management).
+    fn owned_by(
+        f: MachineFacts,
+        status: i64,
+        owner: (&str, &str, &str, Option<&str>),
+    ) -> MachineFacts {
+        let mut m = machine(status, Power::On, None);
+        m.owner_data = owner_data_for(owner.0, owner.1, owner.2, owner.3);
+        MachineFacts {
+            system_id: Some("abc123".into()),
+            maas: MaasView::Found(m),
+            ..f
+        }
+    }
+
+    fn mgmt(f: MachineFacts) -> MachineFacts {
+        MachineFacts {
+            management: Some("mgmt-target".into()),
+            ..f
+        }
+    }
+
+    #[test]
+    fn owner_data_after_allocate_names_the_management_cluster() {
+        let f = mgmt(allocated(base(), 10, Power::Off, None));
+        match decide_machine(&f) {
+            MachineAction::SetOwnerData { system_id, data } => {
+                assert_eq!(system_id, "abc123");
+                assert_eq!(data, owner_data_for(UID, "ns", "mm-0", Some("mgmt-target")));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_moved_machine_is_adopted_not_taken_over() {
+        // Same namespace/name, the source's uid and management identity: rewrite, then go on.
+        let f = mgmt(owned_by(
+            base(),
+            6,
+            ("uid-source", "ns", "mm-0", Some("mgmt-source")),
+        ));
+        match decide_machine(&f) {
+            MachineAction::SetOwnerData { system_id, data } => {
+                assert_eq!(system_id, "abc123");
+                assert_eq!(data, owner_data_for(UID, "ns", "mm-0", Some("mgmt-target")));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Once rewritten, the deployed machine is simply ready: no deploy, no release.
+        let adopted = mgmt(owned_by(
+            base(),
+            6,
+            (UID, "ns", "mm-0", Some("mgmt-target")),
+        ));
+        assert_eq!(
+            label(&decide_machine(&adopted)),
+            "Ready(maas:///az1/abc123)"
+        );
+    }
+
+    #[test]
+    fn a_machine_naming_another_object_stays_taken_over() {
+        for owner in [
+            ("uid-other", "ns", "mm-9", Some("mgmt-target")),
+            ("uid-other", "other-ns", "mm-0", Some("mgmt-source")),
+        ] {
+            let f = mgmt(owned_by(base(), 6, owner));
+            assert_eq!(
+                label(&decide_machine(&f)),
+                "Fail(MachineTakenOver)",
+                "{owner:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ours_without_our_management_identity_gets_it_written() {
+        let missing = mgmt(owned_by(base(), 6, (UID, "ns", "mm-0", None)));
+        assert_eq!(label(&decide_machine(&missing)), "SetOwnerData(abc123)");
+        // Without a known identity nothing is rewritten.
+        let unknown = owned_by(base(), 6, (UID, "ns", "mm-0", None));
+        assert_eq!(
+            label(&decide_machine(&unknown)),
+            "Ready(maas:///az1/abc123)"
+        );
+        // A released machine is not stamped.
+        let free = mgmt(owned_by(base(), 4, (UID, "ns", "mm-0", None)));
+        assert_eq!(
+            label(&decide_machine(&free)),
+            "Fail(MachineReleasedOutside)"
+        );
+    }
+
+    #[test]
+    fn deleting_for_move_drops_the_finalizer_without_release() {
+        let f = MachineFacts {
+            deleting: true,
+            moving: true,
+            paused: true,
+            release_intent: true,
+            ..allocated(base(), 6, Power::On, Some(UID))
+        };
+        assert_eq!(label(&decide_machine(&f)), "RemoveFinalizer");
+        // Without the annotation the same deletion releases.
+        let f = MachineFacts {
+            moving: false,
+            paused: false,
+            ..f
+        };
+        assert_eq!(label(&decide_machine(&f)), "Release(abc123)");
+    }
+
+    #[test]
+    fn deleting_a_moved_machine_before_adoption_releases_it() {
+        let f = MachineFacts {
+            deleting: true,
+            release_intent: true,
+            ..owned_by(base(), 6, ("uid-source", "ns", "mm-0", Some("mgmt-source")))
+        };
+        assert_eq!(label(&decide_machine(&f)), "Release(abc123)");
+        let f = MachineFacts {
+            deleting: true,
+            release_intent: true,
+            ..owned_by(base(), 6, ("uid-other", "ns", "mm-9", Some("mgmt-source")))
+        };
+        assert_eq!(label(&decide_machine(&f)), "RemoveFinalizer");
     }
 }

@@ -92,6 +92,10 @@ pub const OWNER_KEY_UID: &str = "capmaas-uid";
 pub const OWNER_KEY_NAMESPACE: &str = "capmaas-namespace";
 /// Owner data key holding the MaasMachine name, so the orphan sweep can look it up.
 pub const OWNER_KEY_NAME: &str = "capmaas-name";
+/// Owner data key holding the identity of the management cluster that allocated (or adopted)
+/// the machine: several management clusters may share one MAAS, and only the one named here may
+/// ever release the machine as an orphan.
+pub const OWNER_KEY_MANAGEMENT: &str = "capmaas-management";
 
 /// The facts of one MAAS machine that the machine decision reads.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -128,13 +132,29 @@ impl ObservedMachine {
         MaasPhase::from_status_code(self.status_code)
     }
 
-    /// Whose the machine is, judged from owner data against the given MaasMachine uid.
-    pub fn ownership(&self, uid: &str) -> Ownership {
-        match self.owner_data.get(OWNER_KEY_UID) {
+    /// Whose the machine is, judged from owner data against the given MaasMachine (uid,
+    /// namespace, name).
+    pub fn ownership(&self, uid: &str, namespace: &str, name: &str) -> Ownership {
+        let get = |k: &str| self.owner_data.get(k).map(String::as_str);
+        match get(OWNER_KEY_UID) {
             Some(owner) if owner == uid => Ownership::Ours,
+            Some(_)
+                if get(OWNER_KEY_NAMESPACE) == Some(namespace)
+                    && get(OWNER_KEY_NAME) == Some(name) =>
+            {
+                Ownership::Moved
+            }
             Some(_) => Ownership::Other,
             None => Ownership::Unmarked,
         }
+    }
+
+    /// The management cluster identity the owner data names, if any.
+    pub fn management(&self) -> Option<&str> {
+        self.owner_data
+            .get(OWNER_KEY_MANAGEMENT)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -143,20 +163,33 @@ impl ObservedMachine {
 pub enum Ownership {
     /// Owner data names this MaasMachine.
     Ours,
+    /// Owner data names another uid under the same namespace and name: the object was moved
+    /// (`clusterctl move`) to this management cluster, and the machine is the same one.
+    Moved,
     /// Owner data names another object: the machine changed hands.
     Other,
     /// No owner data yet (right after allocate) or wiped (after release).
     Unmarked,
 }
 
-/// The owner data written right after allocation: the uid ties the machine to the object, the
-/// namespace and name let the orphan sweep find it.
-pub fn owner_data_for(uid: &str, namespace: &str, name: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
+/// The owner data written right after allocation (and on adoption after a move): the uid ties
+/// the machine to the object, the namespace and name let the orphan sweep find it and a moved
+/// object recognise it, the management identity says which management cluster may sweep it.
+pub fn owner_data_for(
+    uid: &str,
+    namespace: &str,
+    name: &str,
+    management: Option<&str>,
+) -> BTreeMap<String, String> {
+    let mut data = BTreeMap::from([
         (OWNER_KEY_UID.to_string(), uid.to_string()),
         (OWNER_KEY_NAMESPACE.to_string(), namespace.to_string()),
         (OWNER_KEY_NAME.to_string(), name.to_string()),
-    ])
+    ]);
+    if let Some(id) = management.filter(|id| !id.is_empty()) {
+        data.insert(OWNER_KEY_MANAGEMENT.to_string(), id.to_string());
+    }
+    data
 }
 
 #[cfg(test)]
@@ -216,10 +249,33 @@ mod tests {
     #[test]
     fn ownership_follows_owner_data_uid() {
         let mut m = ObservedMachine::default();
-        assert_eq!(m.ownership("u1"), Ownership::Unmarked);
-        m.owner_data = owner_data_for("u1", "ns", "m");
-        assert_eq!(m.ownership("u1"), Ownership::Ours);
-        assert_eq!(m.ownership("u2"), Ownership::Other);
+        assert_eq!(m.ownership("u1", "ns", "m"), Ownership::Unmarked);
+        m.owner_data = owner_data_for("u1", "ns", "m", None);
+        assert_eq!(m.ownership("u1", "ns", "m"), Ownership::Ours);
+        assert_eq!(m.ownership("u2", "ns", "other"), Ownership::Other);
+        assert_eq!(m.ownership("u2", "other", "m"), Ownership::Other);
         assert_eq!(m.owner_data[OWNER_KEY_NAME], "m");
+    }
+
+    #[test]
+    fn another_uid_under_the_same_name_is_a_moved_object() {
+        let mut m = ObservedMachine {
+            owner_data: owner_data_for("u-source", "ns", "m", Some("mgmt-a")),
+            ..Default::default()
+        };
+        assert_eq!(m.ownership("u-target", "ns", "m"), Ownership::Moved);
+        assert_eq!(m.ownership("u-source", "ns", "m"), Ownership::Ours);
+        assert_eq!(m.management(), Some("mgmt-a"));
+        m.owner_data.remove(OWNER_KEY_NAME);
+        assert_eq!(m.ownership("u-target", "ns", "m"), Ownership::Other);
+    }
+
+    #[test]
+    fn owner_data_carries_the_management_identity_only_when_known() {
+        let with = owner_data_for("u", "ns", "m", Some("mgmt"));
+        assert_eq!(with[OWNER_KEY_MANAGEMENT], "mgmt");
+        assert_eq!(with.len(), 4);
+        assert!(!owner_data_for("u", "ns", "m", None).contains_key(OWNER_KEY_MANAGEMENT));
+        assert!(!owner_data_for("u", "ns", "m", Some("")).contains_key(OWNER_KEY_MANAGEMENT));
     }
 }

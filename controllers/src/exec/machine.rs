@@ -424,7 +424,9 @@ pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
                 let ours = match maas.read_machine(&system_id).await {
                     Ok(m) => {
                         let m = observe(&m);
-                        m.phase().is_held() && m.ownership(&facts.uid) == Ownership::Ours
+                        m.phase().is_held()
+                            && m.ownership(&facts.uid, &facts.namespace, &facts.name)
+                                == Ownership::Ours
                     }
                     Err(MaasError::NotFound { .. }) => false,
                     Err(e) => return Err(e.into()),

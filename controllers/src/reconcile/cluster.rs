@@ -20,7 +20,9 @@ use super::capi_api::{CapiKind, get_capi, list_capi};
 use super::context::{ClusterMemo, Context, FIELD_MANAGER};
 use super::credentials::identity_credentials;
 use super::no_maas::NoMaas;
-use super::objects::{capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer};
+use super::objects::{
+    DELETE_FOR_MOVE, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
+};
 use super::status_patch;
 use crate::decide::cluster::{ControlPlaneMachine, control_plane_ips, dns_name};
 use crate::decide::{ClusterFacts, DnsView};
@@ -215,6 +217,7 @@ async fn reconcile_inner(
         managed_by: false,
         paused,
         deleting,
+        moving: has_annotation(&obj.metadata, DELETE_FOR_MOVE),
         has_owner: owner.is_some(),
         custom_dns: has_annotation(&obj.metadata, annotations::CUSTOM_DNS_PROVIDED),
         spec_endpoint_host: endpoint.map(|e| e.host.clone()),

@@ -39,6 +39,10 @@ pub struct Context {
     pub sync_period: Duration,
     /// The namespace watched, `None` for all.
     pub namespace: Option<String>,
+    /// This management cluster's identity (the uid of the MaasMachine CRD), written into owner
+    /// data; the orphan sweep only releases machines naming it. `None` when unreadable, and
+    /// then the sweep releases nothing.
+    pub management: Option<String>,
     /// When this process first saw each MaasMachine (by uid) deploying, for adaptive polling.
     pub deploying_since: Mutex<HashMap<String, Instant>>,
     /// When each ready MaasMachine (by uid) was last confirmed in MAAS, with the names its Node

@@ -19,7 +19,8 @@ use super::machine_store::KubeMachineStore;
 use super::no_maas::NoMaas;
 use super::node::{NodeOutcome, set_node_provider_id, workload_client};
 use super::objects::{
-    annotation, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
+    DELETE_FOR_MOVE, annotation, capi_owner, has_annotation, has_finalizer, merge_patch,
+    set_finalizer,
 };
 use super::status_patch;
 use super::steady::{NodeTarget, SteadyFacts, SteadyStep, steady_step};
@@ -234,6 +235,8 @@ async fn reconcile_inner(
         namespace: ns.clone(),
         name: name.clone(),
         deleting,
+        moving: has_annotation(&obj.metadata, DELETE_FOR_MOVE),
+        management: ctx.management.clone(),
         paused,
         owner: machine.as_ref().map(|m| OwnerMachine {
             bootstrap_data_secret: m.bootstrap_data_secret_name().map(str::to_string),

@@ -24,6 +24,10 @@ pub fn has_finalizer(meta: &ObjectMeta, finalizer: &str) -> bool {
         .is_some_and(|f| f.iter().any(|x| x == finalizer))
 }
 
+/// The annotation clusterctl move puts on source objects right before deleting them: the
+/// object lives on in another management cluster, so its MAAS resources must stay.
+pub const DELETE_FOR_MOVE: &str = "clusterctl.cluster.x-k8s.io/delete-for-move";
+
 /// Whether the object carries the annotation.
 pub fn has_annotation(meta: &ObjectMeta, key: &str) -> bool {
     meta.annotations
