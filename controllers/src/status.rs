@@ -3,14 +3,14 @@
 
 use capmaas_api::condition_names::{reasons, types as conditions};
 use capmaas_api::{
-    ConditionSeverity, ConditionUpdate, Contract, FailureDomain, HardwareInventory,
+    Condition, ConditionSeverity, ConditionUpdate, Contract, FailureDomain, HardwareInventory,
     MaasClusterStatus, MaasMachineStatus, MachineAddress as ApiAddress, MachineAddressType,
     Network, find_condition, set_condition,
 };
 use jiff::Timestamp;
 
 use crate::addresses::{AddressKind, MachineAddress};
-use crate::decide::{FailReason, MaasView, Power};
+use crate::decide::{FailReason, MaasView, Power, WaitReason};
 use crate::exec::{ClusterPassEnd, PassEnd, PassReport};
 
 fn api_address(a: &MachineAddress) -> ApiAddress {
@@ -141,7 +141,36 @@ pub fn machine_status(
             );
         }
     }
+    let paused = matches!(
+        report.end,
+        PassEnd::Waiting {
+            reason: WaitReason::Paused,
+            ..
+        }
+    );
+    mark_paused(&mut s.conditions, paused, generation, now);
     Some(s)
+}
+
+/// The CAPI v1beta2 contract's `Paused` condition: True while the Cluster or the object is
+/// paused, False once a pass runs unpaused.
+fn mark_paused(
+    conditions_list: &mut Vec<Condition>,
+    paused: bool,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let update = if paused {
+        ConditionUpdate::true_(conditions::PAUSED, reasons::PAUSED)
+    } else {
+        ConditionUpdate::false_(
+            conditions::PAUSED,
+            reasons::NOT_PAUSED,
+            ConditionSeverity::Info,
+            "",
+        )
+    };
+    set_condition(conditions_list, update, generation, now);
 }
 
 /// The MaasMachine status after a failed pass: a Ready=False condition with the error's stable
@@ -262,6 +291,14 @@ pub fn cluster_status(
             ));
         }
     }
+    let paused = matches!(
+        end,
+        ClusterPassEnd::Waiting {
+            reason: WaitReason::Paused,
+            ..
+        }
+    );
+    mark_paused(&mut s.conditions, paused, generation, now);
     Some(s)
 }
 
@@ -329,6 +366,40 @@ mod tests {
         // The same pass again changes nothing: no status write.
         let again = machine_status(Some(&s), &report(ready()), Some(3), now()).unwrap();
         assert_eq!(again, s);
+    }
+
+    #[test]
+    fn paused_condition_follows_the_pause() {
+        let paused = PassEnd::Waiting {
+            reason: WaitReason::Paused,
+            after: None,
+        };
+        let s = machine_status(None, &report(paused), Some(3), now()).unwrap();
+        let c = find_condition(&s.conditions, conditions::PAUSED).unwrap();
+        assert_eq!(
+            (c.status, c.reason.as_deref(), c.observed_generation),
+            (ConditionStatus::True, Some(reasons::PAUSED), Some(3))
+        );
+        let running = PassEnd::Waiting {
+            reason: WaitReason::Deploying,
+            after: None,
+        };
+        let s = machine_status(Some(&s), &report(running), Some(3), now()).unwrap();
+        let c = find_condition(&s.conditions, conditions::PAUSED).unwrap();
+        assert_eq!(
+            (c.status, c.reason.as_deref()),
+            (ConditionStatus::False, Some(reasons::NOT_PAUSED))
+        );
+
+        let cluster_paused = ClusterPassEnd::Waiting {
+            reason: WaitReason::Paused,
+            after: None,
+        };
+        let s = cluster_status(None, &cluster_paused, Contract::V1Beta2, None, now()).unwrap();
+        assert_eq!(
+            find_condition(&s.conditions, conditions::PAUSED).map(|c| c.status),
+            Some(ConditionStatus::True)
+        );
     }
 
     #[test]

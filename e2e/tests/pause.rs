@@ -49,6 +49,16 @@ fn ready_false_reason(obj: &DynamicObject) -> Option<&str> {
         .as_str()
 }
 
+/// Whether the object's `Paused` condition (CAPI v1beta2 contract) is True.
+fn paused_condition(obj: &DynamicObject) -> bool {
+    obj.data["status"]["conditions"]
+        .as_array()
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Paused" && c["status"] == "True")
+        })
+}
+
 /// Requests of `op` on the MAAS machine `system_id`.
 fn machine_requests(sim: &SimHandle, op: &str, system_id: &str) -> usize {
     sim.requests()
@@ -85,29 +95,30 @@ async fn paused_cluster_is_left_alone(env: &Env) -> Result<(), ScenarioError> {
     let machines = maas_machines(env);
     let clusters = maas_clusters(env);
     let lp = ListParams::default();
-    // The MaasMachines name the pause. The MaasCluster has no owner yet (Cluster API does not
-    // reconcile a paused Cluster), so it only waits, not ready.
+    // Every object names the pause, in its Ready reason and its Paused condition. The MaasCluster
+    // has no owner yet (Cluster API does not reconcile a paused Cluster): it finds the Cluster
+    // through its cluster-name label.
     wait_for(
-        "the 3 MaasMachines to show Paused and the MaasCluster to wait",
+        "the 3 MaasMachines and the MaasCluster to show Paused",
         POLL,
         LIMIT,
         || async {
             let objs = machines.list(&lp).await?.items;
             let paused = objs
                 .iter()
-                .filter(|o| ready_false_reason(o) == Some("Paused"))
+                .filter(|o| ready_false_reason(o) == Some("Paused") && paused_condition(o))
                 .count();
-            let waiting = clusters
+            let cluster_paused = clusters
                 .list(&lp)
                 .await?
                 .items
                 .iter()
-                .filter(|c| ready_false_reason(c).is_some())
+                .filter(|c| ready_false_reason(c) == Some("Paused") && paused_condition(c))
                 .count();
             Ok((
-                (objs.len() == 3 && paused == 3 && waiting == 1).then_some(()),
+                (objs.len() == 3 && paused == 3 && cluster_paused == 1).then_some(()),
                 format!(
-                    "{paused}/{} paused, {waiting} MaasCluster waiting",
+                    "{paused}/{} MaasMachines paused, {cluster_paused} MaasCluster paused",
                     objs.len()
                 ),
             ))

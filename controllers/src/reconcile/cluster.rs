@@ -190,8 +190,17 @@ async fn reconcile_inner(
         .and_then(|c| c.metadata.name.clone())
         .or_else(|| cluster_name_label(&obj.metadata).map(str::to_string))
         .unwrap_or_else(|| name.clone());
-    let paused =
-        owner.as_ref().is_some_and(Cluster::paused) || has_paused_annotation(&obj.metadata);
+    // CAPI sets the ownerRef only while reconciling an unpaused Cluster, so a Cluster created
+    // paused is found through the cluster-name label, for the pause check alone.
+    let labelled = match (&owner, cluster_name_label(&obj.metadata)) {
+        (None, Some(n)) => get_capi::<Cluster>(client, CapiKind::Cluster, ctx.capi, &ns, n).await?,
+        _ => None,
+    };
+    let paused = owner
+        .as_ref()
+        .or(labelled.as_ref())
+        .is_some_and(Cluster::paused)
+        || has_paused_annotation(&obj.metadata);
     let deleting = obj.metadata.deletion_timestamp.is_some();
     if deleting && !has_finalizer(&obj.metadata, finalizers::MAAS_CLUSTER) {
         return Ok(None);
