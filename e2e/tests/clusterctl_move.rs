@@ -1,7 +1,8 @@
 //! `clusterctl move` of a running cluster to a second management cluster keeps the MAAS machines
 //! as they are: no allocate, deploy or release in MAAS, the same system ids behind the Machines
-//! on the target, and the source's manager (still running, with a short orphan sweep) releases
-//! nothing once the objects are gone from its cluster.
+//! on the target, and neither manager (both still running, with a short orphan sweep and grace)
+//! releases anything once the objects are gone from the source; the target adopts the machines,
+//! and deleting the Cluster there gives every one of them back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,11 +15,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::scenario::capi_resource;
 use capmaas_e2e::harness::{
     CapiCore, ControlPlane, ControlPlaneOptions, Env, EnvOptions, Manager, ManagerOptions, crds,
     manifests, tools,
 };
 use futures::FutureExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::api::{DeleteParams, DynamicObject, ListParams};
 
 use clusterctl_support::{
     CAPI_VERSION, Clusterctl, capi_repositories, cert_manager_api, file_url, write_config,
@@ -27,6 +32,9 @@ use rbac_support::{release, workspace_version};
 
 const NS: &str = "move-demo";
 const LIMIT: Duration = Duration::from_secs(300);
+/// The sweep's grace on both managers: long enough for the target to adopt the machines after
+/// the source's objects are gone, short enough to be waited out within the test.
+const GRACE: Duration = Duration::from_secs(40);
 
 fn ops(env: &Env, op: &str) -> u64 {
     env.sim
@@ -35,6 +43,16 @@ fn ops(env: &Env, op: &str) -> u64 {
         .get(op)
         .map(|codes| codes.values().sum())
         .unwrap_or(0)
+}
+
+/// The MAAS DNS records of the cluster's endpoint.
+fn dns_records(env: &Env) -> usize {
+    env.sim
+        .state()
+        .dnsresources
+        .iter()
+        .filter(|d| d.fqdn.starts_with("demo-"))
+        .count()
 }
 
 /// (system id, status) of every machine MAAS says someone owns.
@@ -76,6 +94,45 @@ fn init(clusterctl: &Clusterctl, provider: &str, env: &Env) {
     );
 }
 
+/// The uid of the MaasMachine CRD: the management cluster identity the manager writes.
+async fn crd_uid(client: &kube::Client) -> String {
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .get("maasmachines.infrastructure.cluster.x-k8s.io")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap()
+}
+
+/// Deletes the Cluster and waits until no Machine, MaasMachine or Cluster is left.
+async fn delete_cluster(client: &kube::Client) {
+    let clusters: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), NS, &capi_resource("Cluster", "clusters"));
+    clusters
+        .delete("demo", &DeleteParams::default())
+        .await
+        .unwrap();
+    let machines: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), NS, &observe::machines_resource());
+    let maas_machines: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), NS, &observe::maas_machines_resource());
+    let lp = ListParams::default();
+    wait_for(
+        "the Cluster and its Machines to go",
+        Duration::from_millis(500),
+        LIMIT,
+        || async {
+            let left = machines.list(&lp).await?.items.len()
+                + maas_machines.list(&lp).await?.items.len()
+                + clusters.list(&lp).await?.items.len();
+            Ok(((left == 0).then_some(()), format!("{left} objects left")))
+        },
+    )
+    .await
+    .unwrap();
+}
+
 async fn scenario(env: &Env, work: &Path) {
     let provider = format!("maas:v{}", workspace_version());
     let release_dir = release(
@@ -103,7 +160,10 @@ async fn scenario(env: &Env, work: &Path) {
     };
     cert_manager_api(&env.client).await;
     init(&source, &provider, env);
-    let sweep = ["--orphan-sweep-interval=1s".to_string()];
+    let sweep = [
+        "--orphan-sweep-interval=1s".to_string(),
+        format!("--orphan-sweep-grace={}s", GRACE.as_secs()),
+    ];
     let source_manager = env.start_manager("source-manager", &sweep).await.unwrap();
 
     env.namespace(NS).await.unwrap();
@@ -186,10 +246,13 @@ async fn scenario(env: &Env, work: &Path) {
         "nothing left on the source"
     );
 
-    // Several sweeps of both managers later (each sweep lists the machines), MAAS is unchanged.
+    // Both managers sweep every second; past the grace period (which starts at the latest when
+    // the objects left the source), MAAS is unchanged: the source sees machines now naming the
+    // target, the target sees machines its live MaasMachines record.
     let lists = ops(env, "machines:read");
+    tokio::time::sleep(GRACE + Duration::from_secs(5)).await;
     wait_for(
-        "both managers to sweep a few times",
+        "both managers to sweep a few more times",
         Duration::from_millis(500),
         LIMIT,
         || async {
@@ -206,6 +269,69 @@ async fn scenario(env: &Env, work: &Path) {
     assert_eq!(ops(env, "machines:allocate"), allocs, "no re-allocation");
     assert_eq!(ops(env, "machine:deploy"), deploys, "no re-deployment");
     assert_eq!(ops(env, "machine:release"), releases, "nothing released");
+    // The target adopted them: owner data names its MaasMachines and its management identity.
+    let target_uids: BTreeSet<String> = Api::<DynamicObject>::namespaced_with(
+        target_client.clone(),
+        NS,
+        &observe::maas_machines_resource(),
+    )
+    .list(&ListParams::default())
+    .await
+    .unwrap()
+    .items
+    .into_iter()
+    .filter_map(|m| m.metadata.uid)
+    .collect();
+    let target_identity = crd_uid(&target_client).await;
+    assert_ne!(target_identity, crd_uid(&env.client).await);
+    let adopted: BTreeSet<(String, String)> = env
+        .sim
+        .state()
+        .machines
+        .iter()
+        .filter(|m| m.owner.is_some())
+        .map(|m| {
+            let get = |k: &str| m.owner_data.get(k).cloned().unwrap_or_default();
+            (get("capmaas-uid"), get("capmaas-management"))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = target_uids
+        .iter()
+        .map(|u| (u.clone(), target_identity.clone()))
+        .collect();
+    assert_eq!(adopted.len(), 6);
+    assert_eq!(dns_records(env), 1, "the endpoint's DNS record stays");
+    assert_eq!(adopted, expected, "owner data rewritten by the target");
+
+    // Deleting the Cluster on the target releases every machine.
+    delete_cluster(&target_client).await;
+    wait_for(
+        "every MAAS machine to be Ready with no owner and the DNS record gone",
+        Duration::from_millis(500),
+        LIMIT,
+        || async {
+            let busy = env
+                .sim
+                .state()
+                .machines
+                .iter()
+                .filter(|m| m.owner.is_some() || m.status != "Ready")
+                .count();
+            let dns = dns_records(env);
+            Ok((
+                (busy == 0 && dns == 0).then_some(()),
+                format!("{busy} machines busy, {dns} DNS records"),
+            ))
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ops(env, "machine:release"),
+        releases + 6,
+        "one release per machine, from the target"
+    );
+    assert_eq!(ops(env, "machines:allocate"), allocs, "no allocation");
 
     target_manager.stop().await;
     source_manager.stop().await;
@@ -214,8 +340,6 @@ async fn scenario(env: &Env, work: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails today: the target manager's orphan sweep releases the source cluster's machines \
-            (their owner data names MaasMachine uids its cluster does not have); run with --ignored"]
 async fn move_keeps_maas_machines_unchanged() {
     if tools::bin_dir().is_err() {
         eprintln!("skipping: the tools cache is missing (run `make tools`)");

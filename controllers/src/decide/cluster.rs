@@ -59,6 +59,9 @@ pub struct ClusterFacts {
     pub zones: Option<BTreeSet<String>>,
     /// The DNS resource.
     pub dns: DnsView,
+    /// Our DNS name as an earlier pass wrote it into the endpoint, possibly under another uid
+    /// (the cluster was moved from another management cluster): it stays the name we manage.
+    pub recorded_dns_name: Option<String>,
     /// IPs of deployed, powered-on control-plane machines.
     pub control_plane_ips: BTreeSet<String>,
     /// MaasMachines of this cluster still present (for deletion).
@@ -151,6 +154,22 @@ pub fn dns_name(cluster: &str, uid: &str, dns_domain: &str) -> String {
     format!("{cluster}-{short}.{domain}").to_ascii_lowercase()
 }
 
+/// Whether an endpoint host has the shape of a DNS name this provider writes for the cluster
+/// (`<cluster>-<5 hex digits>.<domain>`), whatever uid the hex came from: after `clusterctl
+/// move` the MaasCluster has a new uid but the endpoint, and its MAAS record, stay.
+pub fn is_our_dns_name(host: &str, cluster: &str, dns_domain: &str) -> bool {
+    let domain = dns_domain.trim().trim_matches('.').to_ascii_lowercase();
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let prefix = format!("{}-", cluster.to_ascii_lowercase());
+    let Some(rest) = host.strip_prefix(&prefix) else {
+        return false;
+    };
+    let Some(short) = rest.strip_suffix(&format!(".{domain}")) else {
+        return false;
+    };
+    short.len() == 5 && short.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 /// The next step for a MaasCluster.
 pub fn decide_cluster(f: &ClusterFacts) -> ClusterAction {
     if f.managed_by {
@@ -165,7 +184,10 @@ pub fn decide_cluster(f: &ClusterFacts) -> ClusterAction {
             after: None,
         };
     }
-    let fqdn = dns_name(&f.name, &f.uid, &f.dns_domain);
+    let fqdn = f
+        .recorded_dns_name
+        .clone()
+        .unwrap_or_else(|| dns_name(&f.name, &f.uid, &f.dns_domain));
     if f.deleting {
         if f.remaining_machines > 0 {
             return ClusterAction::Wait {
@@ -573,5 +595,46 @@ mod tests {
             decide_cluster(&f),
             ClusterAction::LookupDns { .. }
         ));
+    }
+
+    #[test]
+    fn our_dns_name_is_recognised_under_any_uid() {
+        let ours = dns_name("c1", "9b3e4d00-1111", "maas.local");
+        assert!(is_our_dns_name(&ours, "c1", "maas.local"));
+        assert!(is_our_dns_name("C1-ABCDE.maas.local.", "c1", ".maas.local"));
+        for other in [
+            "c1.maas.local",
+            "c1-abcd.maas.local",
+            "c1-abcdef.maas.local",
+            "c1-zzzzz.maas.local",
+            "c2-abcde.maas.local",
+            "c1-abcde.other.local",
+            "10.0.0.1",
+        ] {
+            assert!(!is_our_dns_name(other, "c1", "maas.local"), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_moved_cluster_manages_the_recorded_dns_name() {
+        let recorded = "c1-aaaaa.maas.local".to_string();
+        let f = ClusterFacts {
+            recorded_dns_name: Some(recorded.clone()),
+            ..base()
+        };
+        assert_eq!(
+            decide_cluster(&f),
+            ClusterAction::LookupDns {
+                fqdn: recorded.clone()
+            }
+        );
+        let deleting = ClusterFacts {
+            deleting: true,
+            ..f
+        };
+        assert_eq!(
+            decide_cluster(&deleting),
+            ClusterAction::LookupDns { fqdn: recorded }
+        );
     }
 }

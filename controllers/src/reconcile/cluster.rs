@@ -24,7 +24,7 @@ use super::objects::{
     DELETE_FOR_MOVE, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
 };
 use super::status_patch;
-use crate::decide::cluster::{ControlPlaneMachine, control_plane_ips, dns_name};
+use crate::decide::cluster::{ControlPlaneMachine, control_plane_ips, dns_name, is_our_dns_name};
 use crate::decide::{ClusterFacts, DnsView};
 use crate::error::ReconcileError;
 use crate::exec::cluster::ClusterStore;
@@ -235,13 +235,17 @@ async fn reconcile_inner(
         failure_domains: spec.failure_domains.clone().unwrap_or_default(),
         zones: None,
         dns: DnsView::Unread,
+        recorded_dns_name: None,
         control_plane_ips: Default::default(),
         remaining_machines: maas_machines.len(),
     };
-    // The endpoint we wrote ourselves (our DNS name) is not a user-given one.
-    if facts.spec_endpoint_host.as_deref()
-        == Some(dns_name(&facts.name, &facts.uid, &facts.dns_domain).as_str())
+    // The endpoint we wrote ourselves (our DNS name, under this uid or, after a move, under the
+    // source's) is not a user-given one.
+    if let Some(host) = facts.spec_endpoint_host.clone()
+        && (host == dns_name(&facts.name, &facts.uid, &facts.dns_domain)
+            || is_our_dns_name(&host, &facts.name, &facts.dns_domain))
     {
+        facts.recorded_dns_name = Some(host);
         facts.spec_endpoint_host = None;
     }
     if facts.uses_maas_dns() && !deleting {
