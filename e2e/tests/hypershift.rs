@@ -35,8 +35,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 use hypershift_support::{
-    Provider, install_hosted_control_plane_crd, install_hypershift_crds, kubelet_pressure_reports,
-    namespaced_identity,
+    Provider, install_hosted_control_plane_crd, install_hypershift_crds, namespaced_identity,
 };
 
 const NS: &str = "clusters-hosted";
@@ -308,7 +307,6 @@ async fn scenario(env: &Env) {
     env.workload_kubeconfig_secret(NS, CLUSTER).await.unwrap();
     let kubeconfig = namespaced_identity(env, NS).await;
     let mut provider = Provider::start(env, NS, &kubeconfig, ZONE).await;
-    let kubelets = kubelet_pressure_reports(env.client.clone());
 
     manifests::apply_all(&env.client, NS, &objects())
         .await
@@ -542,7 +540,6 @@ async fn scenario(env: &Env) {
     )
     .await
     .unwrap();
-    kubelets.abort();
     provider.process.stop().await;
 }
 

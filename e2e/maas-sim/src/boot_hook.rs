@@ -45,16 +45,23 @@ async fn register(nodes: &Api<Node>, hostname: &str) -> Result<(), kube::Error> 
         Err(e) => return Err(e),
     }
     let now = jiff::Timestamp::now().to_string();
+    // What a healthy kubelet reports: Cluster API counts a Machine available (what a rollout with
+    // maxUnavailable 0 waits for) only when the Node is Ready and under no pressure.
+    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": kind, "status": status, "reason": reason, "message": message,
+               "lastHeartbeatTime": now, "lastTransitionTime": now})
+    };
     let status = json!({
         "status": {
-            "conditions": [{
-                "type": "Ready",
-                "status": "True",
-                "reason": "KubeletReady",
-                "message": "kubelet is posting ready status",
-                "lastHeartbeatTime": now,
-                "lastTransitionTime": now,
-            }],
+            "conditions": [
+                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
+                          "kubelet has sufficient memory available"),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure",
+                          "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID",
+                          "kubelet has sufficient PID available"),
+            ],
             "addresses": [{"type": "Hostname", "address": hostname}],
             "nodeInfo": {
                 "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "v1.31.0",

@@ -123,6 +123,22 @@ async fn deployed_machines_join_as_nodes_and_leave_on_release() {
         (ready["type"].as_str(), ready["status"].as_str()),
         (Some("Ready"), Some("True"))
     );
+    // No pressure, as a healthy kubelet reports: CAPI counts such a Machine available.
+    let pressures: Vec<(&str, &str)> = status["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        pressures,
+        vec![
+            ("MemoryPressure", "False"),
+            ("DiskPressure", "False"),
+            ("PIDPressure", "False")
+        ]
+    );
 
     c.post(&format!("machines/{id}/"), "release", &[]).await;
     wait_for(&seen, "delete", &hostname).await;
