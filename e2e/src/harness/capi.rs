@@ -4,21 +4,21 @@
 use std::path::Path;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceConversion, CustomResourceDefinition, ServiceReference, WebhookClientConfig,
     WebhookConversion,
 };
 use kube::Api;
-use kube::api::{Patch, PatchParams};
-use serde::Deserialize;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use serde_json::json;
 
 use super::certs::LoopbackCa;
 use super::crds::{self, FIELD_MANAGER};
 use super::error::HarnessError;
+use super::manifests;
 use super::process::{Component, free_port};
 
 /// The running Cluster API core manager.
@@ -35,20 +35,6 @@ fn loopback_client_config(
 ) -> WebhookClientConfig {
     let path = service.and_then(|s| s.path.clone()).unwrap_or_default();
     WebhookClientConfig {
-        url: Some(format!("https://127.0.0.1:{port}{path}")),
-        service: None,
-        ca_bundle: Some(ByteString(ca_bundle.to_vec())),
-    }
-}
-
-/// Admission webhooks use their own (same-shaped) client config type.
-fn loopback_admission_config(
-    service: Option<&k8s_openapi::api::admissionregistration::v1::ServiceReference>,
-    port: u16,
-    ca_bundle: &[u8],
-) -> k8s_openapi::api::admissionregistration::v1::WebhookClientConfig {
-    let path = service.and_then(|s| s.path.clone()).unwrap_or_default();
-    k8s_openapi::api::admissionregistration::v1::WebhookClientConfig {
         url: Some(format!("https://127.0.0.1:{port}{path}")),
         service: None,
         ca_bundle: Some(ByteString(ca_bundle.to_vec())),
@@ -77,7 +63,8 @@ pub fn with_loopback_conversion(
     crd
 }
 
-/// Installs the webhook configurations of `manifests.yaml`, re-pointed at loopback.
+/// Installs the webhook configurations of `manifests.yaml`, each webhook re-pointed from its
+/// in-cluster Service to `https://127.0.0.1:<port><path>` with the harness CA.
 async fn install_webhooks(
     client: &kube::Client,
     manifests: &Path,
@@ -87,45 +74,28 @@ async fn install_webhooks(
     let text =
         std::fs::read_to_string(manifests).map_err(HarnessError::io("reading", manifests))?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let manifest_error = |e: serde_yaml::Error| HarnessError::Manifest {
-        path: manifests.to_path_buf(),
-        message: e.to_string(),
-    };
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let value = serde_yaml::Value::deserialize(doc).map_err(manifest_error)?;
-        match value.get("kind").and_then(|k| k.as_str()) {
-            Some("MutatingWebhookConfiguration") => {
-                let mut cfg: MutatingWebhookConfiguration =
-                    serde_yaml::from_value(value).map_err(manifest_error)?;
-                for hook in cfg.webhooks.iter_mut().flatten() {
-                    hook.client_config = loopback_admission_config(
-                        hook.client_config.service.as_ref(),
-                        port,
-                        ca_bundle,
-                    );
-                }
-                let name = cfg.metadata.name.clone().unwrap_or_default();
-                Api::<MutatingWebhookConfiguration>::all(client.clone())
-                    .patch(&name, &params, &Patch::Apply(&cfg))
-                    .await?;
-            }
-            Some("ValidatingWebhookConfiguration") => {
-                let mut cfg: ValidatingWebhookConfiguration =
-                    serde_yaml::from_value(value).map_err(manifest_error)?;
-                for hook in cfg.webhooks.iter_mut().flatten() {
-                    hook.client_config = loopback_admission_config(
-                        hook.client_config.service.as_ref(),
-                        port,
-                        ca_bundle,
-                    );
-                }
-                let name = cfg.metadata.name.clone().unwrap_or_default();
-                Api::<ValidatingWebhookConfiguration>::all(client.clone())
-                    .patch(&name, &params, &Patch::Apply(&cfg))
-                    .await?;
-            }
-            _ => {}
+    for mut cfg in manifests::parse(&text, manifests)? {
+        let kind = cfg["kind"].as_str().unwrap_or_default();
+        if !kind.ends_with("WebhookConfiguration") {
+            continue;
         }
+        for hook in cfg["webhooks"].as_array_mut().into_iter().flatten() {
+            let path = hook["clientConfig"]["service"]["path"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            hook["clientConfig"] = json!({
+                "url": format!("https://127.0.0.1:{port}{path}"),
+                "caBundle": B64.encode(ca_bundle),
+            });
+        }
+        let name = cfg["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        Api::<DynamicObject>::all_with(client.clone(), &manifests::resource_of(&cfg))
+            .patch(&name, &params, &Patch::Apply(&cfg))
+            .await?;
     }
     Ok(())
 }
