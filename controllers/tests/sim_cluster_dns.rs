@@ -2,6 +2,8 @@
 //! The MaasCluster's endpoint DNS resource against the MAAS simulator: created with the first
 //! control-plane address, kept equal to the set, never emptied, deleted with the cluster.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,8 +12,6 @@ use capmaas_controllers::decide::{ClusterFacts, FailReason};
 use capmaas_controllers::error::ReconcileError;
 use capmaas_controllers::exec::cluster::ClusterStore;
 use capmaas_controllers::exec::{ClusterPassEnd, run_cluster_pass};
-use maas_client::{MaasClient, MaasConfig, RetryConfig};
-use maas_sim::{SimConfig, Simulator};
 
 #[derive(Default)]
 struct Finalizer(AtomicBool);
@@ -29,16 +29,7 @@ fn ips(list: &[&str]) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn dns_resource_follows_the_control_plane_and_goes_with_the_cluster() {
-    let sim = Simulator::start(SimConfig {
-        machines: 1,
-        gpu_machines: 0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let client =
-        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
-            .unwrap();
+    let (sim, client) = common::sim_and_client(1, 0).await;
     let store = Finalizer::default();
     let base = ClusterFacts {
         name: "c1".into(),
@@ -150,16 +141,7 @@ async fn dns_resource_follows_the_control_plane_and_goes_with_the_cluster() {
 #[tokio::test]
 async fn a_pass_fed_with_what_the_last_one_learnt_makes_no_maas_call() {
     use capmaas_controllers::exec::run_cluster_pass_report;
-    let sim = Simulator::start(SimConfig {
-        machines: 1,
-        gpu_machines: 0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let client =
-        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
-            .unwrap();
+    let (sim, client) = common::sim_and_client(1, 0).await;
     let store = Finalizer::default();
     let facts = ClusterFacts {
         name: "c2".into(),

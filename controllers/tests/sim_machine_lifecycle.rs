@@ -3,6 +3,8 @@
 //! MAAS simulator over HTTP. The Kubernetes side is an in-memory store with the same durability
 //! rules (each write is visible to the next pass, and a crash loses nothing written).
 
+mod common;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -451,16 +453,7 @@ async fn no_matching_machine_waits_without_an_error() {
 async fn a_gpu_request_gets_a_gpu_machine() {
     use capmaas_controllers::allocation::GpuRequest;
     use maas_client::MaasApi;
-    let sim = Simulator::start(SimConfig {
-        machines: 3,
-        gpu_machines: 1,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let client =
-        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
-            .unwrap();
+    let (sim, client) = common::sim_and_client(3, 1).await;
     let store = MemStore::default();
     let mut f = facts(&store.get(), now());
     f.owner = Some(OwnerMachine {

@@ -2,6 +2,8 @@
 //! The orphan sweep against the MAAS simulator: only machines of this management cluster whose
 //! MaasMachine is gone are released.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -9,8 +11,7 @@ use capmaas_controllers::allocation::agent_name;
 use capmaas_controllers::decide::phase::owner_data_for;
 use capmaas_controllers::error::ReconcileError;
 use capmaas_controllers::sweep::{LiveMachines, LiveSet, Sweeper};
-use maas_client::{AllocateParams, MaasApi, MaasClient, MaasConfig, RetryConfig};
-use maas_sim::{SimConfig, Simulator};
+use maas_client::{AllocateParams, MaasApi};
 
 const MGMT: &str = "mgmt-source";
 
@@ -24,16 +25,7 @@ impl LiveMachines for Live {
 
 #[tokio::test]
 async fn releases_only_machines_whose_owner_is_gone() {
-    let sim = Simulator::start(SimConfig {
-        machines: 8,
-        gpu_machines: 0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let client =
-        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
-            .unwrap();
+    let (sim, client) = common::sim_and_client(8, 0).await;
     let mut ids = Vec::new();
     for (uid, ns, mgmt) in [
         ("u-live", "ns", Some(MGMT)),
