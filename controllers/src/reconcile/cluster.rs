@@ -17,7 +17,7 @@ use serde_json::json;
 use tracing::{Instrument, info_span, warn};
 
 use super::capi_api::{CapiKind, get_capi, list_capi};
-use super::context::{ClusterMemo, Context, FIELD_MANAGER};
+use super::context::{ClusterMemo, Context};
 use super::credentials::identity_credentials;
 use super::no_maas::NoMaas;
 use super::objects::{
@@ -115,15 +115,7 @@ async fn write_status(
     prev: Option<&MaasClusterStatus>,
     status: &MaasClusterStatus,
 ) -> Result<(), ReconcileError> {
-    let kube_err = |source| ReconcileError::Kube {
-        action: "write MaasCluster status",
-        source,
-    };
-    let to_value = |s| serde_json::to_value(s).map_err(|e| kube_err(kube::Error::SerdeError(e)));
-    let prev = prev.map(to_value).transpose()?;
-    status_patch::write_status(api, name, FIELD_MANAGER, prev, to_value(status)?)
-        .await
-        .map_err(kube_err)
+    status_patch::write_typed_status(api, name, "write MaasCluster status", prev, status).await
 }
 
 /// The control-plane machines of a cluster as the DNS decision sees them.

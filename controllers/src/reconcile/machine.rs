@@ -13,7 +13,7 @@ use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::capi_api::{CapiKind, get_capi};
-use super::context::{Context, FIELD_MANAGER};
+use super::context::Context;
 use super::credentials::identity_credentials;
 use super::machine_store::KubeMachineStore;
 use super::no_maas::NoMaas;
@@ -134,15 +134,7 @@ async fn write_status(
     prev: Option<&MaasMachineStatus>,
     status: &MaasMachineStatus,
 ) -> Result<(), ReconcileError> {
-    let kube_err = |source| ReconcileError::Kube {
-        action: "write MaasMachine status",
-        source,
-    };
-    let to_value = |s| serde_json::to_value(s).map_err(|e| kube_err(kube::Error::SerdeError(e)));
-    let prev = prev.map(to_value).transpose()?;
-    status_patch::write_status(api, name, FIELD_MANAGER, prev, to_value(status)?)
-        .await
-        .map_err(kube_err)
+    status_patch::write_typed_status(api, name, "write MaasMachine status", prev, status).await
 }
 
 /// Returns `None` to wait for a change (or the resync), `Some(d)` to look again after `d`.

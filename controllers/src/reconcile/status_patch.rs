@@ -97,6 +97,34 @@ where
     Ok(())
 }
 
+/// [`write_status`] for a typed status, with errors labelled by `action` (e.g.
+/// `write MaasMachine status`): the one path both reconcilers write status through.
+pub async fn write_typed_status<K, S>(
+    api: &Api<K>,
+    name: &str,
+    action: &'static str,
+    prev: Option<&S>,
+    status: &S,
+) -> Result<(), crate::error::ReconcileError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: serde::Serialize,
+{
+    let kube_err = |source| crate::error::ReconcileError::Kube { action, source };
+    let to_value =
+        |s: &S| serde_json::to_value(s).map_err(|e| kube_err(kube::Error::SerdeError(e)));
+    let prev = prev.map(to_value).transpose()?;
+    write_status(
+        api,
+        name,
+        super::context::FIELD_MANAGER,
+        prev,
+        to_value(status)?,
+    )
+    .await
+    .map_err(kube_err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
