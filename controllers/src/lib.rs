@@ -1,27 +1,18 @@
-//! The MaasCluster and MaasMachine controllers and the pieces of the `capmaas-manager` binary.
+//! The MaasMachine, MaasCluster and MaasMachineTemplate controllers, the orphan sweep, and the
+//! pieces of the `capmaas-manager` binary.
 //!
-//! Decisions are pure functions in [`decide`] and the small modules beside it; the reconcilers
-//! gather facts, call them, and apply the result.
+//! One folder per controller ([`machine`], [`cluster`], [`template`], [`sweep`]), each with its
+//! facts, decisions, steps, status and reconciler; [`domain`] holds the pure knowledge they share
+//! (allocation constraints, Ignition, user data, provider IDs, addresses, timing, MAAS machine
+//! phases); [`maas`] is how the controllers reach MAAS (credentials, the observer of machines in
+//! transit); [`k8s`] the Kubernetes object helpers; [`runtime`] the manager process around them
+//! (flags, leader election, servers, shutdown, telemetry, metrics, the shared reconcile wrapper).
 
-pub mod addresses;
-pub mod allocation;
-pub mod decide;
-pub mod error;
-pub mod exec;
-pub mod flags;
-pub mod ignition;
-pub mod image;
-pub mod leader;
-pub mod manager;
-pub mod metrics;
-pub mod observe;
-pub mod provider_id;
-pub mod reconcile;
-pub mod servers;
-pub mod shutdown;
-pub mod status;
+pub mod cluster;
+pub mod domain;
+pub mod k8s;
+pub mod maas;
+pub mod machine;
+pub mod runtime;
 pub mod sweep;
-pub mod telemetry;
-pub mod template_status;
-pub mod timing;
-pub mod user_data;
+pub mod template;

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use capmaas_controllers::flags::Flags;
-use capmaas_controllers::{manager, telemetry};
+use capmaas_controllers::runtime::flags::Flags;
+use capmaas_controllers::runtime::{manager, telemetry};
 use clap::Parser;
 
 #[tokio::main]

@@ -7,11 +7,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use capmaas_controllers::decide::cluster::dns_name;
-use capmaas_controllers::decide::{ClusterFacts, FailReason};
-use capmaas_controllers::error::ReconcileError;
-use capmaas_controllers::exec::cluster::ClusterStore;
-use capmaas_controllers::exec::{ClusterPassEnd, run_cluster_pass};
+use capmaas_controllers::cluster::decide::ClusterFacts;
+use capmaas_controllers::cluster::decide::dns_name;
+use capmaas_controllers::cluster::steps::ClusterPassEnd;
+use capmaas_controllers::cluster::steps::ClusterStore;
+use capmaas_controllers::cluster::steps::run_cluster_pass;
+use capmaas_controllers::domain::reasons::FailReason;
+use capmaas_controllers::runtime::error::ReconcileError;
 
 #[derive(Default)]
 struct Finalizer(AtomicBool);
@@ -140,7 +142,7 @@ async fn dns_resource_follows_the_control_plane_and_goes_with_the_cluster() {
 
 #[tokio::test]
 async fn a_pass_fed_with_what_the_last_one_learnt_makes_no_maas_call() {
-    use capmaas_controllers::exec::run_cluster_pass_report;
+    use capmaas_controllers::cluster::steps::run_cluster_pass_report;
     let (sim, client) = common::sim_and_client(1, 0).await;
     let store = Finalizer::default();
     let facts = ClusterFacts {

@@ -4,17 +4,23 @@
 
 use std::sync::Mutex;
 
-use capmaas_controllers::allocation::MachineRequirements;
-use capmaas_controllers::decide::machine::EraseOptions;
-use capmaas_controllers::decide::{MaasView, MachineFacts, OwnerMachine, WaitReason};
-use capmaas_controllers::error::ReconcileError;
-use capmaas_controllers::exec::{
-    BootstrapData, MachineStore, PassEnd, PassReport, UserDataOptions, run_machine_pass_with,
-};
-use capmaas_controllers::ignition::IgnitionPatchOptions;
-use capmaas_controllers::ignition::additions::{HOSTNAME_FILE, PROVIDER_ID_DROPIN};
-use capmaas_controllers::timing::DeployFailures;
-use capmaas_controllers::user_data::UserDataFormat;
+use capmaas_controllers::domain::allocation::MachineRequirements;
+use capmaas_controllers::domain::ignition::IgnitionPatchOptions;
+use capmaas_controllers::domain::ignition::additions::{HOSTNAME_FILE, PROVIDER_ID_DROPIN};
+use capmaas_controllers::domain::reasons::WaitReason;
+use capmaas_controllers::domain::timing::DeployFailures;
+use capmaas_controllers::domain::user_data::UserDataFormat;
+use capmaas_controllers::machine::decide::EraseOptions;
+use capmaas_controllers::machine::decide::MaasView;
+use capmaas_controllers::machine::decide::MachineFacts;
+use capmaas_controllers::machine::decide::OwnerMachine;
+use capmaas_controllers::machine::steps::BootstrapData;
+use capmaas_controllers::machine::steps::MachineStore;
+use capmaas_controllers::machine::steps::PassEnd;
+use capmaas_controllers::machine::steps::PassReport;
+use capmaas_controllers::machine::steps::UserDataOptions;
+use capmaas_controllers::machine::steps::run_machine_pass_with;
+use capmaas_controllers::runtime::error::ReconcileError;
 use maas_client::{MaasClient, MaasConfig, RetryConfig};
 use maas_sim::{SimConfig, SimHandle, Simulator};
 use serde_json::{Value, json};
@@ -232,7 +238,7 @@ async fn malformed_ignition_is_never_deployed() {
         last.end,
         PassEnd::Waiting {
             reason: WaitReason::InvalidBootstrapData,
-            after: Some(capmaas_controllers::exec::machine::INVALID_BOOTSTRAP_RETRY),
+            after: Some(capmaas_controllers::machine::steps::INVALID_BOOTSTRAP_RETRY),
         }
     );
     assert_eq!(
@@ -241,9 +247,13 @@ async fn malformed_ignition_is_never_deployed() {
     );
     assert_eq!(last.deployed_format, None);
     // The refusal becomes the Ready condition's reason and message.
-    let status =
-        capmaas_controllers::status::machine_status(None, last, Some(1), jiff::Timestamp::now())
-            .unwrap();
+    let status = capmaas_controllers::machine::status::machine_status(
+        None,
+        last,
+        Some(1),
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
     let ready = capmaas_api::find_condition(&status.conditions, "Ready").unwrap();
     assert_eq!(ready.reason.as_deref(), Some("InvalidBootstrapData"));
     assert_eq!(

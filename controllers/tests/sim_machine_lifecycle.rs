@@ -8,15 +8,21 @@ mod common;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use capmaas_controllers::allocation::MachineRequirements;
-use capmaas_controllers::decide::gpu::GpuFacts;
-use capmaas_controllers::decide::machine::EraseOptions;
-use capmaas_controllers::decide::{FailReason, MaasView, MachineFacts, OwnerMachine, WaitReason};
-use capmaas_controllers::error::ReconcileError;
-use capmaas_controllers::exec::{
-    BootstrapData, MachineStore, PassEnd, PassReport, run_machine_pass,
-};
-use capmaas_controllers::timing::DeployFailures;
+use capmaas_controllers::domain::allocation::MachineRequirements;
+use capmaas_controllers::domain::reasons::FailReason;
+use capmaas_controllers::domain::reasons::WaitReason;
+use capmaas_controllers::domain::timing::DeployFailures;
+use capmaas_controllers::machine::decide::EraseOptions;
+use capmaas_controllers::machine::decide::MaasView;
+use capmaas_controllers::machine::decide::MachineFacts;
+use capmaas_controllers::machine::decide::OwnerMachine;
+use capmaas_controllers::machine::source::gpu::GpuFacts;
+use capmaas_controllers::machine::steps::BootstrapData;
+use capmaas_controllers::machine::steps::MachineStore;
+use capmaas_controllers::machine::steps::PassEnd;
+use capmaas_controllers::machine::steps::PassReport;
+use capmaas_controllers::machine::steps::run_machine_pass;
+use capmaas_controllers::runtime::error::ReconcileError;
 use jiff::{SignedDuration, Timestamp};
 use maas_client::{MaasClient, MaasConfig, RetryConfig};
 use maas_sim::{FaultConfig, SimConfig, SimHandle, Simulator};
@@ -451,7 +457,7 @@ async fn no_matching_machine_waits_without_an_error() {
 
 #[tokio::test]
 async fn a_gpu_request_gets_a_gpu_machine() {
-    use capmaas_controllers::allocation::GpuRequest;
+    use capmaas_controllers::domain::allocation::GpuRequest;
     use maas_client::MaasApi;
     let (sim, client) = common::sim_and_client(3, 1).await;
     let store = MemStore::default();
@@ -526,7 +532,7 @@ fn gpu_facts(store: &MemStore, min_count: u32) -> MachineFacts {
         bootstrap_data_secret: Some("mm-0-bootstrap".into()),
         failure_domain: None,
     });
-    f.requirements.gpu = Some(capmaas_controllers::allocation::GpuRequest {
+    f.requirements.gpu = Some(capmaas_controllers::domain::allocation::GpuRequest {
         vendor: Some("nvidia".into()),
         product: None,
         min_count: Some(min_count),
@@ -613,8 +619,8 @@ async fn no_machine_with_enough_gpus_gives_everything_back_and_fails() {
 
 #[tokio::test]
 async fn set_aside_machines_survive_a_restart_and_are_never_adopted() {
-    use capmaas_controllers::allocation::agent_name;
-    use capmaas_controllers::decide::phase::owner_data_for;
+    use capmaas_controllers::domain::allocation::agent_name;
+    use capmaas_controllers::domain::maas_machine::owner_data_for;
     use maas_client::{AllocateParams, MaasApi};
     let (sim, client) = gpu_sim().await;
     // What a killed manager left: gpuone allocated under our agent name and set aside, the

@@ -7,9 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use capmaas_controllers::allocation::agent_name;
-use capmaas_controllers::decide::phase::owner_data_for;
-use capmaas_controllers::error::ReconcileError;
+use capmaas_controllers::domain::allocation::agent_name;
+use capmaas_controllers::domain::maas_machine::owner_data_for;
+use capmaas_controllers::runtime::error::ReconcileError;
 use capmaas_controllers::sweep::{LiveMachines, LiveSet, Sweeper};
 use maas_client::{AllocateParams, MaasApi};
 

@@ -1,0 +1,7 @@
+//! The MaasCluster controller: the control-plane endpoint (a MAAS DNS record or a given host),
+//! failure domains, readiness, and the record's removal on deletion.
+
+pub mod decide;
+pub mod reconcile;
+pub mod status;
+pub mod steps;

@@ -1,0 +1,378 @@
+//! The MaasCluster reconciler: endpoint, DNS resource, failure domains, deletion.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use capmaas_api::capi::{Cluster, Machine, cluster_name_label, has_paused_annotation};
+use capmaas_api::{
+    MaasCluster, MaasClusterStatus, MaasMachine, MachineAddressType, annotations, finalizers,
+    labels,
+};
+use kube::api::ListParams;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, info_span, warn};
+
+use crate::cluster::decide::ClusterFacts;
+use crate::cluster::decide::DnsView;
+use crate::cluster::decide::{ControlPlaneMachine, control_plane_ips, dns_name, is_our_dns_name};
+use crate::cluster::status::cluster_status;
+use crate::cluster::status::cluster_status_on_error;
+use crate::cluster::steps::ClusterPassEnd;
+use crate::cluster::steps::ClusterStore;
+use crate::cluster::steps::run_cluster_pass_report;
+use crate::k8s::capi_api::{CapiKind, get_capi, list_capi};
+use crate::k8s::objects::{
+    DELETE_FOR_MOVE, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
+};
+use crate::k8s::status_patch;
+use crate::maas::credentials::identity_credentials;
+use crate::maas::no_maas::NoMaas;
+use crate::runtime::context::{ClusterMemo, Context};
+use crate::runtime::error::ReconcileError;
+use crate::runtime::metrics::ReconcileResult;
+
+/// The controller name in metrics and logs.
+pub const CONTROLLER: &str = "maascluster";
+
+struct KubeClusterStore {
+    api: Api<MaasCluster>,
+    meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+}
+
+impl ClusterStore for KubeClusterStore {
+    async fn remove_finalizer(&self) -> Result<(), ReconcileError> {
+        set_finalizer(&self.api, &self.meta, finalizers::MAAS_CLUSTER, false).await
+    }
+}
+
+/// Entry point for the controller runtime.
+pub async fn reconcile(obj: Arc<MaasCluster>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let span = info_span!("reconcile", controller = CONTROLLER, namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any());
+    let result = reconcile_inner(&obj, &ctx).instrument(span.clone()).await;
+    let outcome = match &result {
+        Ok(None) => ReconcileResult::Success,
+        Ok(Some(_)) => ReconcileResult::Requeue,
+        Err(_) => ReconcileResult::Error,
+    };
+    ctx.metrics
+        .reconciled(CONTROLLER, outcome, started.elapsed());
+    match result {
+        Ok(None) => Ok(Action::requeue(ctx.sync_period)),
+        Ok(Some(after)) => Ok(Action::requeue(after)),
+        Err(error) => {
+            async {
+                if error.is_conflict() {
+                    tracing::debug!(%error, "lost a write race; retrying on the fresh object");
+                    return;
+                }
+                warn!(%error, label = error.label(), "reconcile failed");
+                if !has_annotation(&obj.metadata, annotations::MANAGED_BY) {
+                    write_error_status(&obj, &ctx, &error).await;
+                    ctx.event(
+                        &obj.object_ref(&()),
+                        EventType::Warning,
+                        error.label(),
+                        "Reconcile",
+                        error.to_string(),
+                    )
+                    .await;
+                }
+            }
+            .instrument(span)
+            .await;
+            Err(error)
+        }
+    }
+}
+
+async fn write_error_status(obj: &MaasCluster, ctx: &Context, error: &ReconcileError) {
+    let Some(ns) = obj.namespace() else { return };
+    let api: Api<MaasCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let status = cluster_status_on_error(
+        obj.status.as_ref(),
+        error.label(),
+        &error.to_string(),
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    if obj.status.as_ref() != Some(&status)
+        && let Err(e) = write_status(&api, &obj.name_any(), obj.status.as_ref(), &status).await
+    {
+        warn!(error = %e, "cannot write error status");
+    }
+}
+
+/// Requeue policy for errors.
+pub fn error_policy(_obj: Arc<MaasCluster>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    Action::requeue(error.requeue_after())
+}
+
+async fn write_status(
+    api: &Api<MaasCluster>,
+    name: &str,
+    prev: Option<&MaasClusterStatus>,
+    status: &MaasClusterStatus,
+) -> Result<(), ReconcileError> {
+    status_patch::write_typed_status(api, name, "write MaasCluster status", prev, status).await
+}
+
+/// The control-plane machines of a cluster as the DNS decision sees them.
+async fn control_plane(
+    ctx: &Context,
+    ns: &str,
+    cluster: &str,
+    maas_machines: &[MaasMachine],
+) -> Result<Vec<ControlPlaneMachine>, ReconcileError> {
+    let selector = format!(
+        "{}={cluster},{}",
+        labels::CLUSTER_NAME,
+        labels::CONTROL_PLANE
+    );
+    let machines: Vec<Machine> =
+        list_capi(&ctx.client, CapiKind::Machine, ctx.capi, ns, &selector).await?;
+    Ok(machines
+        .iter()
+        .filter_map(|m| {
+            let infra = m.spec.infrastructure_ref.as_ref()?.name.clone()?;
+            let mm = maas_machines
+                .iter()
+                .find(|x| x.metadata.name.as_deref() == Some(infra.as_str()))?;
+            let status = mm.status.clone().unwrap_or_default();
+            Some(ControlPlaneMachine {
+                deployed: status.machine_state.as_deref() == Some("Deployed"),
+                powered_on: status.machine_powered == Some(true),
+                deleting: mm.metadata.deletion_timestamp.is_some()
+                    || m.metadata.deletion_timestamp.is_some(),
+                ips: status
+                    .addresses
+                    .iter()
+                    .filter(|a| a.type_ == MachineAddressType::InternalIp)
+                    .map(|a| a.address.clone())
+                    .collect(),
+            })
+        })
+        .collect())
+}
+
+async fn reconcile_inner(
+    obj: &MaasCluster,
+    ctx: &Context,
+) -> Result<Option<Duration>, ReconcileError> {
+    if has_annotation(&obj.metadata, annotations::MANAGED_BY) {
+        return Ok(None);
+    }
+    let ns = obj
+        .namespace()
+        .ok_or_else(|| ReconcileError::Invalid("MaasCluster without namespace".into()))?;
+    let name = obj.name_any();
+    let uid = obj
+        .uid()
+        .ok_or_else(|| ReconcileError::Invalid("MaasCluster without uid".into()))?;
+    let client = &ctx.client;
+    let api: Api<MaasCluster> = Api::namespaced(client.clone(), &ns);
+
+    let owner = match capi_owner(&obj.metadata, "Cluster") {
+        Some(n) => get_capi::<Cluster>(client, CapiKind::Cluster, ctx.capi, &ns, &n).await?,
+        None => None,
+    };
+    let cluster_name = owner
+        .as_ref()
+        .and_then(|c| c.metadata.name.clone())
+        .or_else(|| cluster_name_label(&obj.metadata).map(str::to_string))
+        .unwrap_or_else(|| name.clone());
+    // CAPI sets the ownerRef only while reconciling an unpaused Cluster, so a Cluster created
+    // paused is found through the cluster-name label, for the pause check alone.
+    let labelled = match (&owner, cluster_name_label(&obj.metadata)) {
+        (None, Some(n)) => get_capi::<Cluster>(client, CapiKind::Cluster, ctx.capi, &ns, n).await?,
+        _ => None,
+    };
+    let paused = owner
+        .as_ref()
+        .or(labelled.as_ref())
+        .is_some_and(Cluster::paused)
+        || has_paused_annotation(&obj.metadata);
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    if deleting && !has_finalizer(&obj.metadata, finalizers::MAAS_CLUSTER) {
+        return Ok(None);
+    }
+    if !deleting && !paused && !has_finalizer(&obj.metadata, finalizers::MAAS_CLUSTER) {
+        set_finalizer(&api, &obj.metadata, finalizers::MAAS_CLUSTER, true).await?;
+        return Ok(None);
+    }
+
+    let maas_machines = Api::<MaasMachine>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default().labels(&format!("{}={cluster_name}", labels::CLUSTER_NAME)))
+        .await
+        .map_err(|source| ReconcileError::Kube {
+            action: "list MaasMachines",
+            source,
+        })?
+        .items;
+    let spec = &obj.spec;
+    let endpoint = spec.control_plane_endpoint.as_ref();
+    let mut facts = ClusterFacts {
+        name: cluster_name.clone(),
+        uid,
+        managed_by: false,
+        paused,
+        deleting,
+        moving: has_annotation(&obj.metadata, DELETE_FOR_MOVE),
+        has_owner: owner.is_some(),
+        custom_dns: has_annotation(&obj.metadata, annotations::CUSTOM_DNS_PROVIDED),
+        spec_endpoint_host: endpoint.map(|e| e.host.clone()),
+        spec_endpoint_port: endpoint.and_then(|e| u16::try_from(e.port).ok()),
+        dns_domain: spec.dns_domain.clone(),
+        failure_domains: spec.failure_domains.clone().unwrap_or_default(),
+        zones: None,
+        dns: DnsView::Unread,
+        recorded_dns_name: None,
+        control_plane_ips: Default::default(),
+        remaining_machines: maas_machines.len(),
+    };
+    // The endpoint we wrote ourselves (our DNS name, under this uid or, after a move, under the
+    // source's) is not a user-given one.
+    if let Some(host) = facts.spec_endpoint_host.clone()
+        && (host == dns_name(&facts.name, &facts.uid, &facts.dns_domain)
+            || is_our_dns_name(&host, &facts.name, &facts.dns_domain))
+    {
+        facts.recorded_dns_name = Some(host);
+        facts.spec_endpoint_host = None;
+    }
+    if facts.uses_maas_dns() && !deleting {
+        facts.control_plane_ips =
+            control_plane_ips(&control_plane(ctx, &ns, &cluster_name, &maas_machines).await?);
+    }
+
+    // Zones and our DNS record rarely change behind our back: reuse what the last pass learnt
+    // until the resync period passes. Deletion always looks again.
+    if !deleting && let Some(memo) = ctx.cluster_memo(&facts.uid) {
+        facts.zones = memo.zones;
+        facts.dns = memo.dns;
+    }
+    let uid_key = facts.uid.clone();
+    let creds = identity_credentials(client, &ns, Some(obj)).await?;
+    let store = KubeClusterStore {
+        api: api.clone(),
+        meta: obj.metadata.clone(),
+    };
+    let pass = match ctx.connector.client(creds.as_ref())? {
+        Some(m) => run_cluster_pass_report(&m, &store, facts).await,
+        None => match run_cluster_pass_report(&NoMaas, &store, facts).await {
+            Err(ReconcileError::Maas(_)) => Err(ReconcileError::MissingCredentials),
+            other => other,
+        },
+    };
+    let pass = match pass {
+        Ok(pass) => pass,
+        Err(error) => {
+            // What we remembered may be what just failed (a record deleted behind our back).
+            ctx.set_cluster_memo(&uid_key, None);
+            return Err(error);
+        }
+    };
+
+    let memo =
+        (!deleting && (pass.zones.is_some() || pass.dns != DnsView::Unread)).then(|| ClusterMemo {
+            zones: pass.zones.clone(),
+            dns: pass.dns.clone(),
+            at: Instant::now(),
+        });
+    ctx.set_cluster_memo(&uid_key, memo);
+    let end = pass.end;
+    if let ClusterPassEnd::Ready(r) = &end {
+        let current = endpoint.map(|e| (e.host.as_str(), e.port));
+        if current != Some((r.host.as_str(), i32::from(r.port))) && !r.host.is_empty() {
+            merge_patch(
+                &api,
+                &name,
+                json!({"spec": {"controlPlaneEndpoint": {"host": r.host, "port": r.port}}}),
+                "set endpoint",
+            )
+            .await?;
+        }
+    }
+    if let Some(status) = cluster_status(
+        obj.status.as_ref(),
+        &end,
+        ctx.contract,
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    ) && obj.status.as_ref() != Some(&status)
+    {
+        write_status(&api, &name, obj.status.as_ref(), &status).await?;
+    }
+    match end {
+        ClusterPassEnd::Waiting { after, .. } => Ok(after),
+        ClusterPassEnd::Failed { reason, message } => {
+            ctx.event(
+                &obj.object_ref(&()),
+                EventType::Warning,
+                reason.as_str(),
+                "Reconcile",
+                message,
+            )
+            .await;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The MaasCluster a Cluster points at (the watch on Clusters).
+pub fn cluster_to_maas_cluster(c: &Cluster) -> Option<ObjectRef<MaasCluster>> {
+    let r = c.spec.infrastructure_ref.as_ref()?;
+    if r.kind.as_deref() != Some("MaasCluster") {
+        return None;
+    }
+    let ns = r
+        .namespace
+        .clone()
+        .or_else(|| c.metadata.namespace.clone())?;
+    Some(ObjectRef::new(r.name.as_deref()?).within(&ns))
+}
+
+/// The MaasClusters of the cluster a MaasMachine belongs to (the watch on MaasMachines, so DNS
+/// follows control-plane machines and deletion notices the last machine going).
+pub fn maas_machine_to_maas_cluster(
+    store: &Store<MaasCluster>,
+    mm: &MaasMachine,
+) -> Vec<ObjectRef<MaasCluster>> {
+    let Some(cluster) = cluster_name_label(&mm.metadata) else {
+        return Vec::new();
+    };
+    store
+        .state()
+        .iter()
+        .filter(|c| c.metadata.namespace == mm.metadata.namespace)
+        .filter(|c| {
+            capi_owner(&c.metadata, "Cluster").as_deref() == Some(cluster)
+                || cluster_name_label(&c.metadata) == Some(cluster)
+                || c.metadata.name.as_deref() == Some(cluster)
+        })
+        .map(|c| ObjectRef::from(c.as_ref()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_maps_to_its_infrastructure_ref() {
+        let c: Cluster = serde_json::from_value(json!({
+            "metadata": {"name": "c", "namespace": "ns"},
+            "spec": {"infrastructureRef": {"kind": "MaasCluster", "name": "c-maas"}}
+        }))
+        .unwrap();
+        let r = cluster_to_maas_cluster(&c).unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.namespace.as_deref()),
+            ("c-maas", Some("ns"))
+        );
+    }
+}

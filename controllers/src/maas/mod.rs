@@ -1,0 +1,5 @@
+//! How the controllers reach MAAS: credentials and clients per endpoint, and the refusing MAAS
+//! used when none are configured.
+
+pub mod credentials;
+pub mod no_maas;

@@ -1,0 +1,81 @@
+//! Leader election on a coordination.k8s.io Lease: controllers run only while this replica holds
+//! it, and the manager exits when it loses it (a fresh process starts cleanly as a follower).
+
+use kube::Client;
+use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::runtime::shutdown::Shutdown;
+
+/// A held lease; dropping it releases the lease.
+pub struct Leadership {
+    rx: watch::Receiver<bool>,
+    task: tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
+}
+
+/// Why leader election ended.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    /// The lease could not be set up.
+    #[error("leader election: {0}")]
+    Lease(#[from] LeaseManagerError),
+    /// Shutdown came before leadership.
+    #[error("shut down before becoming leader")]
+    ShutdownFirst,
+    /// The lease task ended.
+    #[error("leader election task ended")]
+    TaskEnded,
+}
+
+/// Waits until this replica leads (or shutdown fires first).
+pub async fn acquire(
+    client: Client,
+    namespace: &str,
+    lease_name: &str,
+    identity: &str,
+    shutdown: &Shutdown,
+) -> Result<Leadership, LeaderError> {
+    let manager = LeaseManagerBuilder::new(client, lease_name)
+        .with_namespace(namespace)
+        .with_identity(identity)
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await?;
+    let (mut rx, task) = manager.watch().await;
+    info!(lease = lease_name, namespace, "waiting for leadership");
+    loop {
+        if *rx.borrow_and_update() {
+            info!(lease = lease_name, "became leader");
+            return Ok(Leadership { rx, task });
+        }
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return Err(LeaderError::TaskEnded) },
+            _ = shutdown.wait() => return Err(LeaderError::ShutdownFirst),
+        }
+    }
+}
+
+impl Leadership {
+    /// Resolves when leadership is lost or the lease task dies; triggers `shutdown` then.
+    pub async fn watch_loss(mut self, shutdown: Shutdown) -> LeaderError {
+        loop {
+            tokio::select! {
+                changed = self.rx.changed() => {
+                    if changed.is_err() || !*self.rx.borrow_and_update() {
+                        warn!("leadership lost; stopping");
+                        shutdown.trigger();
+                        return LeaderError::TaskEnded;
+                    }
+                }
+                _ = shutdown.wait() => {
+                    drop(self.rx);
+                    // Dropping the receiver makes the task release the lease and end.
+                    let _ = self.task.await;
+                    return LeaderError::ShutdownFirst;
+                }
+            }
+        }
+    }
+}

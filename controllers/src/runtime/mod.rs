@@ -1,0 +1,12 @@
+//! The manager process: flags, start-up discovery, leader election, HTTP servers, shutdown,
+//! telemetry, metrics, the shared context and the reconcile wrapper every controller runs in.
+
+pub mod context;
+pub mod error;
+pub mod flags;
+pub mod leader;
+pub mod manager;
+pub mod metrics;
+pub mod servers;
+pub mod shutdown;
+pub mod telemetry;
