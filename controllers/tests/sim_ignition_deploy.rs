@@ -112,6 +112,7 @@ fn facts(store: &Store) -> MachineFacts {
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: Default::default(),
+        pass: Default::default(),
         now: jiff::Timestamp::now(),
     }
 }
@@ -191,7 +192,7 @@ async fn hypershift_pointer_is_deployed_patched_with_the_pointer_intact() {
     assert!(
         reports
             .iter()
-            .any(|r| r.deployed_format == Some(UserDataFormat::Ignition)),
+            .any(|r| r.deployed_format() == Some(UserDataFormat::Ignition)),
         "detected as Ignition by content"
     );
 
@@ -238,14 +239,14 @@ async fn malformed_ignition_is_never_deployed() {
         last.end,
         PassEnd::Waiting {
             reason: WaitReason::InvalidBootstrapData,
-            after: Some(capmaas_controllers::machine::steps::INVALID_BOOTSTRAP_RETRY),
+            after: Some(capmaas_controllers::domain::timing::INVALID_BOOTSTRAP_RETRY),
         }
     );
     assert_eq!(
-        last.bootstrap_problem.as_deref(),
+        last.bootstrap_problem(),
         Some("Ignition config version 2.2.0 is not supported (3.x only)")
     );
-    assert_eq!(last.deployed_format, None);
+    assert_eq!(last.deployed_format(), None);
     // The refusal becomes the Ready condition's reason and message.
     let status = capmaas_controllers::machine::status::machine_status(
         None,

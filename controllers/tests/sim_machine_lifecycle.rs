@@ -146,6 +146,7 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
             rejected: o.gpu_rejected.clone(),
             ..Default::default()
         },
+        pass: Default::default(),
         now,
     }
 }
@@ -292,10 +293,10 @@ async fn a_kill_right_after_allocate_adopts_instead_of_leaking() {
     let reports = drive(&client, &store, now()).await;
     assert!(
         reports[0]
-            .steps
+            .step_names()
             .starts_with(&["AdoptLookup", "RecordSystemId"]),
         "{:?}",
-        reports[0].steps
+        reports[0].step_names()
     );
     assert!(
         matches!(reports.last().unwrap().end, PassEnd::Ready(_)),
@@ -343,10 +344,10 @@ async fn a_failed_deployment_is_released_and_retried_after_a_delay() {
         "{reports:#?}"
     );
     assert!(
-        last.steps
+        last.step_names()
             .ends_with(&["MarkReleaseIntent", "Release", "Forget", "Wait"]),
         "{:?}",
-        last.steps
+        last.step_names()
     );
     assert_eq!(store.get().failures.count, 1);
     assert_eq!(store.get().system_id, None);
@@ -472,7 +473,11 @@ async fn a_gpu_request_gets_a_gpu_machine() {
         min_count: Some(1),
     });
     let report = run_machine_pass(&client, &store, f, None).await.unwrap();
-    assert!(report.steps.contains(&"Allocate"), "{:?}", report.steps);
+    assert!(
+        report.step_names().contains(&"Allocate"),
+        "{:?}",
+        report.step_names()
+    );
     let id = store.get().system_id.unwrap();
     let gpus = client.node_devices(&id, Some("gpu")).await.unwrap();
     assert!(!gpus.is_empty(), "the allocated machine carries a GPU");
@@ -559,25 +564,29 @@ async fn machines_with_too_few_gpus_are_set_aside_until_one_has_enough() {
         .unwrap();
     assert_eq!(
         report
-            .steps
+            .step_names()
             .iter()
             .filter(|s| **s == "RejectForGpus")
             .count(),
         2,
         "{:?}",
-        report.steps
+        report.step_names()
     );
     assert_eq!(
         report
-            .steps
+            .step_names()
             .iter()
             .filter(|s| **s == "ReleaseRejected")
             .count(),
         2,
         "{:?}",
-        report.steps
+        report.step_names()
     );
-    assert!(report.steps.contains(&"Deploy"), "{:?}", report.steps);
+    assert!(
+        report.step_names().contains(&"Deploy"),
+        "{:?}",
+        report.step_names()
+    );
     let o = store.get();
     assert_eq!(o.system_id.as_deref(), Some("gpufor"));
     assert!(o.gpu_rejected.is_empty(), "{:?}", o.gpu_rejected);
@@ -600,7 +609,10 @@ async fn no_machine_with_enough_gpus_gives_everything_back_and_fails() {
         .unwrap();
     match &report.end {
         PassEnd::Failed { reason, .. } => assert_eq!(*reason, FailReason::InsufficientGpus),
-        other => panic!("expected a failure, got {other:?} after {:?}", report.steps),
+        other => panic!(
+            "expected a failure, got {other:?} after {:?}",
+            report.step_names()
+        ),
     }
     let o = store.get();
     assert_eq!(o.system_id, None);
@@ -650,15 +662,15 @@ async fn set_aside_machines_survive_a_restart_and_are_never_adopted() {
         .await
         .unwrap();
     assert_eq!(
-        report.steps.first(),
+        report.step_names().first(),
         Some(&"AdoptLookup"),
         "{:?}",
-        report.steps
+        report.step_names()
     );
     assert!(
-        report.steps.contains(&"ReleaseRejected"),
+        report.step_names().contains(&"ReleaseRejected"),
         "{:?}",
-        report.steps
+        report.step_names()
     );
     let o = store.get();
     assert_eq!(

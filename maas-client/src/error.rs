@@ -112,20 +112,27 @@ impl MaasError {
         matches!(self, MaasError::Retryable { .. })
     }
 
+    /// The class of the failure, for callers that decide what to do next: unlike the error
+    /// itself, the class is an exhaustive enum, so a new class is a compile error at every
+    /// caller instead of a silent fallback.
+    pub fn class(&self) -> MaasErrorClass {
+        match self {
+            MaasError::Config(_) => MaasErrorClass::Config,
+            MaasError::NotFound { .. } => MaasErrorClass::NotFound,
+            MaasError::Conflict { .. } => MaasErrorClass::Conflict,
+            MaasError::Retryable { .. } => MaasErrorClass::Retryable,
+            MaasError::BadRequest { .. } => MaasErrorClass::BadRequest,
+            MaasError::Unauthorized { .. } => MaasErrorClass::Unauthorized,
+            MaasError::Forbidden { .. } => MaasErrorClass::Forbidden,
+            MaasError::Unexpected { .. } => MaasErrorClass::Unexpected,
+            MaasError::Decode { .. } => MaasErrorClass::Decode,
+            MaasError::Transport { .. } => MaasErrorClass::Transport,
+        }
+    }
+
     /// A stable short label for metrics, events and condition reasons.
     pub fn kind(&self) -> &'static str {
-        match self {
-            MaasError::Config(_) => "config",
-            MaasError::NotFound { .. } => "not_found",
-            MaasError::Conflict { .. } => "conflict",
-            MaasError::Retryable { .. } => "retryable",
-            MaasError::BadRequest { .. } => "bad_request",
-            MaasError::Unauthorized { .. } => "unauthorized",
-            MaasError::Forbidden { .. } => "forbidden",
-            MaasError::Unexpected { .. } => "unexpected",
-            MaasError::Decode { .. } => "decode",
-            MaasError::Transport { .. } => "transport",
-        }
+        self.class().as_str()
     }
 
     /// The operation that failed, where there was one.
@@ -149,6 +156,49 @@ impl MaasError {
         match self {
             MaasError::Retryable { retry_after, .. } => *retry_after,
             _ => None,
+        }
+    }
+}
+
+/// The classes of [`MaasError`], one per variant, matched exhaustively by callers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MaasErrorClass {
+    /// The client configuration is unusable.
+    Config,
+    /// 404.
+    NotFound,
+    /// 409 without `Retry-After`: a business refusal.
+    Conflict,
+    /// Transient: 409/503 with `Retry-After`, 503, connection errors, timeouts.
+    Retryable,
+    /// 400.
+    BadRequest,
+    /// 401.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// Any other HTTP status.
+    Unexpected,
+    /// A success body that did not decode.
+    Decode,
+    /// A transport failure retrying will not fix.
+    Transport,
+}
+
+impl MaasErrorClass {
+    /// The stable label (`not_found`, `retryable`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaasErrorClass::Config => "config",
+            MaasErrorClass::NotFound => "not_found",
+            MaasErrorClass::Conflict => "conflict",
+            MaasErrorClass::Retryable => "retryable",
+            MaasErrorClass::BadRequest => "bad_request",
+            MaasErrorClass::Unauthorized => "unauthorized",
+            MaasErrorClass::Forbidden => "forbidden",
+            MaasErrorClass::Unexpected => "unexpected",
+            MaasErrorClass::Decode => "decode",
+            MaasErrorClass::Transport => "transport",
         }
     }
 }

@@ -55,7 +55,7 @@ pub use classify::{classify_failure, parse_field_errors, parse_retry_after};
 pub use client::MaasClient;
 pub use config::{MaasConfig, RetryConfig, TlsConfig};
 pub use endpoint::normalize_endpoint;
-pub use error::MaasError;
+pub use error::{MaasError, MaasErrorClass};
 pub use observer::{NoopObserver, RequestObserver, SharedObserver};
 pub use operation::Operation;
 pub use params::{

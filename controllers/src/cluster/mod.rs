@@ -5,3 +5,4 @@ pub mod decide;
 pub mod reconcile;
 pub mod status;
 pub mod steps;
+pub mod watches;

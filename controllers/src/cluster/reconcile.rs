@@ -14,7 +14,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{Instrument, info_span, warn};
+use tracing::warn;
 
 use crate::cluster::decide::ClusterFacts;
 use crate::cluster::decide::DnsView;
@@ -32,8 +32,8 @@ use crate::k8s::status_patch;
 use crate::maas::credentials::identity_credentials;
 use crate::maas::no_maas::NoMaas;
 use crate::runtime::context::{ClusterMemo, Context};
-use crate::runtime::error::ReconcileError;
-use crate::runtime::metrics::ReconcileResult;
+use crate::runtime::error::{ReconcileError, Stage};
+use crate::runtime::reconciler::reconcile_with;
 
 /// The controller name in metrics and logs.
 pub const CONTROLLER: &str = "maascluster";
@@ -51,52 +51,34 @@ impl ClusterStore for KubeClusterStore {
 
 /// Entry point for the controller runtime.
 pub async fn reconcile(obj: Arc<MaasCluster>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let started = Instant::now();
-    let span = info_span!("reconcile", controller = CONTROLLER, namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any());
-    let result = reconcile_inner(&obj, &ctx).instrument(span.clone()).await;
-    let outcome = match &result {
-        Ok(None) => ReconcileResult::Success,
-        Ok(Some(_)) => ReconcileResult::Requeue,
-        Err(_) => ReconcileResult::Error,
-    };
-    ctx.metrics
-        .reconciled(CONTROLLER, outcome, started.elapsed());
-    match result {
-        Ok(None) => Ok(Action::requeue(ctx.sync_period)),
-        Ok(Some(after)) => Ok(Action::requeue(after)),
-        Err(error) => {
-            async {
-                if error.is_conflict() {
-                    tracing::debug!(%error, "lost a write race; retrying on the fresh object");
-                    return;
-                }
-                warn!(%error, label = error.label(), "reconcile failed");
+    reconcile_with(
+        CONTROLLER,
+        obj,
+        ctx,
+        |obj, ctx| async move { reconcile_inner(&obj, &ctx).await },
+        |obj, ctx, error| {
+            let (label, message) = (error.label(), error.to_string());
+            async move {
+                // A MaasCluster managed by another controller is not ours to touch.
                 if !has_annotation(&obj.metadata, annotations::MANAGED_BY) {
-                    write_error_status(&obj, &ctx, &error).await;
-                    ctx.event(
-                        &obj.object_ref(&()),
-                        EventType::Warning,
-                        error.label(),
-                        "Reconcile",
-                        error.to_string(),
-                    )
-                    .await;
+                    write_error_status(&obj, &ctx, label, &message).await;
+                    let reference = obj.object_ref(&());
+                    ctx.event(&reference, EventType::Warning, label, "Reconcile", message)
+                        .await;
                 }
             }
-            .instrument(span)
-            .await;
-            Err(error)
-        }
-    }
+        },
+    )
+    .await
 }
 
-async fn write_error_status(obj: &MaasCluster, ctx: &Context, error: &ReconcileError) {
+async fn write_error_status(obj: &MaasCluster, ctx: &Context, label: &str, message: &str) {
     let Some(ns) = obj.namespace() else { return };
     let api: Api<MaasCluster> = Api::namespaced(ctx.client.clone(), &ns);
     let status = cluster_status_on_error(
         obj.status.as_ref(),
-        error.label(),
-        &error.to_string(),
+        label,
+        message,
         obj.metadata.generation,
         jiff::Timestamp::now(),
     );
@@ -105,11 +87,6 @@ async fn write_error_status(obj: &MaasCluster, ctx: &Context, error: &ReconcileE
     {
         warn!(error = %e, "cannot write error status");
     }
-}
-
-/// Requeue policy for errors.
-pub fn error_policy(_obj: Arc<MaasCluster>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    Action::requeue(error.requeue_after())
 }
 
 async fn write_status(
@@ -209,6 +186,7 @@ async fn reconcile_inner(
         .list(&ListParams::default().labels(&format!("{}={cluster_name}", labels::CLUSTER_NAME)))
         .await
         .map_err(|source| ReconcileError::Kube {
+            stage: Stage::Fetch,
             action: "list MaasMachines",
             source,
         })?

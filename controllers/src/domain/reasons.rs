@@ -30,6 +30,8 @@ pub enum WaitReason {
     WaitingForMachines,
     /// The bootstrap data cannot be deployed as it is (a malformed Ignition config).
     InvalidBootstrapData,
+    /// MAAS refuses to deploy the machine (409), even after a fresh look at it.
+    DeployRefused,
 }
 
 impl WaitReason {
@@ -49,6 +51,7 @@ impl WaitReason {
             WaitReason::PoweringOn => "PoweringOn",
             WaitReason::WaitingForMachines => "WaitingForMachines",
             WaitReason::InvalidBootstrapData => "InvalidBootstrapData",
+            WaitReason::DeployRefused => "DeployRefused",
         }
     }
 }

@@ -13,6 +13,13 @@ pub const POLL_MIN: Duration = Duration::from_secs(10);
 pub const POLL_MAX: Duration = Duration::from_secs(60);
 /// Poll gap for a machine that is being released.
 pub const RELEASE_POLL: Duration = Duration::from_secs(5);
+/// Poll gap for a deployed machine whose power does not read `on` yet.
+pub const POWER_ON_POLL: Duration = Duration::from_secs(10);
+/// A malformed bootstrap Secret is read again after this long (a fix to the Secret also wakes the
+/// machine earlier through the Secret watch).
+pub const INVALID_BOOTSTRAP_RETRY: Duration = Duration::from_secs(120);
+/// How soon to try a deploy again that MAAS refused twice in a pass (409 after a fresh read).
+pub const DEPLOY_REFUSED_RETRY: Duration = Duration::from_secs(300);
 /// How often to look again when MAAS has no machine matching the constraints.
 pub const NO_CAPACITY_RETRY: Duration = Duration::from_secs(60);
 /// How many failed deployments (or Broken machines) a MaasMachine may go through before it stops

@@ -10,7 +10,7 @@ use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 
-use crate::runtime::error::ReconcileError;
+use crate::runtime::error::{ReconcileError, Stage};
 
 /// A Cluster API kind we read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +75,7 @@ pub async fn get_capi<T: DeserializeOwned>(
         .get_opt(name)
         .await
         .map_err(|source| ReconcileError::Kube {
+            stage: Stage::Fetch,
             action: "read CAPI object",
             source,
         })?
@@ -94,6 +95,7 @@ pub async fn list_capi<T: DeserializeOwned>(
         .list(&ListParams::default().labels(selector))
         .await
         .map_err(|source| ReconcileError::Kube {
+            stage: Stage::Fetch,
             action: "list CAPI objects",
             source,
         })?

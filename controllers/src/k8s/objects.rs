@@ -6,7 +6,19 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::runtime::error::ReconcileError;
+use crate::runtime::error::{ReconcileError, Stage};
+
+/// An `Api` over the watched namespace, or over all namespaces when none is set.
+pub fn scoped<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
 
 /// The name of the owner of `kind` in the Cluster API group, when there is one.
 pub fn capi_owner(meta: &ObjectMeta, kind: &str) -> Option<String> {
@@ -71,6 +83,7 @@ where
     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|source| ReconcileError::Kube {
+            stage: Stage::Store,
             action: "update finalizers",
             source,
         })?;
@@ -89,7 +102,7 @@ where
 {
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|source| ReconcileError::Kube { action, source })?;
+        .map_err(ReconcileError::kube(Stage::Store, action))?;
     Ok(())
 }
 

@@ -17,6 +17,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tracing::info;
 
+use crate::runtime::error::{ReconcileError, Stage};
+
 /// Set once the API server refused an apply for undeclared fields: every CRD of this provider
 /// comes from the same install, so they are all narrow.
 static NARROW_SCHEMA: AtomicBool = AtomicBool::new(false);
@@ -105,12 +107,16 @@ pub async fn write_typed_status<K, S>(
     action: &'static str,
     prev: Option<&S>,
     status: &S,
-) -> Result<(), crate::runtime::error::ReconcileError>
+) -> Result<(), ReconcileError>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: serde::Serialize,
 {
-    let kube_err = |source| crate::runtime::error::ReconcileError::Kube { action, source };
+    let kube_err = |source| ReconcileError::Kube {
+        stage: Stage::Status,
+        action,
+        source,
+    };
     let to_value =
         |s: &S| serde_json::to_value(s).map_err(|e| kube_err(kube::Error::SerdeError(e)));
     let prev = prev.map(to_value).transpose()?;

@@ -4,13 +4,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use capmaas_api::MaasMachine;
 use capmaas_api::identity::{SECRET_KEY_API_KEY, SECRET_KEY_ENDPOINT};
 use capmaas_api::{MaasCluster, annotations};
 use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client};
 use maas_client::{MaasClient, MaasConfig, MaasError, RequestObserver, TlsConfig};
+use tokio::sync::mpsc;
 
-use crate::runtime::error::ReconcileError;
+use crate::maas::observer::MachineObserver;
+use crate::runtime::shutdown::Shutdown;
+
+use crate::runtime::error::{ReconcileError, Stage};
 
 /// An endpoint and API key. The key never appears in `Debug` output.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -42,12 +48,35 @@ impl MaasCredentials {
     }
 }
 
-/// Builds and caches MAAS clients.
+/// The objects a machine observer wakes.
+pub type MachineRef = ObjectRef<MaasMachine>;
+
+/// One MAAS endpoint as the controllers use it: its client and the observer of its machines in
+/// transit.
+#[derive(Clone)]
+pub struct MaasEndpoint {
+    /// The client.
+    pub client: MaasClient,
+    /// The observer (one per endpoint, its polling task started with it).
+    pub observer: Arc<MachineObserver<MachineRef>>,
+}
+
+/// Where observers send the objects to wake, and what stops their polling.
+pub struct ObserverWiring {
+    /// The machine controller's trigger.
+    pub wake: mpsc::UnboundedSender<MachineRef>,
+    /// The manager's shutdown.
+    pub shutdown: Shutdown,
+}
+
+/// Builds and caches MAAS clients, and one observer per endpoint.
 pub struct MaasConnector {
     default: Option<MaasCredentials>,
     tls: TlsConfig,
     observer: Arc<dyn RequestObserver>,
     cache: Mutex<HashMap<MaasCredentials, MaasClient>>,
+    endpoints: Mutex<HashMap<MaasCredentials, MaasEndpoint>>,
+    wiring: Option<ObserverWiring>,
 }
 
 impl MaasConnector {
@@ -63,7 +92,43 @@ impl MaasConnector {
             tls,
             observer,
             cache: Mutex::new(HashMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
+            wiring: None,
         }
+    }
+
+    /// Lets [`endpoint`](Self::endpoint) start observers that wake objects through `wiring`.
+    pub fn with_observers(mut self, wiring: ObserverWiring) -> Self {
+        self.wiring = Some(wiring);
+        self
+    }
+
+    /// The endpoint for `creds` (or the provider-wide credentials): its client, and its observer,
+    /// whose polling task starts on first use. `Ok(None)` without credentials or without
+    /// observer wiring (then callers read MAAS themselves).
+    pub fn endpoint(
+        &self,
+        creds: Option<&MaasCredentials>,
+    ) -> Result<Option<MaasEndpoint>, MaasError> {
+        let (Some(creds), Some(wiring)) = (creds.or(self.default.as_ref()), &self.wiring) else {
+            return Ok(None);
+        };
+        let mut endpoints = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(endpoint) = endpoints.get(creds) {
+            return Ok(Some(endpoint.clone()));
+        }
+        let Some(client) = self.client(Some(creds))? else {
+            return Ok(None);
+        };
+        let observer = Arc::new(MachineObserver::new(wiring.wake.clone()));
+        let (task, maas, stop) = (observer.clone(), client.clone(), wiring.shutdown.wait());
+        tokio::spawn(async move { task.run(maas, stop).await });
+        let endpoint = MaasEndpoint { client, observer };
+        endpoints.insert(creds.clone(), endpoint.clone());
+        Ok(Some(endpoint))
     }
 
     /// Whether provider-wide credentials are configured.
@@ -124,6 +189,7 @@ pub async fn identity_credentials(
         .get_opt(&secret_name)
         .await
         .map_err(|source| ReconcileError::Kube {
+            stage: Stage::Fetch,
             action: "read identity Secret",
             source,
         })?

@@ -9,7 +9,7 @@ use capmaas_api::MaasMachine;
 use capmaas_api::capi::Machine;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::machine::reconcile::machine_to_maas_machine;
+use crate::machine::watches::machine_to_maas_machine;
 
 /// A namespaced Secret name.
 type SecretKey = (String, String);

@@ -18,7 +18,10 @@ use crate::domain::image::distro_series;
 use crate::domain::maas_machine::{MaasPhase, ObservedMachine, Ownership, Power, owner_data_for};
 use crate::domain::provider_id;
 use crate::domain::reasons::{FailReason, WaitReason};
-use crate::domain::timing::{DeployFailures, MAX_DEPLOY_FAILURES, RELEASE_POLL, deploy_poll_delay};
+use crate::domain::timing::{
+    DEPLOY_REFUSED_RETRY, DeployFailures, INVALID_BOOTSTRAP_RETRY, MAX_DEPLOY_FAILURES,
+    NO_CAPACITY_RETRY, POWER_ON_POLL, RELEASE_POLL, deploy_poll_delay,
+};
 use crate::machine::source::gpu::{GpuFacts, MAX_GPU_REJECTIONS, count_to_check};
 
 /// Zone used in the provider ID when MAAS names none.
@@ -109,8 +112,26 @@ pub struct MachineFacts {
     pub maas: MaasView,
     /// GPU counts and machines set aside for too few GPUs.
     pub gpu: GpuFacts,
+    /// What MAAS answered earlier in this pass that the decision must remember.
+    pub pass: PassNotes,
     /// The current time.
     pub now: Timestamp,
+}
+
+/// Answers earlier in the pass that change the next decision; empty at the start of a pass.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PassNotes {
+    /// MAAS answered this pass's allocate with "no machine matches".
+    pub allocation_refused: bool,
+    /// MAAS refused a deploy this many times in this pass (409).
+    pub deploy_refusals: u32,
+    /// MAAS's words on the last refused deploy.
+    pub deploy_refusal: Option<String>,
+    /// Why the bootstrap data cannot be deployed (position and version only, never content).
+    pub bootstrap_refused: Option<String>,
+    /// A power-on was sent in this pass: wait for the power to read `on` instead of sending
+    /// another.
+    pub power_on_sent: bool,
 }
 
 /// Everything the status and the CAPI contract need once the machine is deployed.
@@ -256,6 +277,35 @@ pub enum MachineAction {
     },
 }
 
+impl MachineAction {
+    /// The action's name, for logs, events and tests: the one place actions are named.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MachineAction::Wait { .. } => "Wait",
+            MachineAction::MarkAttempt => "MarkAttempt",
+            MachineAction::AdoptLookup { .. } => "AdoptLookup",
+            MachineAction::Allocate(_) => "Allocate",
+            MachineAction::RecordSystemId(_) => "RecordSystemId",
+            MachineAction::SetOwnerData { .. } => "SetOwnerData",
+            MachineAction::Deploy { .. } => "Deploy",
+            MachineAction::PowerOn { .. } => "PowerOn",
+            MachineAction::Read { .. } => "Read",
+            MachineAction::Poll { .. } => "Poll",
+            MachineAction::Ready(_) => "Ready",
+            MachineAction::MarkReleaseIntent { .. } => "MarkReleaseIntent",
+            MachineAction::Release { .. } => "Release",
+            MachineAction::Forget => "Forget",
+            MachineAction::Fail { .. } => "Fail",
+            MachineAction::RemoveFinalizer => "RemoveFinalizer",
+            MachineAction::CountGpus { .. } => "CountGpus",
+            MachineAction::RejectForGpus { .. } => "RejectForGpus",
+            MachineAction::ReadRejected { .. } => "ReadRejected",
+            MachineAction::ReleaseRejected { .. } => "ReleaseRejected",
+            MachineAction::DropRejected { .. } => "DropRejected",
+        }
+    }
+}
+
 /// The next step for a MaasMachine.
 pub fn decide_machine(f: &MachineFacts) -> MachineAction {
     if f.deleting && f.moving {
@@ -353,6 +403,9 @@ fn decide_unallocated(f: &MachineFacts) -> MachineAction {
     if let Some(after) = f.failures.wait_before_retry(f.now) {
         return wait(WaitReason::WaitingToRetry, Some(after));
     }
+    if f.pass.allocation_refused {
+        return wait(WaitReason::NoMachineAvailable, Some(NO_CAPACITY_RETRY));
+    }
     match (f.attempt_marked, &f.maas) {
         (false, _) => MachineAction::MarkAttempt,
         (true, MaasView::Unread) => MachineAction::AdoptLookup {
@@ -443,6 +496,14 @@ fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
         }
     }
     match phase {
+        MaasPhase::Allocated if f.pass.bootstrap_refused.is_some() => wait(
+            WaitReason::InvalidBootstrapData,
+            Some(INVALID_BOOTSTRAP_RETRY),
+        ),
+        // Refused again after a fresh look: MAAS will not deploy it now, whatever we send.
+        MaasPhase::Allocated if f.pass.deploy_refusals >= 2 => {
+            wait(WaitReason::DeployRefused, Some(DEPLOY_REFUSED_RETRY))
+        }
         MaasPhase::Allocated => match f
             .owner
             .as_ref()
@@ -461,6 +522,10 @@ fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
             after: deploy_poll_delay(f.deploying_for),
         },
         MaasPhase::Deployed => match m.power {
+            Power::Off if f.pass.power_on_sent => MachineAction::Poll {
+                reason: WaitReason::PoweringOn,
+                after: POWER_ON_POLL,
+            },
             Power::Off => MachineAction::PowerOn {
                 system_id: id.to_string(),
             },
@@ -607,6 +672,7 @@ mod tests {
             deploying_for: None,
             maas: MaasView::Unread,
             gpu: GpuFacts::default(),
+            pass: PassNotes::default(),
             now: now(),
         }
     }

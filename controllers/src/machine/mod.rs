@@ -6,10 +6,14 @@
 
 pub mod bootstrap_index;
 pub mod decide;
+pub mod facts;
 pub mod node;
+pub mod outcome;
+pub mod ready;
 pub mod reconcile;
 pub mod source;
 pub mod status;
 pub mod steady;
 pub mod steps;
 pub mod store;
+pub mod watches;

@@ -7,7 +7,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use serde_json::json;
 
-use crate::runtime::error::ReconcileError;
+use crate::runtime::error::{ReconcileError, Stage};
 
 /// What happened to the Node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +43,7 @@ pub async fn workload_client(
         .get_opt(&secret_name)
         .await
         .map_err(|source| ReconcileError::Kube {
+            stage: Stage::Node,
             action: "read workload kubeconfig",
             source,
         })?
@@ -61,6 +62,7 @@ pub async fn workload_client(
         .await
         .map_err(|e| ReconcileError::Invalid(format!("Secret {secret_name}: {e}")))?;
     Client::try_from(config).map_err(|source| ReconcileError::Kube {
+        stage: Stage::Node,
         action: "build workload client",
         source,
     })
@@ -79,6 +81,7 @@ pub async fn set_node_provider_id(
             .get_opt(&name)
             .await
             .map_err(|source| ReconcileError::Kube {
+                stage: Stage::Node,
                 action: "read Node",
                 source,
             })?
@@ -97,6 +100,7 @@ pub async fn set_node_provider_id(
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|source| ReconcileError::Kube {
+                stage: Stage::Node,
                 action: "set Node providerID",
                 source,
             })?;

@@ -90,7 +90,7 @@ pub fn machine_status(
         }
         PassEnd::Waiting { reason, .. } => {
             // Empty for ordinary waits; the refusal reason for bad bootstrap data.
-            let message = report.bootstrap_problem.clone().unwrap_or_default();
+            let message = report.wait_message().unwrap_or_default().to_string();
             let u = ConditionUpdate::false_(
                 conditions::MACHINE_PROVISIONED,
                 reason.as_str(),
@@ -192,8 +192,6 @@ mod tests {
                 hostname: "node-1".into(),
                 ..Default::default()
             }),
-            deployed_format: None,
-            bootstrap_problem: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The steady state of a ready MaasMachine: what a wake-up may do without asking MAAS.
+//! The gate in front of a MaasMachine pass: the finalizer, and the steady state of a ready
+//! machine, where a wake-up may do its work without asking MAAS.
 //!
 //! Once a pass has seen the machine Deployed, wake-ups until the resync period passes (CAPI
 //! status updates, our own writes, the Node retry) need nothing from MAAS: the only work left
@@ -19,6 +20,8 @@ pub struct NodeTarget {
 /// The facts the steady-state choice rests on.
 #[derive(Clone, Debug, Default)]
 pub struct SteadyFacts<'a> {
+    /// The MaasMachine carries our finalizer.
+    pub has_finalizer: bool,
     /// The MaasMachine is being deleted.
     pub deleting: bool,
     /// The cluster or the object is paused.
@@ -37,6 +40,10 @@ pub struct SteadyFacts<'a> {
 /// What a wake-up does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SteadyStep<'a> {
+    /// Being deleted and our finalizer is gone: nothing of ours is left.
+    Finished,
+    /// Add the finalizer first; its write wakes a pass on the fresh object.
+    AddFinalizer,
     /// Nothing until a change or the resync.
     Idle,
     /// Only (re)try setting the Node's providerID; no MAAS call.
@@ -45,11 +52,17 @@ pub enum SteadyStep<'a> {
     Pass,
 }
 
-/// The steady-state choice. A full pass is needed while deleting or paused (those passes have
+/// The gate: a deleted object without our finalizer is finished, an object without it gets it
+/// (unless paused). Then the steady-state choice: a full pass is needed while deleting or paused (those passes have
 /// their own rules), before the machine is confirmed ready, when the stored providerID is not
 /// the confirmed one (its write failed and must be redone), and once the confirmation is older
 /// than the resync period.
 pub fn steady_step<'a>(f: &SteadyFacts<'a>) -> SteadyStep<'a> {
+    match (f.deleting, f.has_finalizer) {
+        (true, false) => return SteadyStep::Finished,
+        (false, false) if !f.paused => return SteadyStep::AddFinalizer,
+        _ => {}
+    }
     if f.deleting || f.paused || !f.ready {
         return SteadyStep::Pass;
     }
@@ -80,6 +93,7 @@ mod tests {
 
     fn facts(t: &NodeTarget) -> SteadyFacts<'_> {
         SteadyFacts {
+            has_finalizer: true,
             ready: true,
             confirmed: Some(t),
             provider_id: Some(t.provider_id.as_str()),
@@ -127,6 +141,30 @@ mod tests {
         ] {
             assert_eq!(steady_step(&f), SteadyStep::Pass, "{f:?}");
         }
+    }
+
+    #[test]
+    fn the_finalizer_comes_first_and_last() {
+        let t = target();
+        let bare = SteadyFacts {
+            has_finalizer: false,
+            ..facts(&t)
+        };
+        assert_eq!(steady_step(&bare), SteadyStep::AddFinalizer);
+        let paused = SteadyFacts {
+            paused: true,
+            ..bare.clone()
+        };
+        assert_eq!(
+            steady_step(&paused),
+            SteadyStep::Pass,
+            "a paused object gets no finalizer"
+        );
+        let gone = SteadyFacts {
+            deleting: true,
+            ..bare
+        };
+        assert_eq!(steady_step(&gone), SteadyStep::Finished);
     }
 
     #[test]

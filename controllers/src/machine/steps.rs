@@ -12,20 +12,16 @@ use tracing::{debug, info, warn};
 
 use crate::domain::allocation::AllocateRequest;
 use crate::domain::ignition::{DeployTarget, IgnitionPatchOptions, prepare_user_data};
-use crate::domain::maas_machine::ObservedMachine;
-use crate::domain::maas_machine::Ownership;
+use crate::domain::maas_machine::{ObservedMachine, Ownership};
 use crate::domain::observe::observe;
-use crate::domain::reasons::FailReason;
-use crate::domain::reasons::WaitReason;
-use crate::domain::timing::{DeployFailures, NO_CAPACITY_RETRY};
+use crate::domain::reasons::{FailReason, WaitReason};
+use crate::domain::timing::DeployFailures;
 use crate::domain::user_data::{UserDataFormat, detect_format};
-use crate::machine::decide::MaasView;
-use crate::machine::decide::MachineAction;
-use crate::machine::decide::MachineFacts;
-use crate::machine::decide::ReadyMachine;
-use crate::machine::decide::decide_machine;
-use crate::machine::decide::{EraseOptions, machine_zone};
-use crate::machine::source::gpu::{MAX_GPU_REJECTIONS, matching_gpus};
+use crate::machine::decide::{
+    EraseOptions, MaasView, MachineAction, MachineFacts, ReadyMachine, decide_machine, machine_zone,
+};
+use crate::machine::outcome::{Step, StepOutcome, absorb};
+use crate::machine::source::gpu::matching_gpus;
 use crate::runtime::error::ReconcileError;
 
 /// Upper bound on steps in one pass; the longest legitimate sequence (adopt, record, owner data,
@@ -120,40 +116,43 @@ pub enum PassEnd {
 pub struct PassReport {
     /// How it ended.
     pub end: PassEnd,
-    /// The steps taken, by name, in order.
-    pub steps: Vec<&'static str>,
+    /// The steps taken, in order, each with its outcome.
+    pub steps: Vec<Step>,
     /// The machine as MAAS last described it.
     pub maas: MaasView,
-    /// The bootstrap format used when the pass deployed.
-    pub deployed_format: Option<UserDataFormat>,
-    /// Why the bootstrap data was refused (position and version only, never content).
-    pub bootstrap_problem: Option<String>,
 }
 
-/// The name of a step, for logs, events and tests.
-pub fn step_name(action: &MachineAction) -> &'static str {
-    match action {
-        MachineAction::Wait { .. } => "Wait",
-        MachineAction::MarkAttempt => "MarkAttempt",
-        MachineAction::AdoptLookup { .. } => "AdoptLookup",
-        MachineAction::Allocate(_) => "Allocate",
-        MachineAction::RecordSystemId(_) => "RecordSystemId",
-        MachineAction::SetOwnerData { .. } => "SetOwnerData",
-        MachineAction::Deploy { .. } => "Deploy",
-        MachineAction::PowerOn { .. } => "PowerOn",
-        MachineAction::Read { .. } => "Read",
-        MachineAction::Poll { .. } => "Poll",
-        MachineAction::Ready(_) => "Ready",
-        MachineAction::MarkReleaseIntent { .. } => "MarkReleaseIntent",
-        MachineAction::Release { .. } => "Release",
-        MachineAction::Forget => "Forget",
-        MachineAction::Fail { .. } => "Fail",
-        MachineAction::RemoveFinalizer => "RemoveFinalizer",
-        MachineAction::CountGpus { .. } => "CountGpus",
-        MachineAction::RejectForGpus { .. } => "RejectForGpus",
-        MachineAction::ReadRejected { .. } => "ReadRejected",
-        MachineAction::ReleaseRejected { .. } => "ReleaseRejected",
-        MachineAction::DropRejected { .. } => "DropRejected",
+impl PassReport {
+    /// The names of the actions taken, in order.
+    pub fn step_names(&self) -> Vec<&'static str> {
+        self.steps.iter().map(|s| s.action.name()).collect()
+    }
+
+    /// The bootstrap format of the deployment this pass started.
+    pub fn deployed_format(&self) -> Option<UserDataFormat> {
+        self.steps.iter().find_map(|s| match s.outcome {
+            StepOutcome::DeployStarted(format, _) => Some(format),
+            _ => None,
+        })
+    }
+
+    /// Why the bootstrap data was refused (position and version only, never content).
+    pub fn bootstrap_problem(&self) -> Option<&str> {
+        self.steps.iter().find_map(|s| match &s.outcome {
+            StepOutcome::BootstrapRefused(problem) => Some(problem.as_str()),
+            _ => None,
+        })
+    }
+
+    /// What the wait's condition says beyond its reason: the bootstrap refusal, or MAAS's words
+    /// on a refused deploy.
+    pub fn wait_message(&self) -> Option<&str> {
+        self.bootstrap_problem().or_else(|| {
+            self.steps.iter().rev().find_map(|s| match &s.outcome {
+                StepOutcome::DeployRefused(message) => Some(message.as_str()),
+                _ => None,
+            })
+        })
     }
 }
 
@@ -192,10 +191,6 @@ pub struct UserDataOptions {
     pub ignition: IgnitionPatchOptions,
 }
 
-/// A malformed secret is read again after this long (a fix to the Secret also wakes the
-/// machine earlier through the Secret watch).
-pub const INVALID_BOOTSTRAP_RETRY: Duration = Duration::from_secs(120);
-
 /// The machine the user data is patched for: host name and zone as MAAS reported them at
 /// allocation, the zone chosen the same way as the provider ID's.
 fn deploy_target(facts: &MachineFacts, system_id: &str) -> DeployTarget {
@@ -233,7 +228,8 @@ pub async fn run_machine_pass<M: MaasApi, S: MachineStore>(
     run_machine_pass_with(maas, store, facts, &options).await
 }
 
-/// Runs one pass for a MaasMachine with its user-data options.
+/// Runs one pass for a MaasMachine with its user-data options: decide, perform, absorb the
+/// outcome, until an action ends the pass.
 pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
     maas: &M,
     store: &S,
@@ -241,244 +237,261 @@ pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
     options: &UserDataOptions,
 ) -> Result<PassReport, ReconcileError> {
     let mut steps = Vec::new();
-    let mut deployed_format = None;
-    let mut bootstrap_problem = None;
-    let mut deploy_conflicts = 0;
-    if facts.gpu.rejected.len() >= MAX_GPU_REJECTIONS {
-        facts.gpu.exhausted = true;
-    }
     for _ in 0..MAX_STEPS {
         let action = decide_machine(&facts);
-        steps.push(step_name(&action));
-        debug!(step = step_name(&action), "machine step");
-        let end = match action {
-            MachineAction::Wait { reason, after } => Some(PassEnd::Waiting { reason, after }),
-            MachineAction::Poll { reason, after } => Some(PassEnd::Waiting {
-                reason,
-                after: Some(after),
-            }),
-            MachineAction::Ready(r) => Some(PassEnd::Ready(r)),
-            MachineAction::Fail { reason, message } => Some(PassEnd::Failed { reason, message }),
-            MachineAction::RemoveFinalizer => {
-                store.remove_finalizer().await?;
-                Some(PassEnd::Finalized)
-            }
-            MachineAction::MarkAttempt => {
-                store.mark_attempt().await?;
-                facts.attempt_marked = true;
-                // Nothing can have been allocated under this mark yet: no lookup needed.
-                facts.maas = MaasView::NotFound;
-                None
-            }
-            MachineAction::AdoptLookup { agent_name } => {
-                let filter = MachineFilter {
-                    agent_name: Some(agent_name),
-                    ..Default::default()
-                };
-                let found = maas.list_machines(&filter).await?;
-                // Machines set aside for too few GPUs carry our agent name too: never adopt them.
-                let held = found
-                    .iter()
-                    .map(observe)
-                    .find(|m| m.phase().is_held() && !facts.gpu.rejected.contains(&m.system_id));
-                if let Some(m) = &held {
-                    info!(system_id = %m.system_id, "adopting a machine allocated by an earlier attempt");
-                }
-                facts.maas = held.map_or(MaasView::NotFound, MaasView::Found);
-                None
-            }
-            MachineAction::Allocate(request) => {
-                match maas.allocate(&allocate_params(&request)).await {
-                    Ok(m) => {
-                        info!(system_id = %m.system_id, "allocated");
-                        facts.maas = MaasView::Found(observe(&m));
-                        None
-                    }
-                    // Nothing left to try after setting machines aside: give them back and fail.
-                    Err(MaasError::Conflict { .. }) if !facts.gpu.rejected.is_empty() => {
-                        facts.gpu.exhausted = true;
-                        None
-                    }
-                    Err(MaasError::Conflict { .. }) => Some(PassEnd::Waiting {
-                        reason: WaitReason::NoMachineAvailable,
-                        after: Some(NO_CAPACITY_RETRY),
-                    }),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            MachineAction::RecordSystemId(id) => {
-                store.record_system_id(&id).await?;
-                facts.system_id = Some(id);
-                None
-            }
-            MachineAction::SetOwnerData { system_id, data } => {
-                facts.maas = found_or_gone(maas.set_owner_data(&system_id, &data).await)?;
-                None
-            }
-            MachineAction::Deploy {
-                system_id,
-                distro_series,
-                ephemeral,
-                bootstrap_secret,
-            } => {
-                let data = store.bootstrap_data(&bootstrap_secret).await?;
-                let format = detect_format(
-                    options.format_override.as_deref(),
-                    data.format.as_deref(),
-                    &data.value,
-                );
-                let target = deploy_target(&facts, &system_id);
-                let user_data =
-                    match prepare_user_data(format, &data.value, &target, &options.ignition) {
-                        Ok(user_data) => user_data,
-                        Err(e) => {
-                            warn!(%system_id, error = %e, "bootstrap data refused, not deploying");
-                            bootstrap_problem = Some(e.to_string());
-                            return Ok(PassReport {
-                                end: PassEnd::Waiting {
-                                    reason: WaitReason::InvalidBootstrapData,
-                                    after: Some(INVALID_BOOTSTRAP_RETRY),
-                                },
-                                steps,
-                                maas: facts.maas,
-                                deployed_format,
-                                bootstrap_problem,
-                            });
-                        }
-                    };
-                let params = DeployParams {
-                    distro_series,
-                    user_data: Some(user_data),
-                    ephemeral_deploy: ephemeral,
-                    ..Default::default()
-                };
-                match maas.deploy(&system_id, &params).await {
-                    Ok(m) => {
-                        info!(%system_id, format = format.as_str(), "deploy started");
-                        deployed_format = Some(format);
-                        facts.maas = MaasView::Found(observe(&m));
-                    }
-                    // An earlier deploy whose answer was lost: look at the machine again.
-                    Err(MaasError::Conflict { .. }) if deploy_conflicts == 0 => {
-                        deploy_conflicts += 1;
-                        facts.maas = MaasView::Unread;
-                    }
-                    Err(e @ MaasError::NotFound { .. }) => {
-                        debug!(error = %e, "machine gone at deploy");
-                        facts.maas = MaasView::NotFound;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                None
-            }
-            MachineAction::PowerOn { system_id } => {
-                facts.maas = found_or_gone(maas.power_on(&system_id).await)?;
-                Some(PassEnd::Waiting {
-                    reason: WaitReason::PoweringOn,
-                    after: Some(Duration::from_secs(10)),
-                })
-            }
-            MachineAction::Read { system_id } => {
-                facts.maas = found_or_gone(maas.read_machine(&system_id).await)?;
-                None
-            }
-            MachineAction::MarkReleaseIntent { failures } => {
-                store.mark_release_intent(failures).await?;
-                facts.release_intent = true;
-                facts.intent_marked_this_pass = true;
-                if let Some(f) = failures {
-                    facts.failures = f;
-                }
-                None
-            }
-            MachineAction::Release { system_id, erase } => {
-                facts.maas = found_or_gone(maas.release(&system_id, &release_params(erase)).await)?;
-                info!(%system_id, "released");
-                None
-            }
-            MachineAction::CountGpus { system_id } => {
-                let devices = maas.node_devices(&system_id, Some("gpu")).await?;
-                let n = matching_gpus(
-                    facts.requirements.gpu.as_ref(),
-                    devices
-                        .iter()
-                        .map(|d| (d.vendor_id.as_str(), d.product_name.as_str())),
-                );
-                facts.gpu.count = Some(n);
-                None
-            }
-            MachineAction::RejectForGpus {
-                system_id,
-                found,
-                wanted,
-            } => {
-                let mut rejected = facts.gpu.rejected.clone();
-                rejected.push(system_id.clone());
-                store.set_gpu_rejected(&rejected, true).await?;
-                info!(%system_id, found, wanted, "set aside a machine with too few GPUs");
-                facts.gpu.exhausted |= rejected.len() >= MAX_GPU_REJECTIONS;
-                facts.gpu.rejected = rejected;
-                facts.gpu.count = None;
-                facts.system_id = None;
-                // Nothing else was allocated under this attempt: allocate again directly.
-                facts.maas = MaasView::NotFound;
-                None
-            }
-            MachineAction::ReadRejected { system_id } => {
-                let ours = match maas.read_machine(&system_id).await {
-                    Ok(m) => {
-                        let m = observe(&m);
-                        m.phase().is_held()
-                            && m.ownership(&facts.uid, &facts.namespace, &facts.name)
-                                == Ownership::Ours
-                    }
-                    Err(MaasError::NotFound { .. }) => false,
-                    Err(e) => return Err(e.into()),
-                };
-                facts.gpu.first_rejected_held = Some((system_id, ours));
-                None
-            }
-            MachineAction::ReleaseRejected { system_id, erase } => {
-                match maas.release(&system_id, &release_params(erase)).await {
-                    Ok(_) | Err(MaasError::NotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                info!(%system_id, "released a machine set aside for too few GPUs");
-                drop_rejected(store, &mut facts, &system_id).await?;
-                None
-            }
-            MachineAction::DropRejected { system_id } => {
-                drop_rejected(store, &mut facts, &system_id).await?;
-                None
-            }
-            MachineAction::Forget => {
-                store.forget().await?;
-                facts.system_id = None;
-                facts.attempt_marked = false;
-                facts.release_intent = false;
-                facts.maas = MaasView::Unread;
-                None
-            }
+        debug!(step = action.name(), "machine step");
+        let end = pass_end(&action);
+        let outcome = match &end {
+            Some(_) => StepOutcome::Ended,
+            None => perform(maas, store, &facts, options, &action).await?,
         };
-        if let Some(end) = end {
+        absorb(&mut facts, &outcome);
+        let finalized = outcome == StepOutcome::FinalizerRemoved;
+        steps.push(Step { action, outcome });
+        if let Some(end) = end.or(finalized.then_some(PassEnd::Finalized)) {
             return Ok(PassReport {
                 end,
                 steps,
                 maas: facts.maas,
-                deployed_format,
-                bootstrap_problem,
             });
         }
     }
     Err(ReconcileError::TooManySteps(MAX_STEPS))
 }
 
-/// Removes a set-aside machine from the list, durably, then from the facts.
+/// The end of the pass an action stands for, if it is one.
+fn pass_end(action: &MachineAction) -> Option<PassEnd> {
+    match action {
+        MachineAction::Wait { reason, after } => Some(PassEnd::Waiting {
+            reason: *reason,
+            after: *after,
+        }),
+        MachineAction::Poll { reason, after } => Some(PassEnd::Waiting {
+            reason: *reason,
+            after: Some(*after),
+        }),
+        MachineAction::Ready(r) => Some(PassEnd::Ready(r.clone())),
+        MachineAction::Fail { reason, message } => Some(PassEnd::Failed {
+            reason: *reason,
+            message: message.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Performs one action and reports what MAAS or the store answered; interpreting the answer is
+/// [`absorb`]'s job.
+async fn perform<M: MaasApi, S: MachineStore>(
+    maas: &M,
+    store: &S,
+    facts: &MachineFacts,
+    options: &UserDataOptions,
+    action: &MachineAction,
+) -> Result<StepOutcome, ReconcileError> {
+    Ok(match action {
+        MachineAction::Wait { .. }
+        | MachineAction::Poll { .. }
+        | MachineAction::Ready(_)
+        | MachineAction::Fail { .. } => StepOutcome::Ended,
+        MachineAction::RemoveFinalizer => {
+            store.remove_finalizer().await?;
+            StepOutcome::FinalizerRemoved
+        }
+        MachineAction::MarkAttempt => {
+            store.mark_attempt().await?;
+            StepOutcome::AttemptMarked
+        }
+        MachineAction::AdoptLookup { agent_name } => adopt_lookup(maas, facts, agent_name).await?,
+        MachineAction::Allocate(request) => match maas.allocate(&allocate_params(request)).await {
+            Ok(m) => {
+                info!(system_id = %m.system_id, "allocated");
+                StepOutcome::Allocated(observe(&m))
+            }
+            Err(MaasError::Conflict { .. }) => StepOutcome::NoMachineMatched,
+            Err(e) => return Err(e.into()),
+        },
+        MachineAction::RecordSystemId(id) => {
+            store.record_system_id(id).await?;
+            StepOutcome::SystemIdRecorded(id.clone())
+        }
+        MachineAction::SetOwnerData { system_id, data } => {
+            StepOutcome::Observed(found_or_gone(maas.set_owner_data(system_id, data).await)?)
+        }
+        MachineAction::Deploy {
+            system_id,
+            distro_series,
+            ephemeral,
+            bootstrap_secret,
+        } => {
+            let deploy = DeployStep {
+                system_id,
+                distro_series: distro_series.clone(),
+                ephemeral: *ephemeral,
+                bootstrap_secret,
+            };
+            deploy.perform(maas, store, facts, options).await?
+        }
+        MachineAction::PowerOn { system_id } => {
+            StepOutcome::PowerOnSent(found_or_gone(maas.power_on(system_id).await)?)
+        }
+        MachineAction::Read { system_id } => {
+            StepOutcome::Observed(found_or_gone(maas.read_machine(system_id).await)?)
+        }
+        MachineAction::MarkReleaseIntent { failures } => {
+            store.mark_release_intent(*failures).await?;
+            StepOutcome::ReleaseIntentMarked(*failures)
+        }
+        MachineAction::Release { system_id, erase } => {
+            let view = found_or_gone(maas.release(system_id, &release_params(*erase)).await)?;
+            info!(%system_id, "released");
+            StepOutcome::Released(view)
+        }
+        MachineAction::Forget => {
+            store.forget().await?;
+            StepOutcome::Forgotten
+        }
+        gpu_action => perform_gpu(maas, store, facts, gpu_action).await?,
+    })
+}
+
+/// Looks for a held machine under our agent name. Machines set aside for too few GPUs carry our
+/// agent name too: they are never adopted.
+async fn adopt_lookup<M: MaasApi>(
+    maas: &M,
+    facts: &MachineFacts,
+    agent_name: &str,
+) -> Result<StepOutcome, ReconcileError> {
+    let filter = MachineFilter {
+        agent_name: Some(agent_name.to_string()),
+        ..Default::default()
+    };
+    let found = maas.list_machines(&filter).await?;
+    let held = found
+        .iter()
+        .map(observe)
+        .find(|m| m.phase().is_held() && !facts.gpu.rejected.contains(&m.system_id));
+    if let Some(m) = &held {
+        info!(system_id = %m.system_id, "adopting a machine allocated by an earlier attempt");
+    }
+    Ok(StepOutcome::LookedUp(held))
+}
+
+/// A deploy: the bootstrap data read and prepared, then MAAS asked.
+struct DeployStep<'a> {
+    system_id: &'a str,
+    distro_series: Option<String>,
+    ephemeral: bool,
+    bootstrap_secret: &'a str,
+}
+
+impl DeployStep<'_> {
+    async fn perform<M: MaasApi, S: MachineStore>(
+        self,
+        maas: &M,
+        store: &S,
+        facts: &MachineFacts,
+        options: &UserDataOptions,
+    ) -> Result<StepOutcome, ReconcileError> {
+        let system_id = self.system_id;
+        let data = store.bootstrap_data(self.bootstrap_secret).await?;
+        let format = detect_format(
+            options.format_override.as_deref(),
+            data.format.as_deref(),
+            &data.value,
+        );
+        let target = deploy_target(facts, system_id);
+        let user_data = match prepare_user_data(format, &data.value, &target, &options.ignition) {
+            Ok(user_data) => user_data,
+            Err(e) => {
+                warn!(%system_id, error = %e, "bootstrap data refused, not deploying");
+                return Ok(StepOutcome::BootstrapRefused(e.to_string()));
+            }
+        };
+        let params = DeployParams {
+            distro_series: self.distro_series,
+            user_data: Some(user_data),
+            ephemeral_deploy: self.ephemeral,
+            ..Default::default()
+        };
+        match maas.deploy(system_id, &params).await {
+            Ok(m) => {
+                info!(%system_id, format = format.as_str(), "deploy started");
+                Ok(StepOutcome::DeployStarted(format, observe(&m)))
+            }
+            Err(MaasError::Conflict { message, .. }) => Ok(StepOutcome::DeployRefused(message)),
+            Err(e @ MaasError::NotFound { .. }) => {
+                debug!(error = %e, "machine gone at deploy");
+                Ok(StepOutcome::Observed(MaasView::NotFound))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The GPU search's actions: count, set aside, and give back the machines set aside.
+async fn perform_gpu<M: MaasApi, S: MachineStore>(
+    maas: &M,
+    store: &S,
+    facts: &MachineFacts,
+    action: &MachineAction,
+) -> Result<StepOutcome, ReconcileError> {
+    Ok(match action {
+        MachineAction::CountGpus { system_id } => {
+            let devices = maas.node_devices(system_id, Some("gpu")).await?;
+            StepOutcome::GpusCounted(matching_gpus(
+                facts.requirements.gpu.as_ref(),
+                devices
+                    .iter()
+                    .map(|d| (d.vendor_id.as_str(), d.product_name.as_str())),
+            ))
+        }
+        MachineAction::RejectForGpus {
+            system_id,
+            found,
+            wanted,
+        } => {
+            let mut rejected = facts.gpu.rejected.clone();
+            rejected.push(system_id.clone());
+            store.set_gpu_rejected(&rejected, true).await?;
+            info!(%system_id, found, wanted, "set aside a machine with too few GPUs");
+            StepOutcome::SetAside(rejected)
+        }
+        MachineAction::ReadRejected { system_id } => {
+            let ours = match maas.read_machine(system_id).await {
+                Ok(m) => {
+                    let m = observe(&m);
+                    m.phase().is_held()
+                        && m.ownership(&facts.uid, &facts.namespace, &facts.name) == Ownership::Ours
+                }
+                Err(MaasError::NotFound { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            StepOutcome::SetAsideRead(system_id.clone(), ours)
+        }
+        MachineAction::ReleaseRejected { system_id, erase } => {
+            match maas.release(system_id, &release_params(*erase)).await {
+                Ok(_) | Err(MaasError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            info!(%system_id, "released a machine set aside for too few GPUs");
+            drop_rejected(store, facts, system_id).await?
+        }
+        MachineAction::DropRejected { system_id } => drop_rejected(store, facts, system_id).await?,
+        other => {
+            return Err(ReconcileError::Invalid(format!(
+                "{} is not a GPU search step",
+                other.name()
+            )));
+        }
+    })
+}
+
+/// Removes a set-aside machine from the list, durably.
 async fn drop_rejected<S: MachineStore>(
     store: &S,
-    facts: &mut MachineFacts,
+    facts: &MachineFacts,
     system_id: &str,
-) -> Result<(), ReconcileError> {
+) -> Result<StepOutcome, ReconcileError> {
     let rest: Vec<String> = facts
         .gpu
         .rejected
@@ -487,9 +500,7 @@ async fn drop_rejected<S: MachineStore>(
         .cloned()
         .collect();
     store.set_gpu_rejected(&rest, false).await?;
-    facts.gpu.rejected = rest;
-    facts.gpu.first_rejected_held = None;
-    Ok(())
+    Ok(StepOutcome::SetAsideDropped(rest))
 }
 
 /// A machine answer, with 404 folded into the view instead of an error.

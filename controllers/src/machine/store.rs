@@ -12,7 +12,7 @@ use crate::k8s::objects::{merge_patch, set_finalizer};
 use crate::machine::source::gpu::{GPU_REJECTED, render_rejected};
 use crate::machine::steps::BootstrapData;
 use crate::machine::steps::MachineStore;
-use crate::runtime::error::ReconcileError;
+use crate::runtime::error::{ReconcileError, Stage};
 
 /// Writes through the API server.
 pub struct KubeMachineStore {
@@ -85,6 +85,7 @@ impl MachineStore for KubeMachineStore {
             .get_opt(secret)
             .await
             .map_err(|source| ReconcileError::Kube {
+                stage: Stage::Fetch,
                 action: "read bootstrap Secret",
                 source,
             })?

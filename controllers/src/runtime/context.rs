@@ -43,16 +43,10 @@ pub struct Context {
     /// data; the orphan sweep only releases machines naming it. `None` when unreadable, and
     /// then the sweep releases nothing.
     pub management: Option<String>,
-    /// When this process first saw each MaasMachine (by uid) deploying, for adaptive polling.
-    pub deploying_since: Mutex<HashMap<String, Instant>>,
     /// When each ready MaasMachine (by uid) was last confirmed in MAAS, with the names its Node
     /// patch needs: events that change nothing of ours (CAPI status updates, our own writes,
     /// the Node retry) then cost no MAAS call.
     pub confirmed_ready: Mutex<HashMap<String, (Instant, NodeTarget)>>,
-    /// When each MaasMachine (by uid, and whether it was being deleted) that waits on MAAS
-    /// progress is due for its next read: wake-ups caused by our own writes before then cost no
-    /// MAAS call.
-    pub next_poll: Mutex<HashMap<String, (bool, Instant)>>,
     /// What each MaasCluster (by uid) last learnt of MAAS: zones and its DNS record.
     pub cluster_memo: Mutex<HashMap<String, ClusterMemo>>,
 }
@@ -90,16 +84,6 @@ impl Context {
         }
     }
 
-    /// How long the machine `uid` has been deploying as far as this process knows; `mark`
-    /// records or forgets the start.
-    pub fn deploying_for(&self, uid: &str) -> Option<Duration> {
-        let map = self
-            .deploying_since
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        map.get(uid).map(Instant::elapsed)
-    }
-
     /// The Node names of `uid` when it was confirmed ready in MAAS less than (most of) a sync
     /// period ago; the margin keeps the resync requeue itself from being skipped.
     pub fn recently_confirmed(&self, uid: &str) -> Option<NodeTarget> {
@@ -128,29 +112,6 @@ impl Context {
         }
     }
 
-    /// Time left before `uid` is due for its next MAAS read, if any. A poll scheduled before the
-    /// deletion started does not delay the deletion.
-    pub fn poll_pending(&self, uid: &str, deleting: bool) -> Option<Duration> {
-        let map = self.next_poll.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(uid)
-            .filter(|(d, _)| *d == deleting)
-            .and_then(|(_, due)| due.checked_duration_since(Instant::now()))
-            .filter(|left| !left.is_zero())
-    }
-
-    /// Records (`Some(after)`) or clears (`None`) the next read of `uid`.
-    pub fn set_next_poll(&self, uid: &str, deleting: bool, after: Option<Duration>) {
-        let mut map = self.next_poll.lock().unwrap_or_else(|p| p.into_inner());
-        match after {
-            Some(after) => {
-                map.insert(uid.to_string(), (deleting, Instant::now() + after));
-            }
-            None => {
-                map.remove(uid);
-            }
-        }
-    }
-
     /// The memo of a MaasCluster, when younger than the resync period.
     pub fn cluster_memo(&self, uid: &str) -> Option<ClusterMemo> {
         let map = self.cluster_memo.lock().unwrap_or_else(|p| p.into_inner());
@@ -169,19 +130,6 @@ impl Context {
             None => {
                 map.remove(uid);
             }
-        }
-    }
-
-    /// Records (`true`) or forgets (`false`) that `uid` is deploying.
-    pub fn mark_deploying(&self, uid: &str, deploying: bool) {
-        let mut map = self
-            .deploying_since
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if deploying {
-            map.entry(uid.to_string()).or_insert_with(Instant::now);
-        } else {
-            map.remove(uid);
         }
     }
 }

@@ -3,20 +3,57 @@
 
 use std::time::Duration;
 
-use maas_client::MaasError;
+use maas_client::{MaasError, MaasErrorClass};
 
 /// How soon a pass that lost a write race runs again.
 pub const CONFLICT_RETRY: Duration = Duration::from_secs(1);
+
+/// The stage of a pass that failed: reading the objects, a step against MAAS, a durable write of
+/// the pass's progress, the status write, or the workload cluster's Node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading the objects (and credentials) the facts are built from.
+    Fetch,
+    /// A step against MAAS.
+    MaasStep,
+    /// A durable write of the pass's progress (annotations, spec fields, finalizers).
+    Store,
+    /// The status write.
+    Status,
+    /// The workload cluster's Node.
+    Node,
+}
+
+impl Stage {
+    /// The label in messages and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Fetch => "fetch",
+            Stage::MaasStep => "MAAS step",
+            Stage::Store => "store",
+            Stage::Status => "status",
+            Stage::Node => "node",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why a reconcile pass failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// A MAAS call failed.
-    #[error("MAAS: {0}")]
+    #[error("MAAS step: {0}")]
     Maas(#[from] MaasError),
     /// A Kubernetes call failed.
-    #[error("Kubernetes {action}: {source}")]
+    #[error("{stage}: Kubernetes {action}: {source}")]
     Kube {
+        /// The stage of the pass.
+        stage: Stage,
         /// What we were doing.
         action: &'static str,
         /// The client error.
@@ -35,6 +72,24 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
+    /// A Kubernetes error of `stage` while doing `action`, for `map_err`.
+    pub fn kube(stage: Stage, action: &'static str) -> impl FnOnce(kube::Error) -> Self {
+        move |source| ReconcileError::Kube {
+            stage,
+            action,
+            source,
+        }
+    }
+
+    /// The stage of the pass that failed.
+    pub fn stage(&self) -> Stage {
+        match self {
+            ReconcileError::Maas(_) | ReconcileError::TooManySteps(_) => Stage::MaasStep,
+            ReconcileError::Kube { stage, .. } => *stage,
+            ReconcileError::Invalid(_) | ReconcileError::MissingCredentials => Stage::Fetch,
+        }
+    }
+
     /// Whether a Kubernetes write lost a race with another writer (409): the object changed
     /// under us, the watch brings the new version, and a pass on it a moment later settles it.
     /// Nothing is wrong, so nothing is reported.
@@ -46,10 +101,18 @@ impl ReconcileError {
     /// wait for the object or the configuration to change.
     pub fn is_transient(&self) -> bool {
         match self {
-            ReconcileError::Maas(e) => matches!(
-                e.kind(),
-                "retryable" | "transport" | "unexpected" | "unauthorized" | "forbidden"
-            ),
+            ReconcileError::Maas(e) => match e.class() {
+                MaasErrorClass::Retryable
+                | MaasErrorClass::Transport
+                | MaasErrorClass::Unexpected
+                | MaasErrorClass::Unauthorized
+                | MaasErrorClass::Forbidden => true,
+                MaasErrorClass::Config
+                | MaasErrorClass::NotFound
+                | MaasErrorClass::Conflict
+                | MaasErrorClass::BadRequest
+                | MaasErrorClass::Decode => false,
+            },
             ReconcileError::Kube { .. } => true,
             ReconcileError::Invalid(_) | ReconcileError::MissingCredentials => false,
             ReconcileError::TooManySteps(_) => true,
@@ -59,14 +122,14 @@ impl ReconcileError {
     /// A stable label for metrics, events and condition reasons.
     pub fn label(&self) -> &'static str {
         match self {
-            ReconcileError::Maas(e) => match e.kind() {
-                "unauthorized" | "forbidden" => "MaasAuthFailed",
-                "retryable" | "transport" => "MaasUnavailable",
-                "bad_request" => "MaasRejected",
-                "not_found" => "MaasNotFound",
-                "conflict" => "MaasConflict",
-                "config" => "MaasConfigInvalid",
-                _ => "MaasError",
+            ReconcileError::Maas(e) => match e.class() {
+                MaasErrorClass::Unauthorized | MaasErrorClass::Forbidden => "MaasAuthFailed",
+                MaasErrorClass::Retryable | MaasErrorClass::Transport => "MaasUnavailable",
+                MaasErrorClass::BadRequest => "MaasRejected",
+                MaasErrorClass::NotFound => "MaasNotFound",
+                MaasErrorClass::Conflict => "MaasConflict",
+                MaasErrorClass::Config => "MaasConfigInvalid",
+                MaasErrorClass::Unexpected | MaasErrorClass::Decode => "MaasError",
             },
             ReconcileError::Kube { .. } => "KubernetesError",
             ReconcileError::Invalid(_) => "InvalidObject",
@@ -128,6 +191,7 @@ mod tests {
         assert_eq!(bad.requeue_after(), Duration::from_secs(300));
 
         let conflict = ReconcileError::Kube {
+            stage: Stage::Store,
             action: "update finalizers",
             source: kube::Error::Api(Box::new(
                 kube::core::Status::failure("the object has been modified", "Conflict")
@@ -137,6 +201,7 @@ mod tests {
         assert!(conflict.is_conflict());
         assert_eq!(conflict.requeue_after(), CONFLICT_RETRY);
         let gone = ReconcileError::Kube {
+            stage: Stage::Fetch,
             action: "read",
             source: kube::Error::Api(Box::new(
                 kube::core::Status::failure("not found", "NotFound").with_code(404),
@@ -146,6 +211,13 @@ mod tests {
         assert_eq!(gone.requeue_after(), Duration::from_secs(15));
         assert!(!retry.is_conflict());
 
+        assert_eq!(conflict.stage(), Stage::Store);
+        assert!(
+            conflict
+                .to_string()
+                .starts_with("store: Kubernetes update finalizers")
+        );
+        assert_eq!(retry.stage(), Stage::MaasStep);
         assert!(!ReconcileError::MissingCredentials.is_transient());
         assert_eq!(
             ReconcileError::MissingCredentials.label(),

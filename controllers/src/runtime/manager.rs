@@ -4,34 +4,28 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use capmaas_api::capi::{CapiVersion, Cluster, Machine};
-use capmaas_api::{Contract, MaasCluster, MaasMachine, MaasMachineTemplate};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use capmaas_api::capi::CapiVersion;
+use capmaas_api::{Contract, MaasCluster, MaasMachine};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ListParams, PartialObjectMeta, Resource};
+use kube::api::Resource;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Config};
 use maas_client::TlsConfig;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::k8s::capi_api::{CapiKind, capi_api, capi_resource, decode};
-use crate::maas::credentials::{MaasConnector, MaasCredentials};
-use crate::machine::bootstrap_index::BootstrapIndex;
+use crate::maas::credentials::{MaasConnector, MaasCredentials, ObserverWiring};
 use crate::runtime::context::Context;
-use crate::runtime::error::ReconcileError;
 use crate::runtime::flags::{Flags, parse_bind_address};
 use crate::runtime::leader;
 use crate::runtime::metrics::{MaasRequestCounter, Metrics};
 use crate::runtime::servers::{Readiness, metrics_router, probe_router, serve};
 use crate::runtime::shutdown::Shutdown;
-use crate::sweep::{LiveMachines, LiveSet, Sweeper};
-use crate::{
-    cluster::reconcile as cluster, machine::reconcile as machine, template::reconcile as template,
-};
+use crate::sweep::runner::orphan_sweep;
+use crate::{cluster, machine, template};
 
 /// How long in-flight reconciles may run on after the shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -111,44 +105,6 @@ async fn discover_contract(client: &Client, capi: CapiVersion) -> Contract {
     }
 }
 
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
-struct KubeLive {
-    api: Api<MaasMachine>,
-}
-
-impl LiveMachines for KubeLive {
-    async fn live(&self) -> Result<LiveSet, ReconcileError> {
-        let list = self
-            .api
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| ReconcileError::Kube {
-                action: "list MaasMachines",
-                source,
-            })?;
-        let mut live = LiveSet::default();
-        for m in list.items {
-            if let Some(uid) = m.metadata.uid {
-                live.uids.insert(uid);
-            }
-            if let Some(id) = m.spec.system_id.filter(|id| !id.is_empty()) {
-                live.system_ids.insert(id);
-            }
-        }
-        Ok(live)
-    }
-}
-
 /// This management cluster's identity: the uid of the MaasMachine CRD, readable with the
 /// cluster-wide role and the namespaced one alike, stable across restarts and upgrades, and
 /// different in every management cluster (a moved cluster's target has its own CRD).
@@ -176,36 +132,90 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
     shutdown.on_os_signals();
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
+    let servers = start_servers(&flags, &readiness, &metrics, &shutdown).await?;
+    let client = kube_client(&flags).await?;
+    let identity =
+        std::env::var("POD_NAME").unwrap_or_else(|_| format!("capmaas-{}", std::process::id()));
+    let leadership = match lead(&flags, &client, &identity, &shutdown).await {
+        Ok(l) => l,
+        Err(leader::LeaderError::ShutdownFirst) => return join_servers(servers).await,
+        Err(e) => return Err(e.into()),
+    };
+    let (wake, woken) = mpsc::unbounded_channel();
+    let wiring = ObserverWiring {
+        wake,
+        shutdown: shutdown.clone(),
+    };
+    let ctx = Arc::new(context(&flags, client, &metrics, identity, wiring).await?);
+    let lost = run_controllers(&flags, ctx, woken, &readiness, leadership, &shutdown).await;
+    shutdown.trigger();
+    readiness.set_ready(false);
+    join_servers(servers).await?;
+    info!("servers stopped");
+    match lost {
+        Some(leader::LeaderError::TaskEnded) => Err(leader::LeaderError::TaskEnded.into()),
+        _ => {
+            info!("stopped");
+            Ok(())
+        }
+    }
+}
 
+/// Starts the probe and metrics servers the flags ask for.
+async fn start_servers(
+    flags: &Flags,
+    readiness: &Readiness,
+    metrics: &Arc<Metrics>,
+    shutdown: &Shutdown,
+) -> Result<Vec<JoinHandle<std::io::Result<()>>>, ManagerError> {
     let mut servers = Vec::new();
-    let probe_addr = parse_bind_address(&flags.health_probe_bind_address)
-        .map_err(|e| ManagerError::BindAddress(flags.health_probe_bind_address.clone(), e))?;
-    let metrics_addr = parse_bind_address(&flags.metrics_bind_address)
-        .map_err(|e| ManagerError::BindAddress(flags.metrics_bind_address.clone(), e))?;
-    if let Some(addr) = probe_addr {
+    let bind = |flag: &String| {
+        parse_bind_address(flag).map_err(|e| ManagerError::BindAddress(flag.clone(), e))
+    };
+    if let Some(addr) = bind(&flags.health_probe_bind_address)? {
         let (bound, task) = serve(addr, probe_router(readiness.clone()), shutdown.clone()).await?;
         info!(%bound, "serving /healthz and /readyz");
         servers.push(task);
     }
-    if let Some(addr) = metrics_addr {
+    if let Some(addr) = bind(&flags.metrics_bind_address)? {
         let (bound, task) = serve(addr, metrics_router(metrics.clone()), shutdown.clone()).await?;
         info!(%bound, "serving /metrics");
         servers.push(task);
     }
+    Ok(servers)
+}
 
-    let client = kube_client(&flags).await?;
-    let namespace = flags.watch_namespace().map(str::to_string);
-    let capi = discover_capi(&client).await;
-    let contract = discover_contract(&client, capi).await;
-    let management = management_identity(&client).await;
-    info!(
-        capi = capi.as_str(),
-        ?contract,
-        management = management.as_deref().unwrap_or("<unknown>"),
-        namespace = namespace.as_deref().unwrap_or("<all>"),
-        "starting"
-    );
+/// Takes the leader Lease when the flags ask for leader election; `None` without it.
+async fn lead(
+    flags: &Flags,
+    client: &Client,
+    identity: &str,
+    shutdown: &Shutdown,
+) -> Result<Option<leader::Leadership>, leader::LeaderError> {
+    if !flags.leader_elect {
+        return Ok(None);
+    }
+    let lease_ns = Some(flags.leader_election_namespace.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .or_else(|| flags.watch_namespace().map(str::to_string))
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok()
+        })
+        .unwrap_or_else(|| "default".to_string());
+    let id = &flags.leader_election_id;
+    leader::acquire(client.clone(), lease_ns.trim(), id, identity, shutdown)
+        .await
+        .map(Some)
+}
 
+/// The MAAS connector: provider-wide credentials, TLS settings, the request metrics and the
+/// observers' wiring.
+fn connector(
+    flags: &Flags,
+    metrics: &Arc<Metrics>,
+    wiring: ObserverWiring,
+) -> Result<MaasConnector, ManagerError> {
     let creds = MaasCredentials::from_parts(
         flags.maas_endpoint.as_deref(),
         flags.maas_api_key.as_deref(),
@@ -226,130 +236,64 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         ca_bundle_pem,
         insecure_skip_verify: flags.maas_insecure_skip_tls_verify,
     };
-    let connector = MaasConnector::new(creds, tls, Arc::new(MaasRequestCounter(metrics.clone())));
+    let counter = Arc::new(MaasRequestCounter(metrics.clone()));
+    Ok(MaasConnector::new(creds, tls, counter).with_observers(wiring))
+}
 
-    let identity =
-        std::env::var("POD_NAME").unwrap_or_else(|_| format!("capmaas-{}", std::process::id()));
-    let leadership = if flags.leader_elect {
-        let lease_ns = Some(flags.leader_election_namespace.trim())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .or_else(|| namespace.clone())
-            .or_else(|| {
-                std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-                    .ok()
-            })
-            .unwrap_or_else(|| "default".to_string());
-        match leader::acquire(
-            client.clone(),
-            lease_ns.trim(),
-            &flags.leader_election_id,
-            &identity,
-            &shutdown,
-        )
-        .await
-        {
-            Ok(l) => Some(l),
-            Err(leader::LeaderError::ShutdownFirst) => return join_servers(servers).await,
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        None
-    };
-
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "capmaas-controller-manager".into(),
-            instance: Some(identity),
-        },
+/// The shared context: start-up discovery, the connector and the events recorder.
+async fn context(
+    flags: &Flags,
+    client: Client,
+    metrics: &Arc<Metrics>,
+    identity: String,
+    wiring: ObserverWiring,
+) -> Result<Context, ManagerError> {
+    let namespace = flags.watch_namespace().map(str::to_string);
+    let capi = discover_capi(&client).await;
+    let contract = discover_contract(&client, capi).await;
+    let management = management_identity(&client).await;
+    info!(
+        capi = capi.as_str(),
+        ?contract,
+        management = management.as_deref().unwrap_or("<unknown>"),
+        namespace = namespace.as_deref().unwrap_or("<all>"),
+        "starting"
     );
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        connector,
+    let reporter = Reporter {
+        controller: "capmaas-controller-manager".into(),
+        instance: Some(identity),
+    };
+    Ok(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        connector: connector(flags, metrics, wiring)?,
         metrics: metrics.clone(),
-        recorder,
         capi,
         contract,
         default_zone: flags.default_zone().map(str::to_string),
         sync_period: flags.sync_period,
-        namespace: namespace.clone(),
+        namespace,
         management,
-        deploying_since: Mutex::new(Default::default()),
         confirmed_ready: Mutex::new(Default::default()),
         cluster_memo: Mutex::new(Default::default()),
-        next_poll: Mutex::new(Default::default()),
-    });
+    })
+}
 
-    let ns = namespace.as_deref();
-    let wc = watcher::Config::default().any_semantic();
-
-    let machines = Controller::new(scoped::<MaasMachine>(&client, ns), wc.clone())
-        .with_config(controller::Config::default().concurrency(flags.machine_concurrency));
-    let machine_store = machines.store();
-    let mm_for_cluster = machine_store.clone();
-    let bootstrap_index = Arc::new(BootstrapIndex::default());
-    let index_for_machines = bootstrap_index.clone();
-    // Bootstrap Secrets are watched as metadata only: a change wakes the MaasMachines whose
-    // Machine names the Secret, and no Secret data is held in memory.
-    let machines = machines
-        .watches_with(
-            capi_api(&client, CapiKind::Machine, capi, ns),
-            capi_resource(CapiKind::Machine, capi),
-            wc.clone(),
-            move |obj| {
-                decode::<Machine>(obj).ok().and_then(|m| {
-                    index_for_machines.record(&m);
-                    machine::machine_to_maas_machine(&m)
-                })
-            },
-        )
-        .watches(
-            scoped::<PartialObjectMeta<Secret>>(&client, ns),
-            wc.clone(),
-            move |secret| {
-                bootstrap_index.readers(
-                    secret.metadata.namespace.as_deref().unwrap_or_default(),
-                    secret.metadata.name.as_deref().unwrap_or_default(),
-                )
-            },
-        )
-        .watches_with(
-            capi_api(&client, CapiKind::Cluster, capi, ns),
-            capi_resource(CapiKind::Cluster, capi),
-            wc.clone(),
-            move |obj| {
-                decode::<Cluster>(obj)
-                    .map(|c| machine::cluster_maas_machines(&mm_for_cluster, &c))
-                    .unwrap_or_default()
-            },
-        )
-        .graceful_shutdown_on(shutdown.wait());
-
-    let clusters = Controller::new(scoped::<MaasCluster>(&client, ns), wc.clone())
-        .with_config(controller::Config::default().concurrency(flags.cluster_concurrency));
-    let cluster_store = clusters.store();
-    let cs_for_machines = cluster_store.clone();
-    let clusters = clusters
-        .watches_with(
-            capi_api(&client, CapiKind::Cluster, capi, ns),
-            capi_resource(CapiKind::Cluster, capi),
-            wc.clone(),
-            |obj| {
-                decode::<Cluster>(obj)
-                    .ok()
-                    .and_then(|c| cluster::cluster_to_maas_cluster(&c))
-            },
-        )
-        .watches(scoped::<MaasMachine>(&client, ns), wc.clone(), move |mm| {
-            cluster::maas_machine_to_maas_cluster(&cs_for_machines, &mm)
-        })
-        .graceful_shutdown_on(shutdown.wait());
-
-    let templates = Controller::new(scoped::<MaasMachineTemplate>(&client, ns), wc.clone())
-        .with_config(controller::Config::default().concurrency(2))
-        .graceful_shutdown_on(shutdown.wait());
-
+/// Runs the controllers and the orphan sweep until shutdown or the loss of the Lease, and
+/// reports the loss if that is what ended them.
+async fn run_controllers(
+    flags: &Flags,
+    ctx: Arc<Context>,
+    woken: mpsc::UnboundedReceiver<ObjectRef<MaasMachine>>,
+    readiness: &Readiness,
+    leadership: Option<leader::Leadership>,
+    shutdown: &Shutdown,
+) -> Option<leader::LeaderError> {
+    let (machines, machine_store) =
+        machine::watches::controller(ctx.clone(), flags.machine_concurrency, woken, shutdown);
+    let (clusters, cluster_store) =
+        cluster::watches::controller(ctx.clone(), flags.cluster_concurrency, shutdown);
+    let templates = template::controller(ctx.clone(), shutdown);
     let ready_flag = readiness.clone();
     let ready_task = tokio::spawn(async move {
         if store_ready(&machine_store).await && store_ready(&cluster_store).await {
@@ -357,28 +301,12 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
             info!("caches synced; ready");
         }
     });
-
-    let machine_run = machines
-        .run(machine::reconcile, machine::error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(error) = r {
-                tracing::debug!(%error, "maasmachine reconcile");
-            }
-        });
-    let cluster_run = clusters
-        .run(cluster::reconcile, cluster::error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(error) = r {
-                tracing::debug!(%error, "maascluster reconcile");
-            }
-        });
-
-    let sweep = orphan_sweep(
-        ctx.clone(),
-        flags.orphan_sweep_interval,
-        flags.orphan_sweep_grace,
-        shutdown.clone(),
-    );
+    let controllers = async {
+        tokio::join!(templates, machines, clusters);
+        info!("controllers stopped");
+    };
+    let (interval, grace) = (flags.orphan_sweep_interval, flags.orphan_sweep_grace);
+    let sweep = orphan_sweep(ctx, interval, grace, shutdown.clone());
     let lost = async {
         match leadership {
             Some(l) => Some(l.watch_loss(shutdown.clone()).await),
@@ -388,53 +316,22 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
             }
         }
     };
-    let template_run = templates
-        .run(template::reconcile, template::error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(error) = r {
-                tracing::debug!(%error, "maasmachinetemplate reconcile");
-            }
-        });
-    let controllers = async {
-        tokio::join!(
-            async {
-                template_run.await;
-                info!("maasmachinetemplate controller stopped");
-            },
-            async {
-                machine_run.await;
-                info!("maasmachine controller stopped");
-            },
-            async {
-                cluster_run.await;
-                info!("maascluster controller stopped");
-            },
-        )
-    };
-    let controllers_and_sweep = async {
-        tokio::pin!(controllers);
-        tokio::select! {
-            _ = &mut controllers => {}
-            _ = shutdown.wait() => {
-                // In-flight reconciles get a grace period; every step is durable, so cutting one
-                // short is safe (the next leader continues from the recorded state).
-                if tokio::time::timeout(SHUTDOWN_GRACE, &mut controllers).await.is_err() {
-                    warn!("controllers did not stop within the grace period; abandoning in-flight work");
-                }
-            }
-        }
-    };
-    let (_, _, lost) = tokio::join!(controllers_and_sweep, sweep, lost);
-    shutdown.trigger();
+    let (_, _, lost) = tokio::join!(with_grace(controllers, shutdown), sweep, lost);
     ready_task.abort();
-    readiness.set_ready(false);
-    join_servers(servers).await?;
-    info!("servers stopped");
-    match lost {
-        Some(leader::LeaderError::TaskEnded) => Err(leader::LeaderError::TaskEnded.into()),
-        _ => {
-            info!("stopped");
-            Ok(())
+    lost
+}
+
+/// Runs `controllers` until they end; after the shutdown signal they get a grace period. Every
+/// step is durable, so cutting one short is safe (the next leader continues from the recorded
+/// state).
+async fn with_grace(controllers: impl std::future::Future<Output = ()>, shutdown: &Shutdown) {
+    tokio::pin!(controllers);
+    tokio::select! {
+        _ = &mut controllers => {}
+        _ = shutdown.wait() => {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut controllers).await.is_err() {
+                warn!("controllers did not stop within the grace period; abandoning in-flight work");
+            }
         }
     }
 }
@@ -466,38 +363,4 @@ async fn join_servers(
         }
     }
     Ok(())
-}
-
-async fn orphan_sweep(ctx: Arc<Context>, interval: Duration, grace: Duration, shutdown: Shutdown) {
-    if interval.is_zero() {
-        return;
-    }
-    let mut sweeper = Sweeper::new(ctx.namespace.clone(), ctx.management.clone(), grace);
-    let live = KubeLive {
-        api: scoped::<MaasMachine>(&ctx.client, ctx.namespace.as_deref()),
-    };
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.wait() => return,
-        }
-        let client = match ctx.connector.client(None) {
-            Ok(Some(c)) => c,
-            Ok(None) => continue,
-            Err(error) => {
-                warn!(%error, "orphan sweep: no MAAS client");
-                continue;
-            }
-        };
-        match sweeper
-            .sweep_once(&client, &live, std::time::Instant::now())
-            .await
-        {
-            Ok(released) if !released.is_empty() => {
-                info!(count = released.len(), "orphan sweep released machines")
-            }
-            Ok(_) => {}
-            Err(error) => warn!(%error, "orphan sweep failed"),
-        }
-    }
 }

@@ -7,6 +7,7 @@ pub mod flags;
 pub mod leader;
 pub mod manager;
 pub mod metrics;
+pub mod reconciler;
 pub mod servers;
 pub mod shutdown;
 pub mod telemetry;

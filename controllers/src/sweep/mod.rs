@@ -8,6 +8,8 @@
 //! stayed so for a grace period (the source of a move loses its objects before the target
 //! has rewritten the owner data).
 
+pub mod runner;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::{Duration, Instant};

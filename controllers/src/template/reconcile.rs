@@ -2,7 +2,6 @@
 //! what the template's spec promises. No MAAS call: the status is a function of the spec.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use capmaas_api::capi::{Cluster, cluster_name_label, has_paused_annotation};
 use capmaas_api::{MaasMachineTemplate, MaasMachineTemplateStatus};
@@ -10,12 +9,12 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::debug;
 
 use crate::k8s::capi_api::{CapiKind, get_capi};
 use crate::runtime::context::{Context, FIELD_MANAGER};
-use crate::runtime::error::ReconcileError;
-use crate::runtime::metrics::ReconcileResult;
+use crate::runtime::error::{ReconcileError, Stage};
+use crate::runtime::reconciler::reconcile_with;
 use crate::template::status::template_status;
 
 /// The controller name in metrics and logs.
@@ -52,27 +51,15 @@ pub async fn reconcile(
     obj: Arc<MaasMachineTemplate>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let started = Instant::now();
-    let span = info_span!("reconcile", controller = CONTROLLER, namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any());
-    let result = reconcile_inner(&obj, &ctx).instrument(span).await;
-    let outcome = if result.is_ok() {
-        ReconcileResult::Success
-    } else {
-        ReconcileResult::Error
-    };
-    ctx.metrics
-        .reconciled(CONTROLLER, outcome, started.elapsed());
-    result.map(|()| Action::requeue(ctx.sync_period))
-}
-
-/// Requeue policy for errors.
-pub fn error_policy(
-    _obj: Arc<MaasMachineTemplate>,
-    error: &ReconcileError,
-    _ctx: Arc<Context>,
-) -> Action {
-    warn!(%error, label = error.label(), "maasmachinetemplate reconcile failed");
-    Action::requeue(error.requeue_after())
+    reconcile_with(
+        CONTROLLER,
+        obj,
+        ctx,
+        |obj, ctx| async move { reconcile_inner(&obj, &ctx).await.map(|()| None) },
+        // The status is a function of the spec: the log line is the whole report.
+        |_, _, _| async {},
+    )
+    .await
 }
 
 async fn reconcile_inner(obj: &MaasMachineTemplate, ctx: &Context) -> Result<(), ReconcileError> {
@@ -107,6 +94,7 @@ async fn reconcile_inner(obj: &MaasMachineTemplate, ctx: &Context) -> Result<(),
     api.patch_status(&obj.name_any(), &params, &Patch::Merge(&body))
         .await
         .map_err(|source| ReconcileError::Kube {
+            stage: Stage::Status,
             action: "write MaasMachineTemplate status",
             source,
         })?;

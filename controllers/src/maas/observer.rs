@@ -1,0 +1,295 @@
+//! One observer per MAAS endpoint owns "what MAAS says now" about machines in transit
+//! (deploying, releasing, powering on).
+//!
+//! MAAS has no watch, so something must poll. Polling each machine on its own costs one read per
+//! machine per poll; the observer reads every machine it watches in one batched
+//! `GET machines/?id=a&id=b...` per tick and wakes only the objects whose machine changed. A pass
+//! woken by anything else (our own writes, CAPI status updates) takes the latest observation
+//! instead of reading MAAS, so MAAS reads per deploying machine fall as more machines deploy.
+//!
+//! A pass takes the observation out of the observer ([`MachineObserver::take`]) and puts the
+//! machine back ([`MachineObserver::watch`]) only when its pass ends still in transit, with the
+//! state MAAS last answered. So an observation never outlives a step of ours: a pass that acts
+//! and then fails leaves nothing stale behind, and the next pass reads MAAS itself.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use maas_client::{MaasApi, MachineFilter};
+use tokio::sync::{Notify, mpsc};
+use tracing::{debug, warn};
+
+use crate::domain::maas_machine::ObservedMachine;
+use crate::domain::observe::observe;
+use crate::domain::timing::{POLL_MAX, POWER_ON_POLL, RELEASE_POLL, deploy_poll_delay};
+
+/// Why a machine is watched; each has its own polling rhythm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transit {
+    /// Installing its operating system: polls start near the quickest deployments and slow down.
+    Deploying,
+    /// On its way back to the free pool.
+    Releasing,
+    /// Deployed, waiting for the power to read `on`.
+    PoweringOn,
+}
+
+impl Transit {
+    /// The gap before the next read of a machine in this transit for `elapsed`.
+    pub fn poll_gap(self, elapsed: Duration) -> Duration {
+        match self {
+            Transit::Deploying => deploy_poll_delay(Some(elapsed)),
+            Transit::Releasing => RELEASE_POLL,
+            Transit::PoweringOn => POWER_ON_POLL,
+        }
+    }
+}
+
+/// The latest word of MAAS on a watched machine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// The machine as MAAS last described it.
+    pub machine: ObservedMachine,
+    /// Why it is watched.
+    pub transit: Transit,
+    /// When this process first saw it in this transit.
+    pub since: Instant,
+}
+
+struct Watched<W> {
+    who: W,
+    seen: Observation,
+    due: Instant,
+}
+
+/// The observer of one MAAS endpoint. `W` names the object to wake (an `ObjectRef` in the
+/// manager).
+pub struct MachineObserver<W> {
+    watched: Mutex<HashMap<String, Watched<W>>>,
+    changed: Notify,
+    wake: mpsc::UnboundedSender<W>,
+}
+
+/// What one tick did, for logs, tests and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Machines read (in one request).
+    pub read: usize,
+    /// Objects woken because their machine changed or vanished.
+    pub woken: usize,
+}
+
+/// Whether MAAS's new answer differs from the last one in anything a decision reads.
+fn moved(before: &ObservedMachine, after: &ObservedMachine) -> bool {
+    before.status_code != after.status_code
+        || before.power != after.power
+        || before.ip_addresses != after.ip_addresses
+        || before.owner_data != after.owner_data
+}
+
+impl<W: Clone + Send + 'static> MachineObserver<W> {
+    /// An observer that sends the objects to wake on `wake`.
+    pub fn new(wake: mpsc::UnboundedSender<W>) -> Self {
+        MachineObserver {
+            watched: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+            wake,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watched<W>>> {
+        self.watched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Watches `machine` for `who` until its state changes. `since` carries a transit start
+    /// from an earlier observation; a new transit starts now.
+    pub fn watch(
+        &self,
+        who: W,
+        machine: ObservedMachine,
+        transit: Transit,
+        since: Option<Instant>,
+    ) {
+        let now = Instant::now();
+        let since = since.unwrap_or(now);
+        let due = now + transit.poll_gap(now.duration_since(since));
+        let id = machine.system_id.clone();
+        let seen = Observation {
+            machine,
+            transit,
+            since,
+        };
+        self.lock().insert(id, Watched { who, seen, due });
+        self.changed.notify_one();
+    }
+
+    /// Takes the latest observation of `system_id` out: the pass now owns it, and puts the
+    /// machine back with [`watch`](Self::watch) if it is still in transit when the pass ends.
+    pub fn take(&self, system_id: &str) -> Option<Observation> {
+        self.lock().remove(system_id).map(|w| w.seen)
+    }
+
+    /// Stops watching `system_id`.
+    pub fn forget(&self, system_id: &str) {
+        self.lock().remove(system_id);
+    }
+
+    /// How many machines are watched.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no machine is watched.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// When the next read is due, if anything is watched.
+    fn next_due(&self) -> Option<Instant> {
+        self.lock().values().map(|w| w.due).min()
+    }
+
+    /// Reads every watched machine in one request, records what changed and wakes its object.
+    /// A machine MAAS no longer lists wakes its object too (the pass finds the 404 itself).
+    pub async fn tick<M: MaasApi>(&self, maas: &M) -> Result<TickReport, maas_client::MaasError> {
+        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        if ids.is_empty() {
+            return Ok(TickReport::default());
+        }
+        let filter = MachineFilter {
+            id: ids.clone(),
+            ..Default::default()
+        };
+        let answer = maas.list_machines(&filter).await?;
+        let mut latest: HashMap<String, ObservedMachine> = answer
+            .iter()
+            .map(|m| (m.system_id.clone(), observe(m)))
+            .collect();
+        let now = Instant::now();
+        let mut wake = Vec::new();
+        let mut map = self.lock();
+        for id in &ids {
+            // Taken by a pass while the read was in flight: that pass owns it now.
+            let Some(entry) = map.get_mut(id) else {
+                continue;
+            };
+            match latest.remove(id) {
+                Some(m) if !moved(&entry.seen.machine, &m) => {
+                    entry.seen.machine = m;
+                    entry.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
+                }
+                Some(m) => {
+                    entry.seen.machine = m;
+                    entry.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
+                    wake.push(entry.who.clone());
+                }
+                None => {
+                    if let Some(gone) = map.remove(id) {
+                        wake.push(gone.who);
+                    }
+                }
+            }
+        }
+        drop(map);
+        let woken = wake.len();
+        for who in wake {
+            // The receiver is gone only when the manager stops.
+            let _ = self.wake.send(who);
+        }
+        Ok(TickReport {
+            read: ids.len(),
+            woken,
+        })
+    }
+
+    /// Ticks whenever a read is due, until `stop` resolves. A failed read is retried after the
+    /// longest poll gap, so an unreachable MAAS costs one call a minute, not a storm.
+    pub async fn run<M: MaasApi>(&self, maas: M, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut backoff_until: Option<Instant> = None;
+        loop {
+            let due = match (self.next_due(), backoff_until) {
+                (Some(d), Some(b)) => Some(d.max(b)),
+                (d, _) => d,
+            };
+            let sleep = async {
+                match due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = self.changed.notified() => continue,
+                _ = sleep => {}
+            }
+            match self.tick(&maas).await {
+                Ok(report) => {
+                    backoff_until = None;
+                    debug!(
+                        read = report.read,
+                        woken = report.woken,
+                        "observed machines in transit"
+                    );
+                }
+                Err(error) => {
+                    warn!(%error, "cannot read the machines in transit; trying again later");
+                    backoff_until = Some(Instant::now() + POLL_MAX);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::maas_machine::Power;
+
+    fn machine(id: &str, status: i64) -> ObservedMachine {
+        ObservedMachine {
+            system_id: id.into(),
+            status_code: status,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_taken_observation_is_gone_until_watched_again() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let obs = MachineObserver::new(tx);
+        obs.watch("mm-1", machine("a", 9), Transit::Deploying, None);
+        assert_eq!(obs.len(), 1);
+        let seen = obs.take("a").unwrap();
+        assert_eq!(seen.machine.status_code, 9);
+        assert!(obs.take("a").is_none(), "a pass owns it now");
+        obs.watch("mm-1", seen.machine, seen.transit, Some(seen.since));
+        obs.forget("a");
+        assert!(obs.is_empty());
+    }
+
+    #[test]
+    fn only_what_decisions_read_counts_as_a_change() {
+        let a = machine("a", 9);
+        let mut b = a.clone();
+        b.status_name = "Deploying: installing".into();
+        assert!(!moved(&a, &b), "a new status message alone wakes nobody");
+        b.power = Power::On;
+        assert!(moved(&a, &b));
+        let mut c = a.clone();
+        c.ip_addresses.push("10.0.0.9".into());
+        assert!(moved(&a, &c));
+        assert!(moved(&a, &machine("a", 6)));
+    }
+
+    #[test]
+    fn each_transit_has_its_rhythm() {
+        assert_eq!(Transit::Releasing.poll_gap(Duration::ZERO), RELEASE_POLL);
+        assert_eq!(Transit::PoweringOn.poll_gap(Duration::ZERO), POWER_ON_POLL);
+        assert_eq!(
+            Transit::Deploying.poll_gap(Duration::from_secs(600)),
+            POLL_MAX
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The one reconcile wrapper every controller runs its pass in: a span per object, the
+//! controller-runtime metrics, the error report (log, status, event) and the requeue policy.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::runtime::context::Context;
+use crate::runtime::error::ReconcileError;
+use crate::runtime::metrics::ReconcileResult;
+
+/// How a pass ended: `None` waits for a change (or the resync), `Some(d)` looks again after `d`.
+pub type PassResult = Result<Option<Duration>, ReconcileError>;
+
+/// The controller-runtime metric outcome of a pass.
+fn metric_outcome(result: &PassResult) -> ReconcileResult {
+    match result {
+        Ok(None) => ReconcileResult::Success,
+        Ok(Some(_)) => ReconcileResult::Requeue,
+        Err(_) => ReconcileResult::Error,
+    }
+}
+
+/// Runs `pass` for `obj` of `controller` inside its span, records the metrics, and on an error
+/// (other than a lost write race, which the next pass on the fresh object settles) logs it and
+/// lets `report` show it on the object (status, event).
+pub async fn reconcile_with<K, P, PF, R, RF>(
+    controller: &'static str,
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    pass: P,
+    report: R,
+) -> Result<Action, ReconcileError>
+where
+    K: ResourceExt,
+    P: FnOnce(Arc<K>, Arc<Context>) -> PF,
+    PF: Future<Output = PassResult>,
+    R: FnOnce(Arc<K>, Arc<Context>, &ReconcileError) -> RF,
+    RF: Future<Output = ()>,
+{
+    let started = Instant::now();
+    let span = info_span!(
+        "reconcile",
+        controller,
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+    );
+    let result = pass(obj.clone(), ctx.clone())
+        .instrument(span.clone())
+        .await;
+    ctx.metrics
+        .reconciled(controller, metric_outcome(&result), started.elapsed());
+    match result {
+        Ok(None) => Ok(Action::requeue(ctx.sync_period)),
+        Ok(Some(after)) => Ok(Action::requeue(after)),
+        Err(error) => {
+            async {
+                if error.is_conflict() {
+                    debug!(%error, "lost a write race; retrying on the fresh object");
+                    return;
+                }
+                warn!(%error, stage = %error.stage(), label = error.label(), transient = error.is_transient(), "reconcile failed");
+                report(obj, ctx, &error).await;
+            }
+            .instrument(span)
+            .await;
+            Err(error)
+        }
+    }
+}
+
+/// The requeue policy of every controller: MAAS's hint, else soon for transient errors and
+/// late for terminal ones (a change to the object triggers sooner).
+pub fn error_policy<K>(_obj: Arc<K>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    Action::requeue(error.requeue_after())
+}
