@@ -46,6 +46,7 @@ simulator: ## Run only the MAAS simulator with generated machines (Ctrl-C stops 
 
 bench: ## Benchmarks that print numbers (not tests)
 	$(CARGO) run --release -p maas-sim --example bench_read
+	$(CARGO) run -p capmaas-controllers --example bench_observer -- 60
 
 release: ## clusterctl repository in out/release/infrastructure-maas/v<version> (IMAGE=... to override the manager image)
 	bash hack/release.sh
