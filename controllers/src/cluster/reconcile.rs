@@ -1,7 +1,7 @@
 //! The MaasCluster reconciler: endpoint, DNS resource, failure domains, deletion.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use capmaas_api::capi::{Cluster, Machine, cluster_name_label, has_paused_annotation};
 use capmaas_api::{
@@ -33,7 +33,7 @@ use crate::maas::credentials::identity_credentials;
 use crate::maas::no_maas::NoMaas;
 use crate::runtime::context::{ClusterMemo, Context};
 use crate::runtime::error::{ReconcileError, Stage};
-use crate::runtime::reconciler::reconcile_with;
+use crate::runtime::reconciler::{PassResult, reconcile_with};
 
 /// The controller name in metrics and logs.
 pub const CONTROLLER: &str = "maascluster";
@@ -136,71 +136,80 @@ async fn control_plane(
         .collect())
 }
 
-async fn reconcile_inner(
+/// What the fetch stage read for one MaasCluster.
+struct ClusterFetched {
+    /// The owner Cluster.
+    owner: Option<Cluster>,
+    /// The Cluster named by the cluster-name label, when there is no owner yet (CAPI sets the
+    /// ownerRef only while reconciling an unpaused Cluster): for the pause check alone.
+    labelled: Option<Cluster>,
+    /// The cluster's name.
+    cluster_name: String,
+}
+
+async fn fetch(
     obj: &MaasCluster,
     ctx: &Context,
-) -> Result<Option<Duration>, ReconcileError> {
-    if has_annotation(&obj.metadata, annotations::MANAGED_BY) {
-        return Ok(None);
-    }
-    let ns = obj
-        .namespace()
-        .ok_or_else(|| ReconcileError::Invalid("MaasCluster without namespace".into()))?;
-    let name = obj.name_any();
-    let uid = obj
-        .uid()
-        .ok_or_else(|| ReconcileError::Invalid("MaasCluster without uid".into()))?;
+    ns: &str,
+) -> Result<ClusterFetched, ReconcileError> {
     let client = &ctx.client;
-    let api: Api<MaasCluster> = Api::namespaced(client.clone(), &ns);
-
     let owner = match capi_owner(&obj.metadata, "Cluster") {
-        Some(n) => get_capi::<Cluster>(client, CapiKind::Cluster, ctx.capi, &ns, &n).await?,
+        Some(n) => get_capi::<Cluster>(client, CapiKind::Cluster, ctx.capi, ns, &n).await?,
         None => None,
     };
     let cluster_name = owner
         .as_ref()
         .and_then(|c| c.metadata.name.clone())
         .or_else(|| cluster_name_label(&obj.metadata).map(str::to_string))
-        .unwrap_or_else(|| name.clone());
-    // CAPI sets the ownerRef only while reconciling an unpaused Cluster, so a Cluster created
-    // paused is found through the cluster-name label, for the pause check alone.
+        .unwrap_or_else(|| obj.name_any());
     let labelled = match (&owner, cluster_name_label(&obj.metadata)) {
-        (None, Some(n)) => get_capi::<Cluster>(client, CapiKind::Cluster, ctx.capi, &ns, n).await?,
+        (None, Some(n)) => get_capi::<Cluster>(client, CapiKind::Cluster, ctx.capi, ns, n).await?,
         _ => None,
     };
-    let paused = owner
-        .as_ref()
-        .or(labelled.as_ref())
-        .is_some_and(Cluster::paused)
-        || has_paused_annotation(&obj.metadata);
-    let deleting = obj.metadata.deletion_timestamp.is_some();
-    if deleting && !has_finalizer(&obj.metadata, finalizers::MAAS_CLUSTER) {
-        return Ok(None);
-    }
-    if !deleting && !paused && !has_finalizer(&obj.metadata, finalizers::MAAS_CLUSTER) {
-        set_finalizer(&api, &obj.metadata, finalizers::MAAS_CLUSTER, true).await?;
-        return Ok(None);
-    }
+    Ok(ClusterFetched {
+        owner,
+        labelled,
+        cluster_name,
+    })
+}
 
-    let maas_machines = Api::<MaasMachine>::namespaced(client.clone(), &ns)
-        .list(&ListParams::default().labels(&format!("{}={cluster_name}", labels::CLUSTER_NAME)))
+async fn list_machines(
+    ctx: &Context,
+    ns: &str,
+    cluster: &str,
+) -> Result<Vec<MaasMachine>, ReconcileError> {
+    let selector = format!("{}={cluster}", labels::CLUSTER_NAME);
+    Ok(Api::<MaasMachine>::namespaced(ctx.client.clone(), ns)
+        .list(&ListParams::default().labels(&selector))
         .await
-        .map_err(|source| ReconcileError::Kube {
-            stage: Stage::Fetch,
-            action: "list MaasMachines",
-            source,
-        })?
-        .items;
+        .map_err(ReconcileError::kube(Stage::Fetch, "list MaasMachines"))?
+        .items)
+}
+
+/// The facts of a pass, pure: from the object, what the fetch stage read and the MaasMachines
+/// of the cluster. Zones, the DNS record and the control-plane IPs are filled in later.
+fn cluster_facts(
+    obj: &MaasCluster,
+    fetched: &ClusterFetched,
+    uid: String,
+    remaining_machines: usize,
+) -> ClusterFacts {
     let spec = &obj.spec;
     let endpoint = spec.control_plane_endpoint.as_ref();
+    let paused = fetched
+        .owner
+        .as_ref()
+        .or(fetched.labelled.as_ref())
+        .is_some_and(Cluster::paused)
+        || has_paused_annotation(&obj.metadata);
     let mut facts = ClusterFacts {
-        name: cluster_name.clone(),
+        name: fetched.cluster_name.clone(),
         uid,
         managed_by: false,
         paused,
-        deleting,
+        deleting: obj.metadata.deletion_timestamp.is_some(),
         moving: has_annotation(&obj.metadata, DELETE_FOR_MOVE),
-        has_owner: owner.is_some(),
+        has_owner: fetched.owner.is_some(),
         custom_dns: has_annotation(&obj.metadata, annotations::CUSTOM_DNS_PROVIDED),
         spec_endpoint_host: endpoint.map(|e| e.host.clone()),
         spec_endpoint_port: endpoint.and_then(|e| u16::try_from(e.port).ok()),
@@ -210,7 +219,7 @@ async fn reconcile_inner(
         dns: DnsView::Unread,
         recorded_dns_name: None,
         control_plane_ips: Default::default(),
-        remaining_machines: maas_machines.len(),
+        remaining_machines,
     };
     // The endpoint we wrote ourselves (our DNS name, under this uid or, after a move, under the
     // source's) is not a user-given one.
@@ -221,19 +230,48 @@ async fn reconcile_inner(
         facts.recorded_dns_name = Some(host);
         facts.spec_endpoint_host = None;
     }
-    if facts.uses_maas_dns() && !deleting {
-        facts.control_plane_ips =
-            control_plane_ips(&control_plane(ctx, &ns, &cluster_name, &maas_machines).await?);
-    }
+    facts
+}
 
+/// The pass: fetch -> finalizer gate -> facts -> MAAS view (memo) -> pass -> memo -> endpoint,
+/// status and events.
+async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
+    if has_annotation(&obj.metadata, annotations::MANAGED_BY) {
+        return Ok(None);
+    }
+    let ns = obj
+        .namespace()
+        .ok_or_else(|| ReconcileError::Invalid("MaasCluster without namespace".into()))?;
+    let uid = obj
+        .uid()
+        .ok_or_else(|| ReconcileError::Invalid("MaasCluster without uid".into()))?;
+    let api: Api<MaasCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let fetched = fetch(obj, ctx, &ns).await?;
+    let machines = list_machines(ctx, &ns, &fetched.cluster_name).await?;
+    let mut facts = cluster_facts(obj, &fetched, uid, machines.len());
+    let has = has_finalizer(&obj.metadata, finalizers::MAAS_CLUSTER);
+    match (facts.deleting, has) {
+        (true, false) => return Ok(None),
+        (false, false) if !facts.paused => {
+            set_finalizer(&api, &obj.metadata, finalizers::MAAS_CLUSTER, true).await?;
+            return Ok(None);
+        }
+        _ => {}
+    }
+    if facts.uses_maas_dns() && !facts.deleting {
+        let cp = control_plane(ctx, &ns, &fetched.cluster_name, &machines).await?;
+        facts.control_plane_ips = control_plane_ips(&cp);
+    }
     // Zones and our DNS record rarely change behind our back: reuse what the last pass learnt
     // until the resync period passes. Deletion always looks again.
-    if !deleting && let Some(memo) = ctx.cluster_memo(&facts.uid) {
+    if !facts.deleting
+        && let Some(memo) = ctx.cluster_memo(&facts.uid)
+    {
         facts.zones = memo.zones;
         facts.dns = memo.dns;
     }
-    let uid_key = facts.uid.clone();
-    let creds = identity_credentials(client, &ns, Some(obj)).await?;
+    let (uid, deleting) = (facts.uid.clone(), facts.deleting);
+    let creds = identity_credentials(&ctx.client, &ns, Some(obj)).await?;
     let store = KubeClusterStore {
         api: api.clone(),
         meta: obj.metadata.clone(),
@@ -249,29 +287,37 @@ async fn reconcile_inner(
         Ok(pass) => pass,
         Err(error) => {
             // What we remembered may be what just failed (a record deleted behind our back).
-            ctx.set_cluster_memo(&uid_key, None);
+            ctx.set_cluster_memo(&uid, None);
             return Err(error);
         }
     };
-
     let memo =
         (!deleting && (pass.zones.is_some() || pass.dns != DnsView::Unread)).then(|| ClusterMemo {
             zones: pass.zones.clone(),
             dns: pass.dns.clone(),
             at: Instant::now(),
         });
-    ctx.set_cluster_memo(&uid_key, memo);
-    let end = pass.end;
+    ctx.set_cluster_memo(&uid, memo);
+    finish(obj, ctx, &api, pass.end).await
+}
+
+/// Records the endpoint, writes the status and tells a terminal failure.
+async fn finish(
+    obj: &MaasCluster,
+    ctx: &Context,
+    api: &Api<MaasCluster>,
+    end: ClusterPassEnd,
+) -> PassResult {
+    let name = obj.name_any();
     if let ClusterPassEnd::Ready(r) = &end {
-        let current = endpoint.map(|e| (e.host.as_str(), e.port));
+        let current = obj
+            .spec
+            .control_plane_endpoint
+            .as_ref()
+            .map(|e| (e.host.as_str(), e.port));
         if current != Some((r.host.as_str(), i32::from(r.port))) && !r.host.is_empty() {
-            merge_patch(
-                &api,
-                &name,
-                json!({"spec": {"controlPlaneEndpoint": {"host": r.host, "port": r.port}}}),
-                "set endpoint",
-            )
-            .await?;
+            let patch = json!({"spec": {"controlPlaneEndpoint": {"host": r.host, "port": r.port}}});
+            merge_patch(api, &name, patch, "set endpoint").await?;
         }
     }
     if let Some(status) = cluster_status(
@@ -282,19 +328,15 @@ async fn reconcile_inner(
         jiff::Timestamp::now(),
     ) && obj.status.as_ref() != Some(&status)
     {
-        write_status(&api, &name, obj.status.as_ref(), &status).await?;
+        write_status(api, &name, obj.status.as_ref(), &status).await?;
     }
     match end {
         ClusterPassEnd::Waiting { after, .. } => Ok(after),
         ClusterPassEnd::Failed { reason, message } => {
-            ctx.event(
-                &obj.object_ref(&()),
-                EventType::Warning,
-                reason.as_str(),
-                "Reconcile",
-                message,
-            )
-            .await;
+            let reference = obj.object_ref(&());
+            let reason = reason.as_str();
+            ctx.event(&reference, EventType::Warning, reason, "Reconcile", message)
+                .await;
             Ok(None)
         }
         _ => Ok(None),

@@ -191,6 +191,7 @@ pub fn events(steps: &[Step]) -> Vec<EventNote> {
 mod tests {
     use super::*;
     use crate::machine::decide::EraseOptions;
+    use crate::machine::source::gpu::GpuAction;
 
     fn m(id: &str) -> ObservedMachine {
         ObservedMachine {
@@ -253,10 +254,10 @@ mod tests {
                 StepOutcome::Released(MaasView::Found(m("s1"))),
             ),
             step(
-                MachineAction::ReleaseRejected {
+                MachineAction::Gpu(GpuAction::ReleaseRejected {
                     system_id: "s9".into(),
                     erase: EraseOptions::default(),
-                },
+                }),
                 StepOutcome::SetAsideDropped(vec![]),
             ),
             step(

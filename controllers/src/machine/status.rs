@@ -12,7 +12,7 @@ use crate::domain::addresses::{AddressKind, MachineAddress};
 use crate::domain::maas_machine::Power;
 use crate::domain::reasons::{FailReason, WaitReason};
 use crate::k8s::conditions::{mark_paused, set_error_conditions};
-use crate::machine::decide::MaasView;
+use crate::machine::decide::{MaasView, ReadyMachine};
 use crate::machine::steps::{PassEnd, PassReport};
 
 fn api_address(a: &MachineAddress) -> ApiAddress {
@@ -50,97 +50,23 @@ pub fn machine_status(
             s.hostname = Some(m.hostname.clone());
         }
     }
-    let cond = |s: &mut MaasMachineStatus, u: ConditionUpdate| {
-        set_condition(&mut s.conditions, u, generation, now);
-    };
     // MAAS answered this pass: a credentials problem reported earlier is over.
     if report.maas != MaasView::Unread
         && find_condition(&s.conditions, conditions::MAAS_CREDENTIALS).is_some()
     {
-        cond(
-            &mut s,
-            ConditionUpdate::true_(conditions::MAAS_CREDENTIALS, reasons::READY),
-        );
+        let update = ConditionUpdate::true_(conditions::MAAS_CREDENTIALS, reasons::READY);
+        set_condition(&mut s.conditions, update, generation, now);
     }
     match &report.end {
         PassEnd::Finalized => return None,
-        PassEnd::Ready(r) => {
-            s.set_ready(true);
-            s.addresses = r.addresses.iter().map(api_address).collect();
-            s.hostname = Some(r.hostname.clone())
-                .filter(|h| !h.is_empty())
-                .or(s.hostname);
-            s.failure_reason = None;
-            s.failure_message = None;
-            let gpus = s.hardware.take().map(|h| h.gpus).unwrap_or_default();
-            s.hardware = Some(HardwareInventory {
-                cpu_count: i32::try_from(r.cpu_count).ok().filter(|c| *c > 0),
-                memory_mib: i64::try_from(r.memory_mib).ok().filter(|m| *m > 0),
-                storage_gb: i64::try_from(r.storage_gb).ok().filter(|g| *g > 0),
-                gpus,
-            });
-            cond(
-                &mut s,
-                ConditionUpdate::true_(conditions::MACHINE_PROVISIONED, reasons::READY),
-            );
-            cond(
-                &mut s,
-                ConditionUpdate::true_(conditions::READY, reasons::READY),
-            );
-        }
+        PassEnd::Ready(r) => set_ready(&mut s, r, generation, now),
         PassEnd::Waiting { reason, .. } => {
-            // Empty for ordinary waits; the refusal reason for bad bootstrap data.
-            let message = report.wait_message().unwrap_or_default().to_string();
-            let u = ConditionUpdate::false_(
-                conditions::MACHINE_PROVISIONED,
-                reason.as_str(),
-                ConditionSeverity::Info,
-                message.clone(),
-            );
-            if !s.ready {
-                cond(&mut s, u);
-                cond(
-                    &mut s,
-                    ConditionUpdate::false_(
-                        conditions::READY,
-                        reason.as_str(),
-                        ConditionSeverity::Info,
-                        message.clone(),
-                    ),
-                );
-            } else {
-                cond(
-                    &mut s,
-                    ConditionUpdate::false_(
-                        conditions::READY,
-                        reason.as_str(),
-                        ConditionSeverity::Warning,
-                        message.clone(),
-                    ),
-                );
-            }
+            // Empty for ordinary waits; the refusal for bad bootstrap data or a refused deploy.
+            let message = report.wait_message().unwrap_or_default();
+            set_waiting(&mut s, *reason, message, generation, now);
         }
         PassEnd::Failed { reason, message } => {
-            s.failure_reason = Some(capi_failure_reason(*reason).to_string());
-            s.failure_message = Some(message.clone());
-            cond(
-                &mut s,
-                ConditionUpdate::false_(
-                    conditions::MACHINE_PROVISIONED,
-                    reason.as_str(),
-                    ConditionSeverity::Error,
-                    message.clone(),
-                ),
-            );
-            cond(
-                &mut s,
-                ConditionUpdate::false_(
-                    conditions::READY,
-                    reason.as_str(),
-                    ConditionSeverity::Error,
-                    message.clone(),
-                ),
-            );
+            set_failed(&mut s, *reason, message, generation, now)
         }
     }
     let paused = matches!(
@@ -152,6 +78,69 @@ pub fn machine_status(
     );
     mark_paused(&mut s.conditions, paused, generation, now);
     Some(s)
+}
+
+/// Ready on both contracts, with addresses, hardware and the ready conditions.
+fn set_ready(s: &mut MaasMachineStatus, r: &ReadyMachine, generation: Option<i64>, now: Timestamp) {
+    s.set_ready(true);
+    s.addresses = r.addresses.iter().map(api_address).collect();
+    s.hostname = Some(r.hostname.clone())
+        .filter(|h| !h.is_empty())
+        .or(s.hostname.take());
+    s.failure_reason = None;
+    s.failure_message = None;
+    let gpus = s.hardware.take().map(|h| h.gpus).unwrap_or_default();
+    s.hardware = Some(HardwareInventory {
+        cpu_count: i32::try_from(r.cpu_count).ok().filter(|c| *c > 0),
+        memory_mib: i64::try_from(r.memory_mib).ok().filter(|m| *m > 0),
+        storage_gb: i64::try_from(r.storage_gb).ok().filter(|g| *g > 0),
+        gpus,
+    });
+    for kind in [conditions::MACHINE_PROVISIONED, conditions::READY] {
+        let update = ConditionUpdate::true_(kind, reasons::READY);
+        set_condition(&mut s.conditions, update, generation, now);
+    }
+}
+
+/// A wait: before the machine was ready it is part of provisioning (info); after, Ready turns
+/// False with a warning and provisioning stays done.
+fn set_waiting(
+    s: &mut MaasMachineStatus,
+    reason: WaitReason,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    let (kinds, severity): (&[&str], _) = if s.ready {
+        (&[conditions::READY], ConditionSeverity::Warning)
+    } else {
+        (
+            &[conditions::MACHINE_PROVISIONED, conditions::READY],
+            ConditionSeverity::Info,
+        )
+    };
+    for kind in kinds {
+        let update = ConditionUpdate::false_(kind, reason.as_str(), severity, message);
+        set_condition(&mut s.conditions, update, generation, now);
+    }
+}
+
+/// A terminal failure, the way both contracts tell it (failureReason, failureMessage, False
+/// conditions with an error severity).
+fn set_failed(
+    s: &mut MaasMachineStatus,
+    reason: FailReason,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    s.failure_reason = Some(capi_failure_reason(reason).to_string());
+    s.failure_message = Some(message.to_string());
+    for kind in [conditions::MACHINE_PROVISIONED, conditions::READY] {
+        let update =
+            ConditionUpdate::false_(kind, reason.as_str(), ConditionSeverity::Error, message);
+        set_condition(&mut s.conditions, update, generation, now);
+    }
 }
 
 /// The MaasMachine status after a failed pass: a Ready=False condition with the error's stable

@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::domain::allocation::AllocateRequest;
 use crate::domain::ignition::{DeployTarget, IgnitionPatchOptions, prepare_user_data};
-use crate::domain::maas_machine::{ObservedMachine, Ownership};
+use crate::domain::maas_machine::ObservedMachine;
 use crate::domain::observe::observe;
 use crate::domain::reasons::{FailReason, WaitReason};
 use crate::domain::timing::DeployFailures;
@@ -21,7 +21,7 @@ use crate::machine::decide::{
     EraseOptions, MaasView, MachineAction, MachineFacts, ReadyMachine, decide_machine, machine_zone,
 };
 use crate::machine::outcome::{Step, StepOutcome, absorb};
-use crate::machine::source::gpu::matching_gpus;
+use crate::machine::source::gpu;
 use crate::runtime::error::ReconcileError;
 
 /// Upper bound on steps in one pass; the longest legitimate sequence (adopt, record, owner data,
@@ -173,7 +173,8 @@ pub fn allocate_params(r: &AllocateRequest) -> AllocateParams {
     }
 }
 
-fn release_params(e: EraseOptions) -> ReleaseParams {
+/// The client's release parameters for the erase options.
+pub fn release_params(e: EraseOptions) -> ReleaseParams {
     ReleaseParams {
         erase: e.erase || e.quick_erase || e.secure_erase,
         quick_erase: e.quick_erase,
@@ -350,7 +351,7 @@ async fn perform<M: MaasApi, S: MachineStore>(
             store.forget().await?;
             StepOutcome::Forgotten
         }
-        gpu_action => perform_gpu(maas, store, facts, gpu_action).await?,
+        MachineAction::Gpu(step) => gpu::perform(maas, store, facts, step).await?,
     })
 }
 
@@ -426,81 +427,6 @@ impl DeployStep<'_> {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// The GPU search's actions: count, set aside, and give back the machines set aside.
-async fn perform_gpu<M: MaasApi, S: MachineStore>(
-    maas: &M,
-    store: &S,
-    facts: &MachineFacts,
-    action: &MachineAction,
-) -> Result<StepOutcome, ReconcileError> {
-    Ok(match action {
-        MachineAction::CountGpus { system_id } => {
-            let devices = maas.node_devices(system_id, Some("gpu")).await?;
-            StepOutcome::GpusCounted(matching_gpus(
-                facts.requirements.gpu.as_ref(),
-                devices
-                    .iter()
-                    .map(|d| (d.vendor_id.as_str(), d.product_name.as_str())),
-            ))
-        }
-        MachineAction::RejectForGpus {
-            system_id,
-            found,
-            wanted,
-        } => {
-            let mut rejected = facts.gpu.rejected.clone();
-            rejected.push(system_id.clone());
-            store.set_gpu_rejected(&rejected, true).await?;
-            info!(%system_id, found, wanted, "set aside a machine with too few GPUs");
-            StepOutcome::SetAside(rejected)
-        }
-        MachineAction::ReadRejected { system_id } => {
-            let ours = match maas.read_machine(system_id).await {
-                Ok(m) => {
-                    let m = observe(&m);
-                    m.phase().is_held()
-                        && m.ownership(&facts.uid, &facts.namespace, &facts.name) == Ownership::Ours
-                }
-                Err(MaasError::NotFound { .. }) => false,
-                Err(e) => return Err(e.into()),
-            };
-            StepOutcome::SetAsideRead(system_id.clone(), ours)
-        }
-        MachineAction::ReleaseRejected { system_id, erase } => {
-            match maas.release(system_id, &release_params(*erase)).await {
-                Ok(_) | Err(MaasError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-            info!(%system_id, "released a machine set aside for too few GPUs");
-            drop_rejected(store, facts, system_id).await?
-        }
-        MachineAction::DropRejected { system_id } => drop_rejected(store, facts, system_id).await?,
-        other => {
-            return Err(ReconcileError::Invalid(format!(
-                "{} is not a GPU search step",
-                other.name()
-            )));
-        }
-    })
-}
-
-/// Removes a set-aside machine from the list, durably.
-async fn drop_rejected<S: MachineStore>(
-    store: &S,
-    facts: &MachineFacts,
-    system_id: &str,
-) -> Result<StepOutcome, ReconcileError> {
-    let rest: Vec<String> = facts
-        .gpu
-        .rejected
-        .iter()
-        .filter(|id| *id != system_id)
-        .cloned()
-        .collect();
-    store.set_gpu_rejected(&rest, false).await?;
-    Ok(StepOutcome::SetAsideDropped(rest))
 }
 
 /// A machine answer, with 404 folded into the view instead of an error.

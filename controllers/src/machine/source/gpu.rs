@@ -5,6 +5,16 @@
 //! budget of rejections is spent) the set-aside machines are released.
 
 use crate::domain::allocation::{GpuRequest, MachineRequirements, pci_vendor_id};
+use crate::domain::reasons::{FailReason, WaitReason};
+use maas_client::{MaasApi, MaasError};
+use tracing::info;
+
+use crate::domain::maas_machine::Ownership;
+use crate::domain::observe::observe;
+use crate::machine::decide::{EraseOptions, MachineAction, MachineFacts};
+use crate::machine::outcome::StepOutcome;
+use crate::machine::steps::{MachineStore, release_params};
+use crate::runtime::error::ReconcileError;
 
 /// Annotation listing the system ids set aside for too few GPUs, comma-separated: durable across
 /// restarts (the machines stay allocated until released from this list) and never pruned.
@@ -91,6 +101,189 @@ pub fn matching_gpus<'a>(
         })
         .count();
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A step of the GPU search.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GpuAction {
+    /// Count the allocated machine's matching GPUs (node devices).
+    CountGpus {
+        /// Machine.
+        system_id: String,
+    },
+    /// Set the allocated machine aside for too few GPUs: add it to the rejected list and clear
+    /// `spec.systemID` in one write, keeping it allocated so MAAS cannot offer it again.
+    RejectForGpus {
+        /// Machine.
+        system_id: String,
+        /// GPUs it has.
+        found: u32,
+        /// GPUs asked for.
+        wanted: u32,
+    },
+    /// Read a set-aside machine before releasing it: it must still be ours.
+    ReadRejected {
+        /// Machine.
+        system_id: String,
+    },
+    /// Release a set-aside machine (still ours and held), then drop it from the list.
+    ReleaseRejected {
+        /// Machine.
+        system_id: String,
+        /// Disk erase options.
+        erase: EraseOptions,
+    },
+    /// Drop a set-aside machine that is no longer ours from the list.
+    DropRejected {
+        /// Machine.
+        system_id: String,
+    },
+}
+
+impl GpuAction {
+    /// The step's name, for logs, events and tests.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GpuAction::CountGpus { .. } => "CountGpus",
+            GpuAction::RejectForGpus { .. } => "RejectForGpus",
+            GpuAction::ReadRejected { .. } => "ReadRejected",
+            GpuAction::ReleaseRejected { .. } => "ReleaseRejected",
+            GpuAction::DropRejected { .. } => "DropRejected",
+        }
+    }
+}
+
+/// The GPU step for an allocated machine before its deploy: count its GPUs, set it aside when
+/// short, or give back the machines set aside once this one has enough. `None` when the search
+/// has nothing left to do.
+pub fn after_allocation(f: &MachineFacts, id: &str) -> Option<MachineAction> {
+    if let Some(wanted) = count_to_check(&f.requirements) {
+        match f.gpu.count {
+            None => {
+                return Some(MachineAction::Gpu(GpuAction::CountGpus {
+                    system_id: id.to_string(),
+                }));
+            }
+            Some(found) if found < wanted => {
+                return Some(MachineAction::Gpu(GpuAction::RejectForGpus {
+                    system_id: id.to_string(),
+                    found,
+                    wanted,
+                }));
+            }
+            Some(_) => {}
+        }
+    }
+    // A machine with enough GPUs is ours: the ones set aside go back before the deploy.
+    (!f.gpu.rejected.is_empty()).then(|| release_rejected(f))
+}
+
+/// The step once the search is over (MAAS has nothing left, or the budget is spent): give the
+/// set-aside machines back, then fail. `None` while the search goes on.
+pub fn search_over(f: &MachineFacts) -> Option<MachineAction> {
+    if !(f.gpu.exhausted || f.gpu.rejected.len() >= MAX_GPU_REJECTIONS) {
+        return None;
+    }
+    if !f.gpu.rejected.is_empty() {
+        return Some(release_rejected(f));
+    }
+    let wanted = count_to_check(&f.requirements).unwrap_or(1);
+    Some(MachineAction::Fail {
+        reason: FailReason::InsufficientGpus,
+        message: format!("no MAAS machine found with {wanted} matching GPUs"),
+    })
+}
+
+/// The next step in releasing the machines set aside for too few GPUs, oldest first: read it,
+/// then release it when it is still ours and held, else just drop it from the list.
+pub fn release_rejected(f: &MachineFacts) -> MachineAction {
+    let Some(first) = f.gpu.rejected.first() else {
+        return MachineAction::Wait {
+            reason: WaitReason::NoMachineAvailable,
+            after: None,
+        };
+    };
+    match &f.gpu.first_rejected_held {
+        Some((id, true)) if id == first => MachineAction::Gpu(GpuAction::ReleaseRejected {
+            system_id: first.clone(),
+            erase: f.erase,
+        }),
+        Some((id, false)) if id == first => MachineAction::Gpu(GpuAction::DropRejected {
+            system_id: first.clone(),
+        }),
+        _ => MachineAction::Gpu(GpuAction::ReadRejected {
+            system_id: first.clone(),
+        }),
+    }
+}
+
+/// Performs a step of the GPU search and reports what MAAS or the store answered.
+pub async fn perform<M: MaasApi, S: MachineStore>(
+    maas: &M,
+    store: &S,
+    facts: &MachineFacts,
+    action: &GpuAction,
+) -> Result<StepOutcome, ReconcileError> {
+    Ok(match action {
+        GpuAction::CountGpus { system_id } => {
+            let devices = maas.node_devices(system_id, Some("gpu")).await?;
+            StepOutcome::GpusCounted(matching_gpus(
+                facts.requirements.gpu.as_ref(),
+                devices
+                    .iter()
+                    .map(|d| (d.vendor_id.as_str(), d.product_name.as_str())),
+            ))
+        }
+        GpuAction::RejectForGpus {
+            system_id,
+            found,
+            wanted,
+        } => {
+            let mut rejected = facts.gpu.rejected.clone();
+            rejected.push(system_id.clone());
+            store.set_gpu_rejected(&rejected, true).await?;
+            info!(%system_id, found, wanted, "set aside a machine with too few GPUs");
+            StepOutcome::SetAside(rejected)
+        }
+        GpuAction::ReadRejected { system_id } => {
+            let ours = match maas.read_machine(system_id).await {
+                Ok(m) => {
+                    let m = observe(&m);
+                    m.phase().is_held()
+                        && m.ownership(&facts.uid, &facts.namespace, &facts.name) == Ownership::Ours
+                }
+                Err(MaasError::NotFound { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            StepOutcome::SetAsideRead(system_id.clone(), ours)
+        }
+        GpuAction::ReleaseRejected { system_id, erase } => {
+            match maas.release(system_id, &release_params(*erase)).await {
+                Ok(_) | Err(MaasError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            info!(%system_id, "released a machine set aside for too few GPUs");
+            drop_rejected(store, facts, system_id).await?
+        }
+        GpuAction::DropRejected { system_id } => drop_rejected(store, facts, system_id).await?,
+    })
+}
+
+/// Removes a set-aside machine from the list, durably.
+async fn drop_rejected<S: MachineStore>(
+    store: &S,
+    facts: &MachineFacts,
+    system_id: &str,
+) -> Result<StepOutcome, ReconcileError> {
+    let rest: Vec<String> = facts
+        .gpu
+        .rejected
+        .iter()
+        .filter(|id| *id != system_id)
+        .cloned()
+        .collect();
+    store.set_gpu_rejected(&rest, false).await?;
+    Ok(StepOutcome::SetAsideDropped(rest))
 }
 
 #[cfg(test)]

@@ -1,0 +1,133 @@
+//! Decisions for a recorded machine: make sure it is still ours, write owner data, finish the
+//! GPU search, then follow its MAAS state (deploy, poll, power on, ready, release on failure).
+
+use std::time::Duration;
+
+use crate::domain::image::distro_series;
+use crate::domain::maas_machine::{MaasPhase, ObservedMachine, Ownership, Power, owner_data_for};
+use crate::domain::reasons::{FailReason, WaitReason};
+use crate::domain::timing::{
+    DEPLOY_REFUSED_RETRY, INVALID_BOOTSTRAP_RETRY, MAX_DEPLOY_FAILURES, POWER_ON_POLL,
+    deploy_poll_delay,
+};
+use crate::machine::source::gpu;
+
+use super::{MaasView, MachineAction, MachineFacts, ready_machine, wait};
+
+/// The next step for a MaasMachine with a recorded machine.
+pub fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
+    let m = match &f.maas {
+        MaasView::Unread => {
+            return MachineAction::Read {
+                system_id: id.to_string(),
+            };
+        }
+        MaasView::NotFound => {
+            return MachineAction::Fail {
+                reason: FailReason::MachineNotFound,
+                message: format!("MAAS machine {id} no longer exists"),
+            };
+        }
+        MaasView::Found(m) => m,
+    };
+    let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
+    if ownership == Ownership::Other {
+        return MachineAction::Fail {
+            reason: FailReason::MachineTakenOver,
+            message: format!("MAAS machine {id} now belongs to another object"),
+        };
+    }
+    let phase = m.phase();
+    if phase.is_held() && needs_owner_data(f, m, ownership) {
+        return MachineAction::SetOwnerData {
+            system_id: id.to_string(),
+            data: owner_data_for(&f.uid, &f.namespace, &f.name, f.management.as_deref()),
+        };
+    }
+    if phase == MaasPhase::Allocated
+        && let Some(step) = gpu::after_allocation(f, id)
+    {
+        return step;
+    }
+    match phase {
+        MaasPhase::Allocated if f.pass.bootstrap_refused.is_some() => wait(
+            WaitReason::InvalidBootstrapData,
+            Some(INVALID_BOOTSTRAP_RETRY),
+        ),
+        // Refused again after a fresh look: MAAS will not deploy it now, whatever we send.
+        MaasPhase::Allocated if f.pass.deploy_refusals >= 2 => {
+            wait(WaitReason::DeployRefused, Some(DEPLOY_REFUSED_RETRY))
+        }
+        MaasPhase::Allocated => match f
+            .owner
+            .as_ref()
+            .and_then(|o| o.bootstrap_data_secret.clone())
+        {
+            Some(secret) => MachineAction::Deploy {
+                system_id: id.to_string(),
+                distro_series: distro_series(&f.image),
+                ephemeral: f.deploy_in_memory,
+                bootstrap_secret: secret,
+            },
+            None => wait(WaitReason::WaitingForBootstrapData, None),
+        },
+        MaasPhase::Deploying => MachineAction::Poll {
+            reason: WaitReason::Deploying,
+            after: deploy_poll_delay(f.deploying_for),
+        },
+        MaasPhase::Deployed => match m.power {
+            Power::Off if f.pass.power_on_sent => MachineAction::Poll {
+                reason: WaitReason::PoweringOn,
+                after: POWER_ON_POLL,
+            },
+            Power::Off => MachineAction::PowerOn {
+                system_id: id.to_string(),
+            },
+            Power::On | Power::Unknown => MachineAction::Ready(ready_machine(f, m)),
+        },
+        MaasPhase::FailedDeployment | MaasPhase::Broken => {
+            let failures = f.failures.record(f.now);
+            if failures.count >= MAX_DEPLOY_FAILURES {
+                MachineAction::Fail {
+                    reason: FailReason::DeployFailuresExhausted,
+                    message: format!(
+                        "MAAS machine {id} is {} after {} attempts; kept for inspection",
+                        m.status_name, failures.count
+                    ),
+                }
+            } else {
+                MachineAction::MarkReleaseIntent {
+                    failures: Some(failures),
+                }
+            }
+        }
+        MaasPhase::Free | MaasPhase::Releasing | MaasPhase::FailedReleasing => {
+            MachineAction::Fail {
+                reason: FailReason::MachineReleasedOutside,
+                message: format!(
+                    "MAAS machine {id} was released outside the provider ({})",
+                    m.status_name
+                ),
+            }
+        }
+        MaasPhase::OperatorHeld => MachineAction::Poll {
+            reason: WaitReason::HeldByOperator,
+            after: Duration::from_secs(60),
+        },
+    }
+}
+
+/// Whether the held machine's owner data must be (re)written: nothing written yet (right after
+/// allocate), the object was moved here from another management cluster (adopt it: new uid and
+/// management identity, same machine), or it is ours but names no or another management
+/// identity (allocated before the identity was recorded).
+fn needs_owner_data(f: &MachineFacts, m: &ObservedMachine, ownership: Ownership) -> bool {
+    match ownership {
+        Ownership::Unmarked | Ownership::Moved => true,
+        Ownership::Ours => f
+            .management
+            .as_deref()
+            .is_some_and(|ours| m.management() != Some(ours)),
+        Ownership::Other => false,
+    }
+}

@@ -1,0 +1,72 @@
+//! Decisions while the MaasMachine is being deleted, and for a release in progress after a
+//! failed deployment: release intent first, then the release, then the finalizer or a fresh
+//! allocation.
+
+use crate::domain::allocation::agent_name;
+use crate::domain::maas_machine::{MaasPhase, Ownership};
+use crate::domain::reasons::WaitReason;
+use crate::domain::timing::RELEASE_POLL;
+use crate::machine::source::gpu;
+
+use super::{MaasView, MachineAction, MachineFacts};
+
+/// The next step of a deletion.
+pub fn decide_deletion(f: &MachineFacts) -> MachineAction {
+    if !f.gpu.rejected.is_empty() {
+        return gpu::release_rejected(f);
+    }
+    match (&f.system_id, &f.maas) {
+        (None, _) if !f.attempt_marked => MachineAction::RemoveFinalizer,
+        (None, MaasView::Unread) => MachineAction::AdoptLookup {
+            agent_name: agent_name(&f.uid),
+        },
+        (None, MaasView::NotFound) => MachineAction::RemoveFinalizer,
+        (None, MaasView::Found(m)) => MachineAction::RecordSystemId(m.system_id.clone()),
+        (Some(_), _) if !f.release_intent => MachineAction::MarkReleaseIntent { failures: None },
+        (Some(id), MaasView::Unread) if f.intent_marked_this_pass => MachineAction::Release {
+            system_id: id.clone(),
+            erase: f.erase,
+        },
+        (Some(id), MaasView::Unread) => MachineAction::Read {
+            system_id: id.clone(),
+        },
+        (Some(_), MaasView::NotFound) => MachineAction::RemoveFinalizer,
+        (Some(id), MaasView::Found(m)) => {
+            match (m.phase(), m.ownership(&f.uid, &f.namespace, &f.name)) {
+                (_, Ownership::Other) => MachineAction::RemoveFinalizer,
+                (MaasPhase::Releasing, _) => MachineAction::Poll {
+                    reason: WaitReason::Releasing,
+                    after: RELEASE_POLL,
+                },
+                (phase, _) if phase.is_held() || phase == MaasPhase::FailedReleasing => {
+                    MachineAction::Release {
+                        system_id: id.clone(),
+                        erase: f.erase,
+                    }
+                }
+                _ => MachineAction::RemoveFinalizer,
+            }
+        }
+    }
+}
+
+/// A release in progress outside deletion (after a failed deployment): finish it, then forget.
+pub fn decide_releasing(f: &MachineFacts, id: &str) -> MachineAction {
+    match &f.maas {
+        MaasView::Unread => MachineAction::Read {
+            system_id: id.to_string(),
+        },
+        MaasView::NotFound => MachineAction::Forget,
+        MaasView::Found(m) => {
+            let ours = m.ownership(&f.uid, &f.namespace, &f.name) != Ownership::Other;
+            if ours && (m.phase().is_held() || m.phase() == MaasPhase::FailedReleasing) {
+                MachineAction::Release {
+                    system_id: id.to_string(),
+                    erase: f.erase,
+                }
+            } else {
+                MachineAction::Forget
+            }
+        }
+    }
+}

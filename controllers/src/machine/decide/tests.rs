@@ -1,0 +1,869 @@
+//! The decision table of a MaasMachine, row by row.
+
+use super::*;
+use crate::domain::maas_machine::owner_data_for;
+use crate::domain::timing::{MAX_DEPLOY_FAILURES, POLL_MIN, failure_retry_delay};
+use crate::machine::source::gpu::{GpuAction, GpuFacts, MAX_GPU_REJECTIONS};
+
+const UID: &str = "uid-1";
+
+fn now() -> Timestamp {
+    "2026-03-01T12:00:00Z".parse().unwrap()
+}
+
+fn base() -> MachineFacts {
+    MachineFacts {
+        uid: UID.into(),
+        namespace: "ns".into(),
+        name: "mm-0".into(),
+        deleting: false,
+        moving: false,
+        management: None,
+        paused: false,
+        owner: Some(OwnerMachine {
+            bootstrap_data_secret: Some("boot".into()),
+            failure_domain: Some("az1".into()),
+        }),
+        cluster_infrastructure_ready: Some(true),
+        system_id: None,
+        attempt_marked: false,
+        release_intent: false,
+        intent_marked_this_pass: false,
+        failures: DeployFailures::default(),
+        requirements: MachineRequirements {
+            min_cpu: Some(2),
+            tags: vec!["t1".into(), "t2".into()],
+            ..Default::default()
+        },
+        image: "ubuntu/jammy".into(),
+        deploy_in_memory: false,
+        erase: EraseOptions {
+            erase: true,
+            quick_erase: true,
+            secure_erase: false,
+        },
+        default_zone: None,
+        deploying_for: None,
+        maas: MaasView::Unread,
+        gpu: GpuFacts::default(),
+        pass: PassNotes::default(),
+        now: now(),
+    }
+}
+
+fn machine(status: i64, power: Power, owner_uid: Option<&str>) -> ObservedMachine {
+    ObservedMachine {
+        system_id: "abc123".into(),
+        status_code: status,
+        status_name: format!("status {status}"),
+        power,
+        zone: Some("az1".into()),
+        hostname: "node-1".into(),
+        fqdn: "node-1.maas".into(),
+        ip_addresses: vec!["10.0.0.5".into()],
+        // Another uid stands for another object (another name); a moved object is built
+        // with `owned_by`.
+        owner_data: owner_uid
+            .map(|u| owner_data_for(u, "ns", if u == UID { "mm-0" } else { "mm-x" }, None))
+            .unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+fn allocated(f: MachineFacts, status: i64, power: Power, owner: Option<&str>) -> MachineFacts {
+    MachineFacts {
+        system_id: Some("abc123".into()),
+        maas: MaasView::Found(machine(status, power, owner)),
+        ..f
+    }
+}
+
+/// A compact label per action, so table rows stay one line.
+fn label(a: &MachineAction) -> String {
+    match a {
+        MachineAction::Wait { reason, after } => format!(
+            "Wait({}, {:?})",
+            reason.as_str(),
+            after.map(|d| d.as_secs())
+        ),
+        MachineAction::MarkAttempt => "MarkAttempt".into(),
+        MachineAction::AdoptLookup { agent_name } => format!("AdoptLookup({agent_name})"),
+        MachineAction::Allocate(r) => format!("Allocate(zone={:?})", r.zone),
+        MachineAction::RecordSystemId(id) => format!("RecordSystemId({id})"),
+        MachineAction::SetOwnerData { system_id, .. } => format!("SetOwnerData({system_id})"),
+        MachineAction::Deploy {
+            system_id,
+            distro_series,
+            ephemeral,
+            bootstrap_secret,
+        } => {
+            format!("Deploy({system_id}, {distro_series:?}, {ephemeral}, {bootstrap_secret})")
+        }
+        MachineAction::PowerOn { system_id } => format!("PowerOn({system_id})"),
+        MachineAction::Read { system_id } => format!("Read({system_id})"),
+        MachineAction::Poll { reason, after } => {
+            format!("Poll({}, {})", reason.as_str(), after.as_secs())
+        }
+        MachineAction::Ready(r) => format!("Ready({})", r.provider_id),
+        MachineAction::MarkReleaseIntent { failures } => {
+            format!("MarkReleaseIntent({:?})", failures.map(|f| f.count))
+        }
+        MachineAction::Release { system_id, .. } => format!("Release({system_id})"),
+        MachineAction::Forget => "Forget".into(),
+        MachineAction::Fail { reason, .. } => format!("Fail({})", reason.as_str()),
+        MachineAction::RemoveFinalizer => "RemoveFinalizer".into(),
+        MachineAction::Gpu(GpuAction::CountGpus { system_id }) => format!("CountGpus({system_id})"),
+        MachineAction::Gpu(GpuAction::RejectForGpus {
+            system_id,
+            found,
+            wanted,
+        }) => format!("RejectForGpus({system_id}, {found}<{wanted})"),
+        MachineAction::Gpu(GpuAction::ReadRejected { system_id }) => {
+            format!("ReadRejected({system_id})")
+        }
+        MachineAction::Gpu(GpuAction::ReleaseRejected { system_id, .. }) => {
+            format!("ReleaseRejected({system_id})")
+        }
+        MachineAction::Gpu(GpuAction::DropRejected { system_id }) => {
+            format!("DropRejected({system_id})")
+        }
+    }
+}
+
+fn check(rows: Vec<(&str, MachineFacts, &str)>) {
+    for (name, facts, want) in rows {
+        assert_eq!(label(&decide_machine(&facts)), want, "case: {name}");
+    }
+}
+
+#[test]
+fn gates_before_allocation() {
+    check(vec![
+        (
+            "paused",
+            MachineFacts {
+                paused: true,
+                ..base()
+            },
+            "Wait(Paused, None)",
+        ),
+        (
+            "paused wins over deletion",
+            MachineFacts {
+                paused: true,
+                deleting: true,
+                ..base()
+            },
+            "Wait(Paused, None)",
+        ),
+        (
+            "no owner Machine",
+            MachineFacts {
+                owner: None,
+                ..base()
+            },
+            "Wait(WaitingForOwner, None)",
+        ),
+        (
+            "no Cluster",
+            MachineFacts {
+                cluster_infrastructure_ready: None,
+                ..base()
+            },
+            "Wait(WaitingForCluster, None)",
+        ),
+        (
+            "infrastructure not provisioned",
+            MachineFacts {
+                cluster_infrastructure_ready: Some(false),
+                ..base()
+            },
+            "Wait(WaitingForClusterInfrastructure, None)",
+        ),
+        (
+            "no bootstrap data",
+            MachineFacts {
+                owner: Some(OwnerMachine {
+                    bootstrap_data_secret: None,
+                    failure_domain: None,
+                }),
+                ..base()
+            },
+            "Wait(WaitingForBootstrapData, None)",
+        ),
+    ]);
+}
+
+#[test]
+fn allocation_is_marked_then_adopted_or_made() {
+    check(vec![
+        ("first attempt marks", base(), "MarkAttempt"),
+        (
+            "marked, not looked: adopt lookup",
+            MachineFacts {
+                attempt_marked: true,
+                ..base()
+            },
+            "AdoptLookup(capmaas:uid-1)",
+        ),
+        (
+            "marked, nothing to adopt: allocate in the Machine's zone",
+            MachineFacts {
+                attempt_marked: true,
+                maas: MaasView::NotFound,
+                ..base()
+            },
+            "Allocate(zone=Some(\"az1\"))",
+        ),
+        (
+            "lookup found one: record it",
+            MachineFacts {
+                attempt_marked: true,
+                maas: MaasView::Found(machine(10, Power::Off, None)),
+                ..base()
+            },
+            "RecordSystemId(abc123)",
+        ),
+    ]);
+}
+
+#[test]
+fn allocate_carries_every_constraint() {
+    let f = MachineFacts {
+        attempt_marked: true,
+        maas: MaasView::NotFound,
+        ..base()
+    };
+    let MachineAction::Allocate(r) = decide_machine(&f) else {
+        panic!("expected Allocate")
+    };
+    assert_eq!(r.tags, ["t1", "t2"]);
+    assert_eq!(r.cpu_count, Some(2));
+    assert_eq!(r.agent_name, "capmaas:uid-1");
+}
+
+#[test]
+fn retries_after_failures_wait_and_are_bounded() {
+    let one = DeployFailures {
+        count: 1,
+        last: Some(now()),
+    };
+    let spent = DeployFailures {
+        count: MAX_DEPLOY_FAILURES,
+        last: Some(now()),
+    };
+    let long_ago = DeployFailures {
+        count: 1,
+        last: Some("2026-03-01T11:00:00Z".parse().unwrap()),
+    };
+    check(vec![
+        (
+            "inside the delay",
+            MachineFacts {
+                failures: one,
+                ..base()
+            },
+            "Wait(WaitingToRetry, Some(30))",
+        ),
+        (
+            "after the delay",
+            MachineFacts {
+                failures: long_ago,
+                ..base()
+            },
+            "MarkAttempt",
+        ),
+        (
+            "budget spent",
+            MachineFacts {
+                failures: spent,
+                ..base()
+            },
+            "Fail(DeployFailuresExhausted)",
+        ),
+    ]);
+    assert_eq!(failure_retry_delay(1).as_secs(), 30);
+}
+
+#[test]
+fn each_maas_status_of_our_machine() {
+    let b = || base();
+    check(vec![
+        (
+            "recorded, unread: read",
+            MachineFacts {
+                system_id: Some("abc123".into()),
+                ..b()
+            },
+            "Read(abc123)",
+        ),
+        (
+            "404",
+            MachineFacts {
+                system_id: Some("abc123".into()),
+                maas: MaasView::NotFound,
+                ..b()
+            },
+            "Fail(MachineNotFound)",
+        ),
+        (
+            "allocated, no owner data",
+            allocated(b(), 10, Power::Off, None),
+            "SetOwnerData(abc123)",
+        ),
+        (
+            "allocated, ours: deploy",
+            allocated(b(), 10, Power::Off, Some(UID)),
+            "Deploy(abc123, Some(\"jammy\"), false, boot)",
+        ),
+        (
+            "allocated, bootstrap gone",
+            MachineFacts {
+                owner: None,
+                ..allocated(b(), 10, Power::Off, Some(UID))
+            },
+            "Wait(WaitingForBootstrapData, None)",
+        ),
+        (
+            "deploying",
+            allocated(b(), 9, Power::On, Some(UID)),
+            "Poll(Deploying, 10)",
+        ),
+        (
+            "deploying for long",
+            MachineFacts {
+                deploying_for: Some(Duration::from_secs(300)),
+                ..allocated(b(), 9, Power::On, Some(UID))
+            },
+            "Poll(Deploying, 60)",
+        ),
+        (
+            "deploying, no owner data",
+            allocated(b(), 9, Power::On, None),
+            "SetOwnerData(abc123)",
+        ),
+        (
+            "deployed on",
+            allocated(b(), 6, Power::On, Some(UID)),
+            "Ready(maas:///az1/abc123)",
+        ),
+        (
+            "deployed off: power on",
+            allocated(b(), 6, Power::Off, Some(UID)),
+            "PowerOn(abc123)",
+        ),
+        (
+            "deployed unknown power: no power on",
+            allocated(b(), 6, Power::Unknown, Some(UID)),
+            "Ready(maas:///az1/abc123)",
+        ),
+        (
+            "failed deployment: release intent",
+            allocated(b(), 11, Power::Off, Some(UID)),
+            "MarkReleaseIntent(Some(1))",
+        ),
+        (
+            "broken: release intent",
+            allocated(b(), 8, Power::Off, Some(UID)),
+            "MarkReleaseIntent(Some(1))",
+        ),
+        (
+            "failed deployment, last attempt",
+            MachineFacts {
+                failures: DeployFailures {
+                    count: MAX_DEPLOY_FAILURES - 1,
+                    last: None,
+                },
+                ..allocated(b(), 11, Power::Off, Some(UID))
+            },
+            "Fail(DeployFailuresExhausted)",
+        ),
+        (
+            "ready in MAAS: released outside",
+            allocated(b(), 4, Power::Off, None),
+            "Fail(MachineReleasedOutside)",
+        ),
+        (
+            "releasing outside",
+            allocated(b(), 12, Power::Off, None),
+            "Fail(MachineReleasedOutside)",
+        ),
+        (
+            "someone else's",
+            allocated(b(), 6, Power::On, Some("other")),
+            "Fail(MachineTakenOver)",
+        ),
+        (
+            "rescue mode",
+            allocated(b(), 16, Power::On, Some(UID)),
+            "Poll(HeldByOperator, 60)",
+        ),
+        (
+            "testing",
+            allocated(b(), 21, Power::On, Some(UID)),
+            "Poll(HeldByOperator, 60)",
+        ),
+    ]);
+}
+
+#[test]
+fn release_after_failure_then_forget() {
+    let intent = |f: MachineFacts| MachineFacts {
+        release_intent: true,
+        ..f
+    };
+    check(vec![
+        (
+            "intent, unread: read first",
+            intent(MachineFacts {
+                system_id: Some("abc123".into()),
+                ..base()
+            }),
+            "Read(abc123)",
+        ),
+        (
+            "intent, still held: release",
+            intent(allocated(base(), 11, Power::Off, Some(UID))),
+            "Release(abc123)",
+        ),
+        (
+            "intent, broken unmarked: release",
+            intent(allocated(base(), 8, Power::Off, None)),
+            "Release(abc123)",
+        ),
+        (
+            "intent, releasing: forget",
+            intent(allocated(base(), 12, Power::Off, None)),
+            "Forget",
+        ),
+        (
+            "intent, free: forget",
+            intent(allocated(base(), 4, Power::Off, None)),
+            "Forget",
+        ),
+        (
+            "intent, taken by another: forget",
+            intent(allocated(base(), 6, Power::On, Some("x"))),
+            "Forget",
+        ),
+        (
+            "intent, gone: forget",
+            intent(MachineFacts {
+                system_id: Some("abc123".into()),
+                maas: MaasView::NotFound,
+                ..base()
+            }),
+            "Forget",
+        ),
+    ]);
+}
+
+#[test]
+fn deletion() {
+    let del = |f: MachineFacts| MachineFacts {
+        deleting: true,
+        ..f
+    };
+    let del_intent = |f: MachineFacts| MachineFacts {
+        deleting: true,
+        release_intent: true,
+        ..f
+    };
+    check(vec![
+        ("never allocated", del(base()), "RemoveFinalizer"),
+        (
+            "never allocated, even without owner",
+            del(MachineFacts {
+                owner: None,
+                ..base()
+            }),
+            "RemoveFinalizer",
+        ),
+        (
+            "attempt cut off: look",
+            del(MachineFacts {
+                attempt_marked: true,
+                ..base()
+            }),
+            "AdoptLookup(capmaas:uid-1)",
+        ),
+        (
+            "attempt cut off, nothing allocated",
+            del(MachineFacts {
+                attempt_marked: true,
+                maas: MaasView::NotFound,
+                ..base()
+            }),
+            "RemoveFinalizer",
+        ),
+        (
+            "attempt cut off, found: record then release",
+            del(MachineFacts {
+                attempt_marked: true,
+                maas: MaasView::Found(machine(10, Power::Off, None)),
+                ..base()
+            }),
+            "RecordSystemId(abc123)",
+        ),
+        (
+            "allocated: mark intent first",
+            del(allocated(base(), 6, Power::On, Some(UID))),
+            "MarkReleaseIntent(None)",
+        ),
+        (
+            "intent, unread: read",
+            del_intent(MachineFacts {
+                system_id: Some("abc123".into()),
+                ..base()
+            }),
+            "Read(abc123)",
+        ),
+        (
+            "intent written this pass: release without a read",
+            del_intent(MachineFacts {
+                system_id: Some("abc123".into()),
+                intent_marked_this_pass: true,
+                ..base()
+            }),
+            "Release(abc123)",
+        ),
+        (
+            "intent, deployed: release",
+            del_intent(allocated(base(), 6, Power::On, Some(UID))),
+            "Release(abc123)",
+        ),
+        (
+            "intent, deploying: release",
+            del_intent(allocated(base(), 9, Power::On, Some(UID))),
+            "Release(abc123)",
+        ),
+        (
+            "intent, failed releasing: release again",
+            del_intent(allocated(base(), 13, Power::On, Some(UID))),
+            "Release(abc123)",
+        ),
+        (
+            "intent, releasing: poll",
+            del_intent(allocated(base(), 12, Power::Off, None)),
+            "Poll(Releasing, 5)",
+        ),
+        (
+            "intent, disk erasing: poll",
+            del_intent(allocated(base(), 14, Power::On, None)),
+            "Poll(Releasing, 5)",
+        ),
+        (
+            "intent, ready: done",
+            del_intent(allocated(base(), 4, Power::Off, None)),
+            "RemoveFinalizer",
+        ),
+        (
+            "intent, another owner: done",
+            del_intent(allocated(base(), 6, Power::On, Some("x"))),
+            "RemoveFinalizer",
+        ),
+        (
+            "intent, gone in MAAS: done",
+            del_intent(MachineFacts {
+                system_id: Some("abc123".into()),
+                maas: MaasView::NotFound,
+                ..base()
+            }),
+            "RemoveFinalizer",
+        ),
+    ]);
+}
+
+#[test]
+fn ready_reports_provider_id_and_addresses() {
+    let mut f = allocated(base(), 6, Power::On, Some(UID));
+    if let MaasView::Found(m) = &mut f.maas {
+        m.zone = None;
+    }
+    let MachineAction::Ready(r) = decide_machine(&f) else {
+        panic!("expected Ready")
+    };
+    assert_eq!(
+        r.provider_id, "maas:///az1/abc123",
+        "falls back to the Machine's zone"
+    );
+    assert_eq!(r.addresses.len(), 4);
+    assert!(r.powered);
+    f.owner = None;
+    let MachineAction::Ready(r) = decide_machine(&f) else {
+        panic!("expected Ready")
+    };
+    assert_eq!(r.zone, FALLBACK_ZONE);
+    assert_eq!(POLL_MIN.as_secs(), 10);
+}
+
+fn gpu_request(min_count: u32) -> MachineRequirements {
+    MachineRequirements {
+        gpu: Some(crate::domain::allocation::GpuRequest {
+            vendor: Some("nvidia".into()),
+            product: None,
+            min_count: Some(min_count),
+        }),
+        ..Default::default()
+    }
+}
+
+fn with_gpu(f: MachineFacts, gpu: GpuFacts) -> MachineFacts {
+    MachineFacts { gpu, ..f }
+}
+
+#[test]
+fn several_gpus_are_counted_before_deploy_and_short_machines_set_aside() {
+    let f = MachineFacts {
+        requirements: gpu_request(4),
+        ..allocated(base(), 10, Power::Off, Some(UID))
+    };
+    assert_eq!(label(&decide_machine(&f)), "CountGpus(abc123)");
+    let short = with_gpu(
+        f.clone(),
+        GpuFacts {
+            count: Some(2),
+            ..Default::default()
+        },
+    );
+    assert_eq!(label(&decide_machine(&short)), "RejectForGpus(abc123, 2<4)");
+    let enough = with_gpu(
+        f.clone(),
+        GpuFacts {
+            count: Some(4),
+            ..Default::default()
+        },
+    );
+    assert!(label(&decide_machine(&enough)).starts_with("Deploy(abc123"));
+    // One GPU: the allocate constraint already guarantees it, no count.
+    let one = MachineFacts {
+        requirements: gpu_request(1),
+        ..f
+    };
+    assert!(label(&decide_machine(&one)).starts_with("Deploy(abc123"));
+}
+
+#[test]
+fn owner_data_comes_before_the_gpu_count() {
+    let f = MachineFacts {
+        requirements: gpu_request(2),
+        ..allocated(base(), 10, Power::Off, None)
+    };
+    assert_eq!(label(&decide_machine(&f)), "SetOwnerData(abc123)");
+}
+
+#[test]
+fn set_aside_machines_are_released_once_a_good_one_is_found() {
+    let f = MachineFacts {
+        requirements: gpu_request(2),
+        ..allocated(base(), 10, Power::Off, Some(UID))
+    };
+    let gpu = |held: Option<(&str, bool)>| GpuFacts {
+        rejected: vec!["old1".into(), "old2".into()],
+        count: Some(2),
+        first_rejected_held: held.map(|(id, h)| (id.to_string(), h)),
+        ..Default::default()
+    };
+    assert_eq!(
+        label(&decide_machine(&with_gpu(f.clone(), gpu(None)))),
+        "ReadRejected(old1)"
+    );
+    assert_eq!(
+        label(&decide_machine(&with_gpu(
+            f.clone(),
+            gpu(Some(("old1", true)))
+        ))),
+        "ReleaseRejected(old1)"
+    );
+    assert_eq!(
+        label(&decide_machine(&with_gpu(
+            f.clone(),
+            gpu(Some(("old1", false)))
+        ))),
+        "DropRejected(old1)"
+    );
+    assert_eq!(
+        label(&decide_machine(&with_gpu(f, gpu(Some(("other", true)))))),
+        "ReadRejected(old1)",
+        "a view of another machine is not a view of the first"
+    );
+}
+
+#[test]
+fn exhausted_gpu_search_gives_machines_back_then_fails() {
+    let f = MachineFacts {
+        requirements: gpu_request(8),
+        attempt_marked: true,
+        maas: MaasView::NotFound,
+        ..base()
+    };
+    let exhausted = |rejected: Vec<String>| GpuFacts {
+        rejected,
+        exhausted: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        label(&decide_machine(&with_gpu(
+            f.clone(),
+            exhausted(vec!["a".into()])
+        ))),
+        "ReadRejected(a)"
+    );
+    assert_eq!(
+        label(&decide_machine(&with_gpu(f.clone(), exhausted(vec![])))),
+        "Fail(InsufficientGPUs)"
+    );
+    // The budget spent (from the annotation) counts as exhausted.
+    let full = GpuFacts {
+        rejected: (0..MAX_GPU_REJECTIONS).map(|i| format!("m{i}")).collect(),
+        ..Default::default()
+    };
+    assert_eq!(
+        label(&decide_machine(&with_gpu(f.clone(), full))),
+        "ReadRejected(m0)"
+    );
+    // Not exhausted: allocate again.
+    let some = GpuFacts {
+        rejected: vec!["a".into()],
+        ..Default::default()
+    };
+    assert!(label(&decide_machine(&with_gpu(f, some))).starts_with("Allocate("));
+}
+
+#[test]
+fn deletion_gives_set_aside_machines_back_first() {
+    let f = MachineFacts {
+        deleting: true,
+        gpu: GpuFacts {
+            rejected: vec!["a".into()],
+            ..Default::default()
+        },
+        ..allocated(base(), 6, Power::On, Some(UID))
+    };
+    assert_eq!(label(&decide_machine(&f)), "ReadRejected(a)");
+}
+
+/// A machine whose owner data was written by `owner` (uid, namespace, name, management).
+fn owned_by(f: MachineFacts, status: i64, owner: (&str, &str, &str, Option<&str>)) -> MachineFacts {
+    let mut m = machine(status, Power::On, None);
+    m.owner_data = owner_data_for(owner.0, owner.1, owner.2, owner.3);
+    MachineFacts {
+        system_id: Some("abc123".into()),
+        maas: MaasView::Found(m),
+        ..f
+    }
+}
+
+fn mgmt(f: MachineFacts) -> MachineFacts {
+    MachineFacts {
+        management: Some("mgmt-target".into()),
+        ..f
+    }
+}
+
+#[test]
+fn owner_data_after_allocate_names_the_management_cluster() {
+    let f = mgmt(allocated(base(), 10, Power::Off, None));
+    match decide_machine(&f) {
+        MachineAction::SetOwnerData { system_id, data } => {
+            assert_eq!(system_id, "abc123");
+            assert_eq!(data, owner_data_for(UID, "ns", "mm-0", Some("mgmt-target")));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_moved_machine_is_adopted_not_taken_over() {
+    // Same namespace/name, the source's uid and management identity: rewrite, then go on.
+    let f = mgmt(owned_by(
+        base(),
+        6,
+        ("uid-source", "ns", "mm-0", Some("mgmt-source")),
+    ));
+    match decide_machine(&f) {
+        MachineAction::SetOwnerData { system_id, data } => {
+            assert_eq!(system_id, "abc123");
+            assert_eq!(data, owner_data_for(UID, "ns", "mm-0", Some("mgmt-target")));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Once rewritten, the deployed machine is simply ready: no deploy, no release.
+    let adopted = mgmt(owned_by(
+        base(),
+        6,
+        (UID, "ns", "mm-0", Some("mgmt-target")),
+    ));
+    assert_eq!(
+        label(&decide_machine(&adopted)),
+        "Ready(maas:///az1/abc123)"
+    );
+}
+
+#[test]
+fn a_machine_naming_another_object_stays_taken_over() {
+    for owner in [
+        ("uid-other", "ns", "mm-9", Some("mgmt-target")),
+        ("uid-other", "other-ns", "mm-0", Some("mgmt-source")),
+    ] {
+        let f = mgmt(owned_by(base(), 6, owner));
+        assert_eq!(
+            label(&decide_machine(&f)),
+            "Fail(MachineTakenOver)",
+            "{owner:?}"
+        );
+    }
+}
+
+#[test]
+fn ours_without_our_management_identity_gets_it_written() {
+    let missing = mgmt(owned_by(base(), 6, (UID, "ns", "mm-0", None)));
+    assert_eq!(label(&decide_machine(&missing)), "SetOwnerData(abc123)");
+    // Without a known identity nothing is rewritten.
+    let unknown = owned_by(base(), 6, (UID, "ns", "mm-0", None));
+    assert_eq!(
+        label(&decide_machine(&unknown)),
+        "Ready(maas:///az1/abc123)"
+    );
+    // A released machine is not stamped.
+    let free = mgmt(owned_by(base(), 4, (UID, "ns", "mm-0", None)));
+    assert_eq!(
+        label(&decide_machine(&free)),
+        "Fail(MachineReleasedOutside)"
+    );
+}
+
+#[test]
+fn deleting_for_move_drops_the_finalizer_without_release() {
+    let f = MachineFacts {
+        deleting: true,
+        moving: true,
+        paused: true,
+        release_intent: true,
+        ..allocated(base(), 6, Power::On, Some(UID))
+    };
+    assert_eq!(label(&decide_machine(&f)), "RemoveFinalizer");
+    // Without the annotation the same deletion releases.
+    let f = MachineFacts {
+        moving: false,
+        paused: false,
+        ..f
+    };
+    assert_eq!(label(&decide_machine(&f)), "Release(abc123)");
+}
+
+#[test]
+fn deleting_a_moved_machine_before_adoption_releases_it() {
+    let f = MachineFacts {
+        deleting: true,
+        release_intent: true,
+        ..owned_by(base(), 6, ("uid-source", "ns", "mm-0", Some("mgmt-source")))
+    };
+    assert_eq!(label(&decide_machine(&f)), "Release(abc123)");
+    let f = MachineFacts {
+        deleting: true,
+        release_intent: true,
+        ..owned_by(base(), 6, ("uid-other", "ns", "mm-9", Some("mgmt-source")))
+    };
+    assert_eq!(label(&decide_machine(&f)), "RemoveFinalizer");
+}
