@@ -4,6 +4,7 @@ use super::*;
 use crate::domain::maas_machine::owner_data_for;
 use crate::domain::timing::{MAX_DEPLOY_FAILURES, POLL_MIN, failure_retry_delay};
 use crate::machine::source::gpu::{GpuAction, GpuFacts, MAX_GPU_REJECTIONS};
+use maas_client::MachineStatus;
 
 const UID: &str = "uid-1";
 
@@ -51,11 +52,11 @@ fn base() -> MachineFacts {
     }
 }
 
-fn machine(status: i64, power: Power, owner_uid: Option<&str>) -> ObservedMachine {
+fn machine(status: MachineStatus, power: Power, owner_uid: Option<&str>) -> ObservedMachine {
     ObservedMachine {
         system_id: "abc123".into(),
-        status_code: status,
-        status_name: format!("status {status}"),
+        status_code: status.code(),
+        status_name: status.label().to_string(),
         power,
         zone: Some("az1".into()),
         hostname: "node-1".into(),
@@ -70,7 +71,12 @@ fn machine(status: i64, power: Power, owner_uid: Option<&str>) -> ObservedMachin
     }
 }
 
-fn allocated(f: MachineFacts, status: i64, power: Power, owner: Option<&str>) -> MachineFacts {
+fn allocated(
+    f: MachineFacts,
+    status: MachineStatus,
+    power: Power,
+    owner: Option<&str>,
+) -> MachineFacts {
     MachineFacts {
         system_id: Some("abc123".into()),
         maas: MaasView::Found(machine(status, power, owner)),
@@ -78,56 +84,49 @@ fn allocated(f: MachineFacts, status: i64, power: Power, owner: Option<&str>) ->
     }
 }
 
-/// A compact label per action, so table rows stay one line.
+/// A compact label per action (its name and the arguments that matter), so table rows stay one
+/// line.
 fn label(a: &MachineAction) -> String {
-    match a {
-        MachineAction::Wait { reason, after } => format!(
-            "Wait({}, {:?})",
-            reason.as_str(),
-            after.map(|d| d.as_secs())
-        ),
-        MachineAction::MarkAttempt => "MarkAttempt".into(),
-        MachineAction::AdoptLookup { agent_name } => format!("AdoptLookup({agent_name})"),
-        MachineAction::Allocate(r) => format!("Allocate(zone={:?})", r.zone),
-        MachineAction::RecordSystemId(id) => format!("RecordSystemId({id})"),
-        MachineAction::SetOwnerData { system_id, .. } => format!("SetOwnerData({system_id})"),
+    let args = match a {
+        MachineAction::Wait { reason, after } => {
+            format!("{}, {:?}", reason.as_str(), after.map(|d| d.as_secs()))
+        }
+        MachineAction::MarkAttempt | MachineAction::Forget | MachineAction::RemoveFinalizer => {
+            return a.name().to_string();
+        }
+        MachineAction::AdoptLookup { agent_name } => agent_name.clone(),
+        MachineAction::Allocate(r) => format!("zone={:?}", r.zone),
+        MachineAction::RecordSystemId(id) => id.clone(),
         MachineAction::Deploy {
             system_id,
             distro_series,
             ephemeral,
             bootstrap_secret,
-        } => {
-            format!("Deploy({system_id}, {distro_series:?}, {ephemeral}, {bootstrap_secret})")
-        }
-        MachineAction::PowerOn { system_id } => format!("PowerOn({system_id})"),
-        MachineAction::Read { system_id } => format!("Read({system_id})"),
+        } => format!("{system_id}, {distro_series:?}, {ephemeral}, {bootstrap_secret}"),
+        MachineAction::SetOwnerData { system_id, .. }
+        | MachineAction::PowerOn { system_id }
+        | MachineAction::Read { system_id }
+        | MachineAction::Release { system_id, .. }
+        | MachineAction::Gpu(
+            GpuAction::CountGpus { system_id }
+            | GpuAction::ReadRejected { system_id }
+            | GpuAction::ReleaseRejected { system_id, .. }
+            | GpuAction::DropRejected { system_id },
+        ) => system_id.clone(),
         MachineAction::Poll { reason, after } => {
-            format!("Poll({}, {})", reason.as_str(), after.as_secs())
+            format!("{}, {}", reason.as_str(), after.as_secs())
         }
-        MachineAction::Ready(r) => format!("Ready({})", r.provider_id),
-        MachineAction::MarkReleaseIntent { failures } => {
-            format!("MarkReleaseIntent({:?})", failures.map(|f| f.count))
-        }
-        MachineAction::Release { system_id, .. } => format!("Release({system_id})"),
-        MachineAction::Forget => "Forget".into(),
-        MachineAction::Fail { reason, .. } => format!("Fail({})", reason.as_str()),
-        MachineAction::RemoveFinalizer => "RemoveFinalizer".into(),
-        MachineAction::Gpu(GpuAction::CountGpus { system_id }) => format!("CountGpus({system_id})"),
+        MachineAction::Ready(r) => r.provider_id.clone(),
+        MachineAction::MarkReleaseIntent { failures } => format!("{:?}", failures.map(|f| f.count)),
+        MachineAction::Fail { reason, .. } => reason.as_str().to_string(),
         MachineAction::Gpu(GpuAction::RejectForGpus {
             system_id,
             found,
             wanted,
-        }) => format!("RejectForGpus({system_id}, {found}<{wanted})"),
-        MachineAction::Gpu(GpuAction::ReadRejected { system_id }) => {
-            format!("ReadRejected({system_id})")
-        }
-        MachineAction::Gpu(GpuAction::ReleaseRejected { system_id, .. }) => {
-            format!("ReleaseRejected({system_id})")
-        }
-        MachineAction::Gpu(GpuAction::DropRejected { system_id }) => {
-            format!("DropRejected({system_id})")
-        }
-    }
+        }) => format!("{system_id}, {found}<{wanted}"),
+    };
+    // The name comes from the action itself: actions are named in one place.
+    format!("{}({args})", a.name())
 }
 
 fn check(rows: Vec<(&str, MachineFacts, &str)>) {
@@ -219,7 +218,7 @@ fn allocation_is_marked_then_adopted_or_made() {
             "lookup found one: record it",
             MachineFacts {
                 attempt_marked: true,
-                maas: MaasView::Found(machine(10, Power::Off, None)),
+                maas: MaasView::Found(machine(MachineStatus::Allocated, Power::Off, None)),
                 ..base()
             },
             "RecordSystemId(abc123)",
@@ -308,63 +307,63 @@ fn each_maas_status_of_our_machine() {
         ),
         (
             "allocated, no owner data",
-            allocated(b(), 10, Power::Off, None),
+            allocated(b(), MachineStatus::Allocated, Power::Off, None),
             "SetOwnerData(abc123)",
         ),
         (
             "allocated, ours: deploy",
-            allocated(b(), 10, Power::Off, Some(UID)),
+            allocated(b(), MachineStatus::Allocated, Power::Off, Some(UID)),
             "Deploy(abc123, Some(\"jammy\"), false, boot)",
         ),
         (
             "allocated, bootstrap gone",
             MachineFacts {
                 owner: None,
-                ..allocated(b(), 10, Power::Off, Some(UID))
+                ..allocated(b(), MachineStatus::Allocated, Power::Off, Some(UID))
             },
             "Wait(WaitingForBootstrapData, None)",
         ),
         (
             "deploying",
-            allocated(b(), 9, Power::On, Some(UID)),
+            allocated(b(), MachineStatus::Deploying, Power::On, Some(UID)),
             "Poll(Deploying, 10)",
         ),
         (
             "deploying for long",
             MachineFacts {
                 deploying_for: Some(Duration::from_secs(300)),
-                ..allocated(b(), 9, Power::On, Some(UID))
+                ..allocated(b(), MachineStatus::Deploying, Power::On, Some(UID))
             },
             "Poll(Deploying, 60)",
         ),
         (
             "deploying, no owner data",
-            allocated(b(), 9, Power::On, None),
+            allocated(b(), MachineStatus::Deploying, Power::On, None),
             "SetOwnerData(abc123)",
         ),
         (
             "deployed on",
-            allocated(b(), 6, Power::On, Some(UID)),
+            allocated(b(), MachineStatus::Deployed, Power::On, Some(UID)),
             "Ready(maas:///az1/abc123)",
         ),
         (
             "deployed off: power on",
-            allocated(b(), 6, Power::Off, Some(UID)),
+            allocated(b(), MachineStatus::Deployed, Power::Off, Some(UID)),
             "PowerOn(abc123)",
         ),
         (
             "deployed unknown power: no power on",
-            allocated(b(), 6, Power::Unknown, Some(UID)),
+            allocated(b(), MachineStatus::Deployed, Power::Unknown, Some(UID)),
             "Ready(maas:///az1/abc123)",
         ),
         (
             "failed deployment: release intent",
-            allocated(b(), 11, Power::Off, Some(UID)),
+            allocated(b(), MachineStatus::FailedDeployment, Power::Off, Some(UID)),
             "MarkReleaseIntent(Some(1))",
         ),
         (
             "broken: release intent",
-            allocated(b(), 8, Power::Off, Some(UID)),
+            allocated(b(), MachineStatus::Broken, Power::Off, Some(UID)),
             "MarkReleaseIntent(Some(1))",
         ),
         (
@@ -374,33 +373,33 @@ fn each_maas_status_of_our_machine() {
                     count: MAX_DEPLOY_FAILURES - 1,
                     last: None,
                 },
-                ..allocated(b(), 11, Power::Off, Some(UID))
+                ..allocated(b(), MachineStatus::FailedDeployment, Power::Off, Some(UID))
             },
             "Fail(DeployFailuresExhausted)",
         ),
         (
             "ready in MAAS: released outside",
-            allocated(b(), 4, Power::Off, None),
+            allocated(b(), MachineStatus::Ready, Power::Off, None),
             "Fail(MachineReleasedOutside)",
         ),
         (
             "releasing outside",
-            allocated(b(), 12, Power::Off, None),
+            allocated(b(), MachineStatus::Releasing, Power::Off, None),
             "Fail(MachineReleasedOutside)",
         ),
         (
             "someone else's",
-            allocated(b(), 6, Power::On, Some("other")),
+            allocated(b(), MachineStatus::Deployed, Power::On, Some("other")),
             "Fail(MachineTakenOver)",
         ),
         (
             "rescue mode",
-            allocated(b(), 16, Power::On, Some(UID)),
+            allocated(b(), MachineStatus::RescueMode, Power::On, Some(UID)),
             "Poll(HeldByOperator, 60)",
         ),
         (
             "testing",
-            allocated(b(), 21, Power::On, Some(UID)),
+            allocated(b(), MachineStatus::Testing, Power::On, Some(UID)),
             "Poll(HeldByOperator, 60)",
         ),
     ]);
@@ -423,27 +422,42 @@ fn release_after_failure_then_forget() {
         ),
         (
             "intent, still held: release",
-            intent(allocated(base(), 11, Power::Off, Some(UID))),
+            intent(allocated(
+                base(),
+                MachineStatus::FailedDeployment,
+                Power::Off,
+                Some(UID),
+            )),
             "Release(abc123)",
         ),
         (
             "intent, broken unmarked: release",
-            intent(allocated(base(), 8, Power::Off, None)),
+            intent(allocated(base(), MachineStatus::Broken, Power::Off, None)),
             "Release(abc123)",
         ),
         (
             "intent, releasing: forget",
-            intent(allocated(base(), 12, Power::Off, None)),
+            intent(allocated(
+                base(),
+                MachineStatus::Releasing,
+                Power::Off,
+                None,
+            )),
             "Forget",
         ),
         (
             "intent, free: forget",
-            intent(allocated(base(), 4, Power::Off, None)),
+            intent(allocated(base(), MachineStatus::Ready, Power::Off, None)),
             "Forget",
         ),
         (
             "intent, taken by another: forget",
-            intent(allocated(base(), 6, Power::On, Some("x"))),
+            intent(allocated(
+                base(),
+                MachineStatus::Deployed,
+                Power::On,
+                Some("x"),
+            )),
             "Forget",
         ),
         (
@@ -500,14 +514,19 @@ fn deletion() {
             "attempt cut off, found: record then release",
             del(MachineFacts {
                 attempt_marked: true,
-                maas: MaasView::Found(machine(10, Power::Off, None)),
+                maas: MaasView::Found(machine(MachineStatus::Allocated, Power::Off, None)),
                 ..base()
             }),
             "RecordSystemId(abc123)",
         ),
         (
             "allocated: mark intent first",
-            del(allocated(base(), 6, Power::On, Some(UID))),
+            del(allocated(
+                base(),
+                MachineStatus::Deployed,
+                Power::On,
+                Some(UID),
+            )),
             "MarkReleaseIntent(None)",
         ),
         (
@@ -529,37 +548,67 @@ fn deletion() {
         ),
         (
             "intent, deployed: release",
-            del_intent(allocated(base(), 6, Power::On, Some(UID))),
+            del_intent(allocated(
+                base(),
+                MachineStatus::Deployed,
+                Power::On,
+                Some(UID),
+            )),
             "Release(abc123)",
         ),
         (
             "intent, deploying: release",
-            del_intent(allocated(base(), 9, Power::On, Some(UID))),
+            del_intent(allocated(
+                base(),
+                MachineStatus::Deploying,
+                Power::On,
+                Some(UID),
+            )),
             "Release(abc123)",
         ),
         (
             "intent, failed releasing: release again",
-            del_intent(allocated(base(), 13, Power::On, Some(UID))),
+            del_intent(allocated(
+                base(),
+                MachineStatus::FailedReleasing,
+                Power::On,
+                Some(UID),
+            )),
             "Release(abc123)",
         ),
         (
             "intent, releasing: poll",
-            del_intent(allocated(base(), 12, Power::Off, None)),
+            del_intent(allocated(
+                base(),
+                MachineStatus::Releasing,
+                Power::Off,
+                None,
+            )),
             "Poll(Releasing, 5)",
         ),
         (
             "intent, disk erasing: poll",
-            del_intent(allocated(base(), 14, Power::On, None)),
+            del_intent(allocated(
+                base(),
+                MachineStatus::DiskErasing,
+                Power::On,
+                None,
+            )),
             "Poll(Releasing, 5)",
         ),
         (
             "intent, ready: done",
-            del_intent(allocated(base(), 4, Power::Off, None)),
+            del_intent(allocated(base(), MachineStatus::Ready, Power::Off, None)),
             "RemoveFinalizer",
         ),
         (
             "intent, another owner: done",
-            del_intent(allocated(base(), 6, Power::On, Some("x"))),
+            del_intent(allocated(
+                base(),
+                MachineStatus::Deployed,
+                Power::On,
+                Some("x"),
+            )),
             "RemoveFinalizer",
         ),
         (
@@ -576,7 +625,7 @@ fn deletion() {
 
 #[test]
 fn ready_reports_provider_id_and_addresses() {
-    let mut f = allocated(base(), 6, Power::On, Some(UID));
+    let mut f = allocated(base(), MachineStatus::Deployed, Power::On, Some(UID));
     if let MaasView::Found(m) = &mut f.maas {
         m.zone = None;
     }
@@ -616,7 +665,7 @@ fn with_gpu(f: MachineFacts, gpu: GpuFacts) -> MachineFacts {
 fn several_gpus_are_counted_before_deploy_and_short_machines_set_aside() {
     let f = MachineFacts {
         requirements: gpu_request(4),
-        ..allocated(base(), 10, Power::Off, Some(UID))
+        ..allocated(base(), MachineStatus::Allocated, Power::Off, Some(UID))
     };
     assert_eq!(label(&decide_machine(&f)), "CountGpus(abc123)");
     let short = with_gpu(
@@ -647,7 +696,7 @@ fn several_gpus_are_counted_before_deploy_and_short_machines_set_aside() {
 fn owner_data_comes_before_the_gpu_count() {
     let f = MachineFacts {
         requirements: gpu_request(2),
-        ..allocated(base(), 10, Power::Off, None)
+        ..allocated(base(), MachineStatus::Allocated, Power::Off, None)
     };
     assert_eq!(label(&decide_machine(&f)), "SetOwnerData(abc123)");
 }
@@ -656,7 +705,7 @@ fn owner_data_comes_before_the_gpu_count() {
 fn set_aside_machines_are_released_once_a_good_one_is_found() {
     let f = MachineFacts {
         requirements: gpu_request(2),
-        ..allocated(base(), 10, Power::Off, Some(UID))
+        ..allocated(base(), MachineStatus::Allocated, Power::Off, Some(UID))
     };
     let gpu = |held: Option<(&str, bool)>| GpuFacts {
         rejected: vec!["old1".into(), "old2".into()],
@@ -738,13 +787,17 @@ fn deletion_gives_set_aside_machines_back_first() {
             rejected: vec!["a".into()],
             ..Default::default()
         },
-        ..allocated(base(), 6, Power::On, Some(UID))
+        ..allocated(base(), MachineStatus::Deployed, Power::On, Some(UID))
     };
     assert_eq!(label(&decide_machine(&f)), "ReadRejected(a)");
 }
 
 /// A machine whose owner data was written by `owner` (uid, namespace, name, management).
-fn owned_by(f: MachineFacts, status: i64, owner: (&str, &str, &str, Option<&str>)) -> MachineFacts {
+fn owned_by(
+    f: MachineFacts,
+    status: MachineStatus,
+    owner: (&str, &str, &str, Option<&str>),
+) -> MachineFacts {
     let mut m = machine(status, Power::On, None);
     m.owner_data = owner_data_for(owner.0, owner.1, owner.2, owner.3);
     MachineFacts {
@@ -763,7 +816,12 @@ fn mgmt(f: MachineFacts) -> MachineFacts {
 
 #[test]
 fn owner_data_after_allocate_names_the_management_cluster() {
-    let f = mgmt(allocated(base(), 10, Power::Off, None));
+    let f = mgmt(allocated(
+        base(),
+        MachineStatus::Allocated,
+        Power::Off,
+        None,
+    ));
     match decide_machine(&f) {
         MachineAction::SetOwnerData { system_id, data } => {
             assert_eq!(system_id, "abc123");
@@ -778,7 +836,7 @@ fn a_moved_machine_is_adopted_not_taken_over() {
     // Same namespace/name, the source's uid and management identity: rewrite, then go on.
     let f = mgmt(owned_by(
         base(),
-        6,
+        MachineStatus::Deployed,
         ("uid-source", "ns", "mm-0", Some("mgmt-source")),
     ));
     match decide_machine(&f) {
@@ -791,7 +849,7 @@ fn a_moved_machine_is_adopted_not_taken_over() {
     // Once rewritten, the deployed machine is simply ready: no deploy, no release.
     let adopted = mgmt(owned_by(
         base(),
-        6,
+        MachineStatus::Deployed,
         (UID, "ns", "mm-0", Some("mgmt-target")),
     ));
     assert_eq!(
@@ -806,7 +864,7 @@ fn a_machine_naming_another_object_stays_taken_over() {
         ("uid-other", "ns", "mm-9", Some("mgmt-target")),
         ("uid-other", "other-ns", "mm-0", Some("mgmt-source")),
     ] {
-        let f = mgmt(owned_by(base(), 6, owner));
+        let f = mgmt(owned_by(base(), MachineStatus::Deployed, owner));
         assert_eq!(
             label(&decide_machine(&f)),
             "Fail(MachineTakenOver)",
@@ -817,16 +875,24 @@ fn a_machine_naming_another_object_stays_taken_over() {
 
 #[test]
 fn ours_without_our_management_identity_gets_it_written() {
-    let missing = mgmt(owned_by(base(), 6, (UID, "ns", "mm-0", None)));
+    let missing = mgmt(owned_by(
+        base(),
+        MachineStatus::Deployed,
+        (UID, "ns", "mm-0", None),
+    ));
     assert_eq!(label(&decide_machine(&missing)), "SetOwnerData(abc123)");
     // Without a known identity nothing is rewritten.
-    let unknown = owned_by(base(), 6, (UID, "ns", "mm-0", None));
+    let unknown = owned_by(base(), MachineStatus::Deployed, (UID, "ns", "mm-0", None));
     assert_eq!(
         label(&decide_machine(&unknown)),
         "Ready(maas:///az1/abc123)"
     );
     // A released machine is not stamped.
-    let free = mgmt(owned_by(base(), 4, (UID, "ns", "mm-0", None)));
+    let free = mgmt(owned_by(
+        base(),
+        MachineStatus::Ready,
+        (UID, "ns", "mm-0", None),
+    ));
     assert_eq!(
         label(&decide_machine(&free)),
         "Fail(MachineReleasedOutside)"
@@ -840,7 +906,7 @@ fn deleting_for_move_drops_the_finalizer_without_release() {
         moving: true,
         paused: true,
         release_intent: true,
-        ..allocated(base(), 6, Power::On, Some(UID))
+        ..allocated(base(), MachineStatus::Deployed, Power::On, Some(UID))
     };
     assert_eq!(label(&decide_machine(&f)), "RemoveFinalizer");
     // Without the annotation the same deletion releases.
@@ -857,13 +923,21 @@ fn deleting_a_moved_machine_before_adoption_releases_it() {
     let f = MachineFacts {
         deleting: true,
         release_intent: true,
-        ..owned_by(base(), 6, ("uid-source", "ns", "mm-0", Some("mgmt-source")))
+        ..owned_by(
+            base(),
+            MachineStatus::Deployed,
+            ("uid-source", "ns", "mm-0", Some("mgmt-source")),
+        )
     };
     assert_eq!(label(&decide_machine(&f)), "Release(abc123)");
     let f = MachineFacts {
         deleting: true,
         release_intent: true,
-        ..owned_by(base(), 6, ("uid-other", "ns", "mm-9", Some("mgmt-source")))
+        ..owned_by(
+            base(),
+            MachineStatus::Deployed,
+            ("uid-other", "ns", "mm-9", Some("mgmt-source")),
+        )
     };
     assert_eq!(label(&decide_machine(&f)), "RemoveFinalizer");
 }
