@@ -58,3 +58,21 @@ async fn one_read_per_tick_wakes_only_the_machines_that_changed() {
     assert_eq!(sim.requests().count_op("machines:read"), 3);
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_machine_in_transit_for_too_long_is_let_go_and_its_object_woken() {
+    let (sim, client) = common::sim_and_client(1, 0).await;
+    let m = client.allocate(&AllocateParams::default()).await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let observer = MachineObserver::new(tx).with_max_transit(std::time::Duration::ZERO);
+    observer.watch("mm-0", observe(&m), Transit::Deploying, None);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let report = observer.tick(&client).await.unwrap();
+    assert_eq!((report.read, report.woken), (1, 1));
+    assert_eq!(rx.try_recv().unwrap(), "mm-0");
+    assert!(
+        observer.is_empty(),
+        "its pass reads MAAS itself from now on"
+    );
+    sim.shutdown().await.unwrap();
+}

@@ -24,6 +24,11 @@ use crate::domain::maas_machine::ObservedMachine;
 use crate::domain::observe::observe;
 use crate::domain::timing::{POLL_MAX, POWER_ON_POLL, RELEASE_POLL, deploy_poll_delay};
 
+/// How long a machine may stay in one transit before the observer lets go of it and wakes its
+/// object, whose pass then reads MAAS itself: MAAS times a deployment out after 30 minutes, so
+/// anything longer is an object that no longer takes its observations (deleted by force).
+pub const MAX_TRANSIT: Duration = Duration::from_secs(3600);
+
 /// Why a machine is watched; each has its own polling rhythm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transit {
@@ -67,6 +72,7 @@ struct Watched<W> {
 /// manager).
 pub struct MachineObserver<W> {
     watched: Mutex<HashMap<String, Watched<W>>>,
+    max_transit: Duration,
     changed: Notify,
     wake: mpsc::UnboundedSender<W>,
 }
@@ -93,9 +99,16 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
     pub fn new(wake: mpsc::UnboundedSender<W>) -> Self {
         MachineObserver {
             watched: Mutex::new(HashMap::new()),
+            max_transit: MAX_TRANSIT,
             changed: Notify::new(),
             wake,
         }
+    }
+
+    /// The same observer with another transit limit than [`MAX_TRANSIT`].
+    pub fn with_max_transit(mut self, max_transit: Duration) -> Self {
+        self.max_transit = max_transit;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watched<W>>> {
@@ -174,7 +187,13 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
             let Some(entry) = map.get_mut(id) else {
                 continue;
             };
+            let overdue = now.duration_since(entry.seen.since) > self.max_transit;
             match latest.remove(id) {
+                Some(_) if overdue => {
+                    if let Some(stale) = map.remove(id) {
+                        wake.push(stale.who);
+                    }
+                }
                 Some(m) if !moved(&entry.seen.machine, &m) => {
                     entry.seen.machine = m;
                     entry.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
