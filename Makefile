@@ -13,7 +13,7 @@ SIM_LISTEN ?= 127.0.0.1:5240
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-test: fmt-check clippy tools tools-check unit ## Everything CI runs: formatting, lints, unit, integration and end-to-end tests
+test: fmt-check clippy deny doc tools tools-check unit ## Everything CI runs: formatting, lints, unit, integration and end-to-end tests
 	@echo "make test: all checks passed"
 
 fmt-check: ## Fail when code is not formatted
@@ -50,3 +50,23 @@ bench: ## Benchmarks that print numbers (not tests)
 
 release: ## clusterctl repository in out/release/infrastructure-maas/v<version> (IMAGE=... to override the manager image)
 	bash hack/release.sh
+
+# cargo-deny, pinned and installed from crates.io into the cache outside the clone, keyed by version.
+CARGO_DENY_VERSION := 0.20.2
+CARGO_DENY_ROOT ?= $(HOME)/.cache/capmaas/cargo-deny-$(CARGO_DENY_VERSION)
+CARGO_DENY := $(CARGO_DENY_ROOT)/bin/cargo-deny
+
+.PHONY: deny deny-tool doc
+
+deny: deny-tool ## Licenses, duplicate versions and sources of the dependencies (deny.toml; advisories need GitHub)
+	@echo "==> cargo deny"
+	$(CARGO_DENY) $(CARGO_LOCK_FLAG) check licenses bans sources
+
+deny-tool: $(CARGO_DENY) ## Install the pinned cargo-deny into the cache (no-op when there)
+
+$(CARGO_DENY):
+	$(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION) --root $(CARGO_DENY_ROOT)
+
+doc: ## API docs of every crate with rustdoc warnings denied
+	@echo "==> cargo doc"
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc $(CARGO_LOCK_FLAG) --workspace --no-deps

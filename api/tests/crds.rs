@@ -378,7 +378,22 @@ fn hypershift_profile_renders_as_yaml() {
     let files = crdgen::rendered_files(Profile::Hypershift).unwrap();
     assert_eq!(files.len(), 3);
     for (name, content) in files {
-        let parsed: CustomResourceDefinition = serde_yaml::from_str(&content).unwrap();
+        let parsed: CustomResourceDefinition = serde_saphyr::from_str(&content).unwrap();
         assert_eq!(crdgen::crd_file_name(&parsed), name);
+    }
+}
+
+#[test]
+fn rendered_yaml_reads_back_as_the_same_crds() {
+    for profile in Profile::ALL {
+        let files = crdgen::rendered_files(profile).unwrap();
+        for (crd, (name, content)) in crds(profile).iter().zip(&files) {
+            let parsed: Value = serde_saphyr::from_str(content).unwrap();
+            assert_eq!(
+                parsed,
+                serde_json::to_value(crd).unwrap(),
+                "{name} ({profile:?}) does not read back as the CRD it was rendered from"
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rand::Rng as _;
+use rand::RngExt as _;
 use rand::distr::Alphanumeric;
 
 use crate::error::MaasError;

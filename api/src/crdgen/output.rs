@@ -16,7 +16,7 @@ pub enum CrdgenError {
         name: String,
         /// The serializer's error.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_saphyr::SerializeError,
     },
     /// Reading or writing a file failed.
     #[error("{action} {path}: {source}")]
@@ -58,9 +58,16 @@ pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
 
 /// One CRD as a YAML document with a do-not-edit header.
 pub fn render_yaml(crd: &CustomResourceDefinition) -> Result<String, CrdgenError> {
-    let body = serde_yaml::to_string(crd).map_err(|source| CrdgenError::Render {
-        name: crd.metadata.name.clone().unwrap_or_default(),
-        source,
+    // Long descriptions stay on one line, as kubebuilder writes them: no folding, whatever
+    // the width. Multi-line strings are still written as literal blocks.
+    let options = serde_saphyr::ser_options! {
+        folded_wrap_chars: usize::MAX,
+    };
+    let body = serde_saphyr::to_string_with_options(crd, options).map_err(|source| {
+        CrdgenError::Render {
+            name: crd.metadata.name.clone().unwrap_or_default(),
+            source,
+        }
     })?;
     Ok(format!("{HEADER}---\n{body}"))
 }

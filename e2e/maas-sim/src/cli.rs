@@ -119,7 +119,7 @@ pub fn faults_from_flags(cli: &Cli) -> Result<FaultConfig, String> {
         Some(path) => {
             let text =
                 std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => FaultConfig::default(),
     };
@@ -226,6 +226,46 @@ mod tests {
         assert_eq!(c.gpu_machines, 1);
         assert_eq!(c.deploy_seconds, 0.0);
         assert_eq!(c.api_key.as_deref(), Some("a:b:c"));
+    }
+
+    #[test]
+    fn fault_files_in_yaml_and_json_read_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = dir.path().join("faults.yaml");
+        std::fs::write(
+            &yaml,
+            "rules:\n  - op: machines:allocate\n    error_rate: 0.5\n    status: 409\nseed: 7\n",
+        )
+        .unwrap();
+        let json = dir.path().join("faults.json");
+        std::fs::write(
+            &json,
+            r#"{"rules": [{"op": "machines:allocate", "error_rate": 0.5, "status": 409}], "seed": 7}"#,
+        )
+        .unwrap();
+        let from = |path: &std::path::Path| {
+            faults_from_flags(&parse(&["--faults", path.to_str().unwrap()])).unwrap()
+        };
+        let a = from(&yaml);
+        assert_eq!(a, from(&json));
+        assert_eq!(a.seed, Some(7));
+        assert_eq!(
+            (
+                a.rules[0].op.as_str(),
+                a.rules[0].error_rate,
+                a.rules[0].status
+            ),
+            ("machines:allocate", 0.5, 409)
+        );
+    }
+
+    #[test]
+    fn bad_fault_file_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faults.yaml");
+        std::fs::write(&path, "rules:\n  - op: deploy\n    bogus: 1\n").unwrap();
+        let err = faults_from_flags(&parse(&["--faults", path.to_str().unwrap()])).unwrap_err();
+        assert!(err.contains("faults.yaml"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use rand::Rng;
+use rand::RngExt;
 use rand::distr::Alphanumeric;
 
 use crate::error::SimError;

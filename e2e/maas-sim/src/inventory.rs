@@ -147,7 +147,7 @@ impl Inventory {
 
     /// Parses YAML inventory text.
     pub fn from_yaml(text: &str) -> Result<Self, String> {
-        serde_yaml::from_str(text).map_err(|e| e.to_string())
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 
     /// Parses TOML inventory text.

@@ -6,7 +6,6 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
-use serde::Deserialize;
 
 use super::error::HarnessError;
 
@@ -31,19 +30,11 @@ pub fn read_dir(dir: &Path) -> Result<Vec<CustomResourceDefinition>, HarnessErro
 /// Every CRD in one YAML file.
 pub fn read_file(path: &Path) -> Result<Vec<CustomResourceDefinition>, HarnessError> {
     let text = std::fs::read_to_string(path).map_err(HarnessError::io("reading", path))?;
-    let mut crds = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        let manifest_error = |e: serde_yaml::Error| HarnessError::Manifest {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        let value = serde_yaml::Value::deserialize(doc).map_err(manifest_error)?;
-        if value.is_null() {
-            continue;
-        }
-        crds.push(serde_yaml::from_value(value).map_err(manifest_error)?);
-    }
-    Ok(crds)
+    // Empty documents (a leading `---`, comments only) are skipped.
+    serde_saphyr::from_multiple(&text).map_err(|e| HarnessError::Manifest {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Applies the CRDs (server-side) and waits until each is Established.
@@ -86,4 +77,26 @@ async fn wait_established(
     Err(HarnessError::Timeout(format!(
         "CRD {name} to be Established"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_checked_in_crds_are_read() {
+        let dir = crate::harness::tools::workspace_root().join("config/crd/bases");
+        let crds = read_dir(&dir).unwrap();
+        let mut kinds: Vec<_> = crds.iter().map(|c| c.spec.names.kind.as_str()).collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                "MaasCluster",
+                "MaasClusterTemplate",
+                "MaasMachine",
+                "MaasMachineTemplate"
+            ]
+        );
+    }
 }

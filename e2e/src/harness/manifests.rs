@@ -4,7 +4,6 @@ use std::path::Path;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::crds::FIELD_MANAGER;
@@ -12,17 +11,10 @@ use super::error::HarnessError;
 
 /// Every document of a multi-document YAML text, as JSON values (empty documents skipped).
 pub fn parse(text: &str, origin: &Path) -> Result<Vec<Value>, HarnessError> {
-    let mut docs = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = Value::deserialize(doc).map_err(|e| HarnessError::Manifest {
-            path: origin.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        if !value.is_null() {
-            docs.push(value);
-        }
-    }
-    Ok(docs)
+    serde_saphyr::from_multiple(text).map_err(|e| HarnessError::Manifest {
+        path: origin.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// The API resource of an object, from its apiVersion and kind. Plurals follow the regular rule
@@ -54,4 +46,24 @@ pub async fn apply_all(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_document_is_read_and_empty_ones_are_skipped() {
+        let text = "---\n# leading comment only\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  on: 'yes'\n  n: \"1\"\n---\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: b\n";
+        let docs = parse(text, Path::new("sample.yaml")).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0]["data"], serde_json::json!({"on": "yes", "n": "1"}));
+        assert_eq!(resource_of(&docs[1]).plural, "secrets");
+    }
+
+    #[test]
+    fn a_parse_error_names_the_file() {
+        let err = parse("a: [1, 2\n", Path::new("broken.yaml")).unwrap_err();
+        assert!(err.to_string().contains("broken.yaml"), "{err}");
+    }
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use maas_sim::{SimConfig, SimHandle, Simulator};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
