@@ -98,7 +98,6 @@ fn facts(store: &Store) -> MachineFacts {
         system_id: store.system_id.lock().unwrap().clone(),
         attempt_marked: *store.attempt.lock().unwrap(),
         release_intent: false,
-        intent_marked_this_pass: false,
         failures: DeployFailures::default(),
         requirements: MachineRequirements {
             min_cpu: Some(1),

@@ -129,7 +129,6 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         system_id: o.system_id.clone(),
         attempt_marked: o.attempt_marked,
         release_intent: o.release_intent,
-        intent_marked_this_pass: false,
         failures: o.failures,
         requirements: MachineRequirements {
             min_cpu: Some(1),
@@ -144,7 +143,6 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         maas: MaasView::Unread,
         gpu: GpuFacts {
             rejected: o.gpu_rejected.clone(),
-            ..Default::default()
         },
         pass: Default::default(),
         now,

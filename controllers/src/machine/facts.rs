@@ -111,7 +111,6 @@ pub fn machine_facts(
         system_id: spec.system_id.clone().filter(|s| !s.is_empty()),
         attempt_marked: has_annotation(meta, annotations::ALLOCATION_ATTEMPT),
         release_intent: has_annotation(meta, annotations::RELEASE_INTENT),
-        intent_marked_this_pass: false,
         failures: annotation(meta, annotations::DEPLOY_ATTEMPTS)
             .map(DeployFailures::parse)
             .unwrap_or_default(),

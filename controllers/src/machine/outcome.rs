@@ -77,7 +77,7 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
         }
         StepOutcome::Allocated(m) => f.maas = MaasView::Found(m.clone()),
         // After setting machines aside, MAAS having nothing else means the GPU search is over.
-        StepOutcome::NoMachineMatched if !f.gpu.rejected.is_empty() => f.gpu.exhausted = true,
+        StepOutcome::NoMachineMatched if !f.gpu.rejected.is_empty() => f.pass.gpu.exhausted = true,
         StepOutcome::NoMachineMatched => f.pass.allocation_refused = true,
         StepOutcome::SystemIdRecorded(id) => f.system_id = Some(id.clone()),
         StepOutcome::Observed(view) | StepOutcome::Released(view) => f.maas = view.clone(),
@@ -95,7 +95,7 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
         }
         StepOutcome::ReleaseIntentMarked(failures) => {
             f.release_intent = true;
-            f.intent_marked_this_pass = true;
+            f.pass.release_intent_marked = true;
             if let Some(failures) = failures {
                 f.failures = *failures;
             }
@@ -106,21 +106,21 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
             f.release_intent = false;
             f.maas = MaasView::Unread;
         }
-        StepOutcome::GpusCounted(n) => f.gpu.count = Some(*n),
+        StepOutcome::GpusCounted(n) => f.pass.gpu.count = Some(*n),
         StepOutcome::SetAside(rejected) => {
-            f.gpu.exhausted |= rejected.len() >= MAX_GPU_REJECTIONS;
+            f.pass.gpu.exhausted |= rejected.len() >= MAX_GPU_REJECTIONS;
             f.gpu.rejected = rejected.clone();
-            f.gpu.count = None;
+            f.pass.gpu.count = None;
             f.system_id = None;
             // Nothing else was allocated under this attempt: allocate again directly.
             f.maas = MaasView::NotFound;
         }
         StepOutcome::SetAsideRead(id, held) => {
-            f.gpu.first_rejected_held = Some((id.clone(), *held));
+            f.pass.gpu.first_rejected_held = Some((id.clone(), *held));
         }
         StepOutcome::SetAsideDropped(rest) => {
             f.gpu.rejected = rest.clone();
-            f.gpu.first_rejected_held = None;
+            f.pass.gpu.first_rejected_held = None;
         }
     }
 }

@@ -23,7 +23,7 @@ pub fn decide_deletion(f: &MachineFacts) -> MachineAction {
         (None, MaasView::NotFound) => MachineAction::RemoveFinalizer,
         (None, MaasView::Found(m)) => MachineAction::RecordSystemId(m.system_id.clone()),
         (Some(_), _) if !f.release_intent => MachineAction::MarkReleaseIntent { failures: None },
-        (Some(id), MaasView::Unread) if f.intent_marked_this_pass => MachineAction::Release {
+        (Some(id), MaasView::Unread) if f.pass.release_intent_marked => MachineAction::Release {
             system_id: id.clone(),
             erase: f.erase,
         },

@@ -20,7 +20,7 @@ use crate::domain::maas_machine::{ObservedMachine, Power};
 use crate::domain::provider_id;
 use crate::domain::reasons::{FailReason, WaitReason};
 use crate::domain::timing::DeployFailures;
-use crate::machine::source::gpu::{GpuAction, GpuFacts};
+use crate::machine::source::gpu::{GpuAction, GpuFacts, GpuNotes};
 use allocated::decide_allocated;
 use deletion::{decide_deletion, decide_releasing};
 use unallocated::decide_unallocated;
@@ -91,10 +91,6 @@ pub struct MachineFacts {
     pub attempt_marked: bool,
     /// The release-intent annotation is present.
     pub release_intent: bool,
-    /// The release intent was written in this very pass, so no release of ours can have been
-    /// sent before it: the machine is still the one recorded and can be released without
-    /// reading it first.
-    pub intent_marked_this_pass: bool,
     /// Failed deployments so far (annotation).
     pub failures: DeployFailures,
     /// Allocation constraints from the spec.
@@ -119,9 +115,16 @@ pub struct MachineFacts {
     pub now: Timestamp,
 }
 
-/// Answers earlier in the pass that change the next decision; empty at the start of a pass.
+/// What earlier steps of this pass learnt or did that changes the next decision; empty at the
+/// start of every pass (nothing here is read from the objects or carried between passes).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct PassNotes {
+    /// The release intent was written in this very pass, so no release of ours can have been
+    /// sent before it: the machine is still the one recorded and can be released without
+    /// reading it first.
+    pub release_intent_marked: bool,
+    /// The GPU search so far.
+    pub gpu: GpuNotes,
     /// MAAS answered this pass's allocate with "no machine matches".
     pub allocation_refused: bool,
     /// MAAS refused a deploy this many times in this pass (409).

@@ -3,7 +3,7 @@
 use super::*;
 use crate::domain::maas_machine::owner_data_for;
 use crate::domain::timing::{MAX_DEPLOY_FAILURES, POLL_MIN, failure_retry_delay};
-use crate::machine::source::gpu::{GpuAction, GpuFacts, MAX_GPU_REJECTIONS};
+use crate::machine::source::gpu::{GpuAction, GpuFacts, GpuNotes, MAX_GPU_REJECTIONS};
 use maas_client::MachineStatus;
 
 const UID: &str = "uid-1";
@@ -29,7 +29,6 @@ fn base() -> MachineFacts {
         system_id: None,
         attempt_marked: false,
         release_intent: false,
-        intent_marked_this_pass: false,
         failures: DeployFailures::default(),
         requirements: MachineRequirements {
             min_cpu: Some(2),
@@ -541,7 +540,10 @@ fn deletion() {
             "intent written this pass: release without a read",
             del_intent(MachineFacts {
                 system_id: Some("abc123".into()),
-                intent_marked_this_pass: true,
+                pass: PassNotes {
+                    release_intent_marked: true,
+                    ..Default::default()
+                },
                 ..base()
             }),
             "Release(abc123)",
@@ -657,8 +659,18 @@ fn gpu_request(min_count: u32) -> MachineRequirements {
     }
 }
 
-fn with_gpu(f: MachineFacts, gpu: GpuFacts) -> MachineFacts {
-    MachineFacts { gpu, ..f }
+/// The facts with the set-aside machines (the annotation) and what the pass learnt so far.
+fn with_gpu(f: MachineFacts, rejected: &[&str], gpu: GpuNotes) -> MachineFacts {
+    MachineFacts {
+        gpu: GpuFacts {
+            rejected: rejected.iter().map(|s| s.to_string()).collect(),
+        },
+        pass: PassNotes {
+            gpu,
+            ..f.pass.clone()
+        },
+        ..f
+    }
 }
 
 #[test]
@@ -670,7 +682,8 @@ fn several_gpus_are_counted_before_deploy_and_short_machines_set_aside() {
     assert_eq!(label(&decide_machine(&f)), "CountGpus(abc123)");
     let short = with_gpu(
         f.clone(),
-        GpuFacts {
+        &[],
+        GpuNotes {
             count: Some(2),
             ..Default::default()
         },
@@ -678,7 +691,8 @@ fn several_gpus_are_counted_before_deploy_and_short_machines_set_aside() {
     assert_eq!(label(&decide_machine(&short)), "RejectForGpus(abc123, 2<4)");
     let enough = with_gpu(
         f.clone(),
-        GpuFacts {
+        &[],
+        GpuNotes {
             count: Some(4),
             ..Default::default()
         },
@@ -707,19 +721,20 @@ fn set_aside_machines_are_released_once_a_good_one_is_found() {
         requirements: gpu_request(2),
         ..allocated(base(), MachineStatus::Allocated, Power::Off, Some(UID))
     };
-    let gpu = |held: Option<(&str, bool)>| GpuFacts {
-        rejected: vec!["old1".into(), "old2".into()],
+    let gpu = |held: Option<(&str, bool)>| GpuNotes {
         count: Some(2),
         first_rejected_held: held.map(|(id, h)| (id.to_string(), h)),
         ..Default::default()
     };
+    let old = ["old1", "old2"];
     assert_eq!(
-        label(&decide_machine(&with_gpu(f.clone(), gpu(None)))),
+        label(&decide_machine(&with_gpu(f.clone(), &old, gpu(None)))),
         "ReadRejected(old1)"
     );
     assert_eq!(
         label(&decide_machine(&with_gpu(
             f.clone(),
+            &old,
             gpu(Some(("old1", true)))
         ))),
         "ReleaseRejected(old1)"
@@ -727,12 +742,17 @@ fn set_aside_machines_are_released_once_a_good_one_is_found() {
     assert_eq!(
         label(&decide_machine(&with_gpu(
             f.clone(),
+            &old,
             gpu(Some(("old1", false)))
         ))),
         "DropRejected(old1)"
     );
     assert_eq!(
-        label(&decide_machine(&with_gpu(f, gpu(Some(("other", true)))))),
+        label(&decide_machine(&with_gpu(
+            f,
+            &old,
+            gpu(Some(("other", true)))
+        ))),
         "ReadRejected(old1)",
         "a view of another machine is not a view of the first"
     );
@@ -746,37 +766,37 @@ fn exhausted_gpu_search_gives_machines_back_then_fails() {
         maas: MaasView::NotFound,
         ..base()
     };
-    let exhausted = |rejected: Vec<String>| GpuFacts {
-        rejected,
+    let exhausted = GpuNotes {
         exhausted: true,
         ..Default::default()
     };
     assert_eq!(
         label(&decide_machine(&with_gpu(
             f.clone(),
-            exhausted(vec!["a".into()])
+            &["a"],
+            exhausted.clone()
         ))),
         "ReadRejected(a)"
     );
     assert_eq!(
-        label(&decide_machine(&with_gpu(f.clone(), exhausted(vec![])))),
+        label(&decide_machine(&with_gpu(f.clone(), &[], exhausted))),
         "Fail(InsufficientGPUs)"
     );
     // The budget spent (from the annotation) counts as exhausted.
-    let full = GpuFacts {
-        rejected: (0..MAX_GPU_REJECTIONS).map(|i| format!("m{i}")).collect(),
-        ..Default::default()
-    };
+    let full: Vec<String> = (0..MAX_GPU_REJECTIONS).map(|i| format!("m{i}")).collect();
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
     assert_eq!(
-        label(&decide_machine(&with_gpu(f.clone(), full))),
+        label(&decide_machine(&with_gpu(
+            f.clone(),
+            &full,
+            GpuNotes::default()
+        ))),
         "ReadRejected(m0)"
     );
     // Not exhausted: allocate again.
-    let some = GpuFacts {
-        rejected: vec!["a".into()],
-        ..Default::default()
-    };
-    assert!(label(&decide_machine(&with_gpu(f, some))).starts_with("Allocate("));
+    assert!(
+        label(&decide_machine(&with_gpu(f, &["a"], GpuNotes::default()))).starts_with("Allocate(")
+    );
 }
 
 #[test]
@@ -785,7 +805,6 @@ fn deletion_gives_set_aside_machines_back_first() {
         deleting: true,
         gpu: GpuFacts {
             rejected: vec!["a".into()],
-            ..Default::default()
         },
         ..allocated(base(), MachineStatus::Deployed, Power::On, Some(UID))
     };

@@ -23,11 +23,16 @@ pub const GPU_REJECTED: &str = "infrastructure.cluster.x-k8s.io/maas-gpu-rejecte
 /// How many machines one MaasMachine may set aside before giving up.
 pub const MAX_GPU_REJECTIONS: usize = 3;
 
-/// What a pass knows about GPU counts.
+/// The object's side of the GPU search: the machines set aside (the annotation).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GpuFacts {
     /// Machines set aside (the annotation), oldest first.
     pub rejected: Vec<String>,
+}
+
+/// What a pass learnt of the GPU search so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GpuNotes {
     /// GPUs the recorded machine carries, when counted in this pass.
     pub count: Option<u32>,
     /// No further machine will be tried in this pass (MAAS has none left, or the budget is
@@ -43,7 +48,6 @@ impl GpuFacts {
     pub fn from_annotation(value: Option<&str>) -> Self {
         Self {
             rejected: parse_rejected(value),
-            ..Default::default()
         }
     }
 }
@@ -158,7 +162,7 @@ impl GpuAction {
 /// has nothing left to do.
 pub fn after_allocation(f: &MachineFacts, id: &str) -> Option<MachineAction> {
     if let Some(wanted) = count_to_check(&f.requirements) {
-        match f.gpu.count {
+        match f.pass.gpu.count {
             None => {
                 return Some(MachineAction::Gpu(GpuAction::CountGpus {
                     system_id: id.to_string(),
@@ -181,7 +185,7 @@ pub fn after_allocation(f: &MachineFacts, id: &str) -> Option<MachineAction> {
 /// The step once the search is over (MAAS has nothing left, or the budget is spent): give the
 /// set-aside machines back, then fail. `None` while the search goes on.
 pub fn search_over(f: &MachineFacts) -> Option<MachineAction> {
-    if !(f.gpu.exhausted || f.gpu.rejected.len() >= MAX_GPU_REJECTIONS) {
+    if !(f.pass.gpu.exhausted || f.gpu.rejected.len() >= MAX_GPU_REJECTIONS) {
         return None;
     }
     if !f.gpu.rejected.is_empty() {
@@ -203,7 +207,7 @@ pub fn release_rejected(f: &MachineFacts) -> MachineAction {
             after: None,
         };
     };
-    match &f.gpu.first_rejected_held {
+    match &f.pass.gpu.first_rejected_held {
         Some((id, true)) if id == first => MachineAction::Gpu(GpuAction::ReleaseRejected {
             system_id: first.clone(),
             erase: f.erase,
