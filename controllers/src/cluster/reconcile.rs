@@ -1,7 +1,6 @@
 //! The MaasCluster reconciler: endpoint, DNS resource, failure domains, deletion.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use capmaas_api::capi::{Cluster, Machine, cluster_name_label, has_paused_annotation};
 use capmaas_api::{
@@ -31,7 +30,7 @@ use crate::k8s::objects::{
 use crate::k8s::status_patch;
 use crate::maas::credentials::identity_credentials;
 use crate::maas::no_maas::NoMaas;
-use crate::runtime::context::{ClusterMemo, Context};
+use crate::runtime::context::{ClusterView, Context};
 use crate::runtime::error::{ReconcileError, Stage};
 use crate::runtime::reconciler::{PassResult, reconcile_with};
 
@@ -83,19 +82,21 @@ async fn write_error_status(obj: &MaasCluster, ctx: &Context, label: &str, messa
         jiff::Timestamp::now(),
     );
     if obj.status.as_ref() != Some(&status)
-        && let Err(e) = write_status(&api, &obj.name_any(), obj.status.as_ref(), &status).await
+        && let Err(e) = write_status(ctx, &api, &obj.name_any(), obj.status.as_ref(), &status).await
     {
         warn!(error = %e, "cannot write error status");
     }
 }
 
 async fn write_status(
+    ctx: &Context,
     api: &Api<MaasCluster>,
     name: &str,
     prev: Option<&MaasClusterStatus>,
     status: &MaasClusterStatus,
 ) -> Result<(), ReconcileError> {
-    status_patch::write_typed_status(api, name, "write MaasCluster status", prev, status).await
+    let action = "write MaasCluster status";
+    status_patch::write_typed_status(&ctx.status_shape, api, name, action, prev, status).await
 }
 
 /// The control-plane machines of a cluster as the DNS decision sees them.
@@ -265,7 +266,7 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
     // Zones and our DNS record rarely change behind our back: reuse what the last pass learnt
     // until the resync period passes. Deletion always looks again.
     if !facts.deleting
-        && let Some(memo) = ctx.cluster_memo(&facts.uid)
+        && let Some(memo) = ctx.cluster_views.get(&facts.uid)
     {
         facts.zones = memo.zones;
         facts.dns = memo.dns;
@@ -287,17 +288,16 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
         Ok(pass) => pass,
         Err(error) => {
             // What we remembered may be what just failed (a record deleted behind our back).
-            ctx.set_cluster_memo(&uid, None);
+            ctx.cluster_views.set(&uid, None);
             return Err(error);
         }
     };
     let memo =
-        (!deleting && (pass.zones.is_some() || pass.dns != DnsView::Unread)).then(|| ClusterMemo {
+        (!deleting && (pass.zones.is_some() || pass.dns != DnsView::Unread)).then(|| ClusterView {
             zones: pass.zones.clone(),
             dns: pass.dns.clone(),
-            at: Instant::now(),
         });
-    ctx.set_cluster_memo(&uid, memo);
+    ctx.cluster_views.set(&uid, memo);
     finish(obj, ctx, &api, pass.end).await
 }
 
@@ -328,7 +328,7 @@ async fn finish(
         jiff::Timestamp::now(),
     ) && obj.status.as_ref() != Some(&status)
     {
-        write_status(api, &name, obj.status.as_ref(), &status).await?;
+        write_status(ctx, api, &name, obj.status.as_ref(), &status).await?;
     }
     match end {
         ClusterPassEnd::Waiting { after, .. } => Ok(after),

@@ -19,9 +19,24 @@ use tracing::info;
 
 use crate::runtime::error::{ReconcileError, Stage};
 
-/// Set once the API server refused an apply for undeclared fields: every CRD of this provider
-/// comes from the same install, so they are all narrow.
-static NARROW_SCHEMA: AtomicBool = AtomicBool::new(false);
+/// Whether the installed CRDs are narrower than our types. Set once the API server refused an
+/// apply for undeclared fields: every CRD of this provider comes from the same install, so they
+/// are all narrow. One per manager (in its context), so tests and processes never share it.
+#[derive(Debug, Default)]
+pub struct StatusShape {
+    narrow: AtomicBool,
+}
+
+impl StatusShape {
+    /// Whether an apply was refused for undeclared fields.
+    pub fn is_narrow(&self) -> bool {
+        self.narrow.load(Ordering::Relaxed)
+    }
+
+    fn mark_narrow(&self) {
+        self.narrow.store(true, Ordering::Relaxed);
+    }
+}
 
 /// The API server's words when an apply carries a field the CRD schema does not declare.
 const UNDECLARED: &str = "field not declared in schema";
@@ -58,6 +73,7 @@ pub fn merge_patch(prev: &Value, new: &Value) -> Value {
 /// Writes `status` of object `name`: server-side apply with `manager`, or a merge patch from
 /// `prev` when the CRD is narrower than our types.
 pub async fn write_status<K>(
+    shape: &StatusShape,
     api: &Api<K>,
     name: &str,
     manager: &str,
@@ -67,7 +83,7 @@ pub async fn write_status<K>(
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    if !NARROW_SCHEMA.load(Ordering::Relaxed) {
+    if !shape.is_narrow() {
         let body = json!({
             "apiVersion": K::api_version(&()),
             "kind": K::kind(&()),
@@ -87,7 +103,7 @@ where
                     kind = %K::kind(&()),
                     "the installed CRD is narrower than this provider's types: status by merge patch from now on"
                 );
-                NARROW_SCHEMA.store(true, Ordering::Relaxed);
+                shape.mark_narrow();
             }
             Err(e) => return Err(e),
         }
@@ -102,6 +118,7 @@ where
 /// [`write_status`] for a typed status, with errors labelled by `action` (e.g.
 /// `write MaasMachine status`): the one path both reconcilers write status through.
 pub async fn write_typed_status<K, S>(
+    shape: &StatusShape,
     api: &Api<K>,
     name: &str,
     action: &'static str,
@@ -121,6 +138,7 @@ where
         |s: &S| serde_json::to_value(s).map_err(|e| kube_err(kube::Error::SerdeError(e)));
     let prev = prev.map(to_value).transpose()?;
     write_status(
+        shape,
         api,
         name,
         crate::runtime::context::FIELD_MANAGER,

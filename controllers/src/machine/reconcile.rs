@@ -66,7 +66,7 @@ async fn report_error(obj: &MaasMachine, ctx: &Context, label: &'static str, mes
         jiff::Timestamp::now(),
     );
     if obj.status.as_ref() != Some(&status)
-        && let Err(e) = write_status(&api, &obj.name_any(), obj.status.as_ref(), &status).await
+        && let Err(e) = write_status(ctx, &api, &obj.name_any(), obj.status.as_ref(), &status).await
     {
         tracing::warn!(error = %e, "cannot write error status");
     }
@@ -76,12 +76,14 @@ async fn report_error(obj: &MaasMachine, ctx: &Context, label: &'static str, mes
 }
 
 async fn write_status(
+    ctx: &Context,
     api: &Api<MaasMachine>,
     name: &str,
     prev: Option<&MaasMachineStatus>,
     status: &MaasMachineStatus,
 ) -> Result<(), ReconcileError> {
-    status_patch::write_typed_status(api, name, "write MaasMachine status", prev, status).await
+    let action = "write MaasMachine status";
+    status_patch::write_typed_status(&ctx.status_shape, api, name, action, prev, status).await
 }
 
 /// Reads what the facts are built from: the owner Machine, its Cluster and MaasCluster.
@@ -146,7 +148,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     let uid = obj.uid().unwrap_or_default();
     let api: Api<MaasMachine> = Api::namespaced(ctx.client.clone(), &ns);
     let fetched = fetch(obj, ctx, &ns).await?;
-    let confirmed = ctx.recently_confirmed(&uid);
+    let confirmed = ctx.ready_machines.get(&uid);
     match steady_step(&steady_facts(obj, &fetched, confirmed.as_ref())) {
         SteadyStep::Finished => return Ok(None),
         SteadyStep::AddFinalizer => {
@@ -190,7 +192,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         },
     }?;
     let safety_net = hand_back(endpoint.as_ref(), obj, &report, observed.as_ref());
-    ctx.confirm_ready(
+    ctx.ready_machines.set(
         &uid,
         match &report.end {
             PassEnd::Ready(ready) => Some(node_target(ready)),
@@ -290,7 +292,7 @@ async fn write_pass_status(
     }
     match status {
         Some(status) if obj.status.as_ref() != Some(&status) => {
-            write_status(api, &obj.name_any(), obj.status.as_ref(), &status).await
+            write_status(ctx, api, &obj.name_any(), obj.status.as_ref(), &status).await
         }
         _ => Ok(()),
     }

@@ -1,7 +1,7 @@
 //! Wires the manager together: clients, start-up discovery, leader election, controllers, the
 //! orphan sweep and the HTTP servers, all stopped by one shutdown signal.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use capmaas_api::capi::CapiVersion;
@@ -17,10 +17,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::k8s::status_patch::StatusShape;
 use crate::maas::credentials::{MaasConnector, MaasCredentials, ObserverWiring};
 use crate::runtime::context::Context;
 use crate::runtime::flags::{Flags, parse_bind_address};
 use crate::runtime::leader;
+use crate::runtime::memo::Memo;
 use crate::runtime::metrics::{MaasRequestCounter, Metrics};
 use crate::runtime::servers::{Readiness, metrics_router, probe_router, serve};
 use crate::runtime::shutdown::Shutdown;
@@ -274,8 +276,9 @@ async fn context(
         sync_period: flags.sync_period,
         namespace,
         management,
-        confirmed_ready: Mutex::new(Default::default()),
-        cluster_memo: Mutex::new(Default::default()),
+        ready_machines: Memo::for_resync(flags.sync_period),
+        cluster_views: Memo::for_resync(flags.sync_period),
+        status_shape: StatusShape::default(),
     })
 }
 

@@ -6,6 +6,7 @@ pub mod error;
 pub mod flags;
 pub mod leader;
 pub mod manager;
+pub mod memo;
 pub mod metrics;
 pub mod reconciler;
 pub mod servers;
