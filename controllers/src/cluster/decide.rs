@@ -189,20 +189,7 @@ pub fn decide_cluster(f: &ClusterFacts) -> ClusterAction {
         .clone()
         .unwrap_or_else(|| dns_name(&f.name, &f.uid, &f.dns_domain));
     if f.deleting {
-        if f.remaining_machines > 0 {
-            return ClusterAction::Wait {
-                reason: WaitReason::WaitingForMachines,
-                after: Some(DELETE_POLL),
-            };
-        }
-        if !f.uses_maas_dns() {
-            return ClusterAction::RemoveFinalizer;
-        }
-        return match &f.dns {
-            DnsView::Unread => ClusterAction::LookupDns { fqdn },
-            DnsView::Present { id, .. } => ClusterAction::DeleteDns { id: *id },
-            DnsView::Absent => ClusterAction::RemoveFinalizer,
-        };
+        return decide_deletion(f, fqdn);
     }
     if !f.has_owner {
         return ClusterAction::Wait {
@@ -210,25 +197,8 @@ pub fn decide_cluster(f: &ClusterFacts) -> ClusterAction {
             after: None,
         };
     }
-    if !f.failure_domains.is_empty() {
-        let Some(zones) = &f.zones else {
-            return ClusterAction::ReadZones;
-        };
-        let unknown: Vec<&str> = f
-            .failure_domains
-            .iter()
-            .map(String::as_str)
-            .filter(|d| !zones.contains(*d))
-            .collect();
-        if !unknown.is_empty() {
-            return ClusterAction::Fail {
-                reason: FailReason::UnknownFailureDomain,
-                message: format!(
-                    "failure domains not known to MAAS as zones: {}",
-                    unknown.join(", ")
-                ),
-            };
-        }
+    if let Some(step) = check_failure_domains(f) {
+        return step;
     }
     let port = f
         .spec_endpoint_port
@@ -243,22 +213,8 @@ pub fn decide_cluster(f: &ClusterFacts) -> ClusterAction {
             failure_domains: f.failure_domains.clone(),
         });
     }
-    let desired = &f.control_plane_ips;
-    match &f.dns {
-        DnsView::Unread => return ClusterAction::LookupDns { fqdn },
-        DnsView::Absent if !desired.is_empty() => {
-            return ClusterAction::CreateDns {
-                fqdn,
-                ips: desired.clone(),
-            };
-        }
-        DnsView::Present { id, ips } if ips != desired && !desired.is_empty() => {
-            return ClusterAction::UpdateDns {
-                id: *id,
-                ips: desired.clone(),
-            };
-        }
-        _ => {}
+    if let Some(step) = sync_dns(f, &fqdn) {
+        return step;
     }
     ClusterAction::Ready(ReadyCluster {
         host: fqdn.clone(),
@@ -266,6 +222,69 @@ pub fn decide_cluster(f: &ClusterFacts) -> ClusterAction {
         dns_name: Some(fqdn),
         failure_domains: f.failure_domains.clone(),
     })
+}
+
+/// Deletion: wait for the machines to go, then remove our DNS record, then the finalizer.
+fn decide_deletion(f: &ClusterFacts, fqdn: String) -> ClusterAction {
+    if f.remaining_machines > 0 {
+        return ClusterAction::Wait {
+            reason: WaitReason::WaitingForMachines,
+            after: Some(DELETE_POLL),
+        };
+    }
+    if !f.uses_maas_dns() {
+        return ClusterAction::RemoveFinalizer;
+    }
+    match &f.dns {
+        DnsView::Unread => ClusterAction::LookupDns { fqdn },
+        DnsView::Present { id, .. } => ClusterAction::DeleteDns { id: *id },
+        DnsView::Absent => ClusterAction::RemoveFinalizer,
+    }
+}
+
+/// The failure domains must be MAAS zones: read the zones, or fail naming the unknown ones.
+fn check_failure_domains(f: &ClusterFacts) -> Option<ClusterAction> {
+    if f.failure_domains.is_empty() {
+        return None;
+    }
+    let Some(zones) = &f.zones else {
+        return Some(ClusterAction::ReadZones);
+    };
+    let unknown: Vec<&str> = f
+        .failure_domains
+        .iter()
+        .map(String::as_str)
+        .filter(|d| !zones.contains(*d))
+        .collect();
+    (!unknown.is_empty()).then(|| ClusterAction::Fail {
+        reason: FailReason::UnknownFailureDomain,
+        message: format!(
+            "failure domains not known to MAAS as zones: {}",
+            unknown.join(", ")
+        ),
+    })
+}
+
+/// Keeps our DNS record's addresses equal to the control-plane IPs: look it up, create it,
+/// update it; never write an empty set over a non-empty one.
+fn sync_dns(f: &ClusterFacts, fqdn: &str) -> Option<ClusterAction> {
+    let desired = &f.control_plane_ips;
+    match &f.dns {
+        DnsView::Unread => Some(ClusterAction::LookupDns {
+            fqdn: fqdn.to_string(),
+        }),
+        DnsView::Absent if !desired.is_empty() => Some(ClusterAction::CreateDns {
+            fqdn: fqdn.to_string(),
+            ips: desired.clone(),
+        }),
+        DnsView::Present { id, ips } if ips != desired && !desired.is_empty() => {
+            Some(ClusterAction::UpdateDns {
+                id: *id,
+                ips: desired.clone(),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// A control-plane MaasMachine as the DNS decision sees it.

@@ -7,10 +7,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use maas_client::{AllocateParams, DeployParams, MaasApi, MaasError, MachineFilter, ReleaseParams};
+use maas_client::{DeployParams, MaasApi, MaasError, ReleaseParams};
 use tracing::{debug, info, warn};
 
-use crate::domain::allocation::AllocateRequest;
 use crate::domain::ignition::{DeployTarget, IgnitionPatchOptions, prepare_user_data};
 use crate::domain::maas_machine::ObservedMachine;
 use crate::domain::observe::observe;
@@ -21,7 +20,7 @@ use crate::machine::decide::{
     EraseOptions, MaasView, MachineAction, MachineFacts, ReadyMachine, decide_machine, machine_zone,
 };
 use crate::machine::outcome::{Step, StepOutcome, absorb};
-use crate::machine::source::gpu;
+use crate::machine::source::{gpu, pool};
 use crate::runtime::error::ReconcileError;
 
 /// Upper bound on steps in one pass; the longest legitimate sequence (adopt, record, owner data,
@@ -156,23 +155,6 @@ impl PassReport {
     }
 }
 
-/// The client's allocate parameters for our request.
-pub fn allocate_params(r: &AllocateRequest) -> AllocateParams {
-    AllocateParams {
-        cpu_count: r.cpu_count,
-        mem: r.mem,
-        tags: r.tags.clone(),
-        not_tags: r.not_tags.clone(),
-        zone: r.zone.clone(),
-        pool: r.pool.clone(),
-        storage: r.storage.clone(),
-        devices: r.devices.clone(),
-        agent_name: Some(r.agent_name.clone()),
-        comment: Some(r.comment.clone()),
-        ..Default::default()
-    }
-}
-
 /// The client's release parameters for the erase options.
 pub fn release_params(e: EraseOptions) -> ReleaseParams {
     ReleaseParams {
@@ -302,15 +284,10 @@ async fn perform<M: MaasApi, S: MachineStore>(
             store.mark_attempt().await?;
             StepOutcome::AttemptMarked
         }
-        MachineAction::AdoptLookup { agent_name } => adopt_lookup(maas, facts, agent_name).await?,
-        MachineAction::Allocate(request) => match maas.allocate(&allocate_params(request)).await {
-            Ok(m) => {
-                info!(system_id = %m.system_id, "allocated");
-                StepOutcome::Allocated(observe(&m))
-            }
-            Err(MaasError::Conflict { .. }) => StepOutcome::NoMachineMatched,
-            Err(e) => return Err(e.into()),
-        },
+        MachineAction::AdoptLookup { agent_name } => {
+            pool::adopt_lookup(maas, facts, agent_name).await?
+        }
+        MachineAction::Allocate(request) => pool::allocate(maas, request).await?,
         MachineAction::RecordSystemId(id) => {
             store.record_system_id(id).await?;
             StepOutcome::SystemIdRecorded(id.clone())
@@ -353,28 +330,6 @@ async fn perform<M: MaasApi, S: MachineStore>(
         }
         MachineAction::Gpu(step) => gpu::perform(maas, store, facts, step).await?,
     })
-}
-
-/// Looks for a held machine under our agent name. Machines set aside for too few GPUs carry our
-/// agent name too: they are never adopted.
-async fn adopt_lookup<M: MaasApi>(
-    maas: &M,
-    facts: &MachineFacts,
-    agent_name: &str,
-) -> Result<StepOutcome, ReconcileError> {
-    let filter = MachineFilter {
-        agent_name: Some(agent_name.to_string()),
-        ..Default::default()
-    };
-    let found = maas.list_machines(&filter).await?;
-    let held = found
-        .iter()
-        .map(observe)
-        .find(|m| m.phase().is_held() && !facts.gpu.rejected.contains(&m.system_id));
-    if let Some(m) = &held {
-        info!(system_id = %m.system_id, "adopting a machine allocated by an earlier attempt");
-    }
-    Ok(StepOutcome::LookedUp(held))
 }
 
 /// A deploy: the bootstrap data read and prepared, then MAAS asked.

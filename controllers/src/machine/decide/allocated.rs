@@ -1,6 +1,7 @@
 //! Decisions for a recorded machine: make sure it is still ours, write owner data, finish the
 //! GPU search, then follow its MAAS state (deploy, poll, power on, ready, release on failure).
 
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::Duration;
 
 use crate::domain::image::distro_series;
@@ -16,61 +17,12 @@ use super::{MaasView, MachineAction, MachineFacts, ready_machine, wait};
 
 /// The next step for a MaasMachine with a recorded machine.
 pub fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
-    let m = match &f.maas {
-        MaasView::Unread => {
-            return MachineAction::Read {
-                system_id: id.to_string(),
-            };
-        }
-        MaasView::NotFound => {
-            return MachineAction::Fail {
-                reason: FailReason::MachineNotFound,
-                message: format!("MAAS machine {id} no longer exists"),
-            };
-        }
-        MaasView::Found(m) => m,
+    let m = match still_ours(f, id) {
+        Continue(m) => m,
+        Break(step) => return step,
     };
-    let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
-    if ownership == Ownership::Other {
-        return MachineAction::Fail {
-            reason: FailReason::MachineTakenOver,
-            message: format!("MAAS machine {id} now belongs to another object"),
-        };
-    }
-    let phase = m.phase();
-    if phase.is_held() && needs_owner_data(f, m, ownership) {
-        return MachineAction::SetOwnerData {
-            system_id: id.to_string(),
-            data: owner_data_for(&f.uid, &f.namespace, &f.name, f.management.as_deref()),
-        };
-    }
-    if phase == MaasPhase::Allocated
-        && let Some(step) = gpu::after_allocation(f, id)
-    {
-        return step;
-    }
-    match phase {
-        MaasPhase::Allocated if f.pass.bootstrap_refused.is_some() => wait(
-            WaitReason::InvalidBootstrapData,
-            Some(INVALID_BOOTSTRAP_RETRY),
-        ),
-        // Refused again after a fresh look: MAAS will not deploy it now, whatever we send.
-        MaasPhase::Allocated if f.pass.deploy_refusals >= 2 => {
-            wait(WaitReason::DeployRefused, Some(DEPLOY_REFUSED_RETRY))
-        }
-        MaasPhase::Allocated => match f
-            .owner
-            .as_ref()
-            .and_then(|o| o.bootstrap_data_secret.clone())
-        {
-            Some(secret) => MachineAction::Deploy {
-                system_id: id.to_string(),
-                distro_series: distro_series(&f.image),
-                ephemeral: f.deploy_in_memory,
-                bootstrap_secret: secret,
-            },
-            None => wait(WaitReason::WaitingForBootstrapData, None),
-        },
+    match m.phase() {
+        MaasPhase::Allocated => deploy(f, id),
         MaasPhase::Deploying => MachineAction::Poll {
             reason: WaitReason::Deploying,
             after: deploy_poll_delay(f.deploying_for),
@@ -85,22 +37,7 @@ pub fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
             },
             Power::On | Power::Unknown => MachineAction::Ready(ready_machine(f, m)),
         },
-        MaasPhase::FailedDeployment | MaasPhase::Broken => {
-            let failures = f.failures.record(f.now);
-            if failures.count >= MAX_DEPLOY_FAILURES {
-                MachineAction::Fail {
-                    reason: FailReason::DeployFailuresExhausted,
-                    message: format!(
-                        "MAAS machine {id} is {} after {} attempts; kept for inspection",
-                        m.status_name, failures.count
-                    ),
-                }
-            } else {
-                MachineAction::MarkReleaseIntent {
-                    failures: Some(failures),
-                }
-            }
-        }
+        MaasPhase::FailedDeployment | MaasPhase::Broken => failed_deployment(f, id, m),
         MaasPhase::Free | MaasPhase::Releasing | MaasPhase::FailedReleasing => {
             MachineAction::Fail {
                 reason: FailReason::MachineReleasedOutside,
@@ -114,6 +51,95 @@ pub fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
             reason: WaitReason::HeldByOperator,
             after: Duration::from_secs(60),
         },
+    }
+}
+
+/// The recorded machine, once it is known to exist and be ours with our owner data; otherwise
+/// the step that gets there (read it, write owner data) or the failure (gone, taken over), or
+/// the GPU search's step before a deploy.
+fn still_ours<'a>(
+    f: &'a MachineFacts,
+    id: &str,
+) -> ControlFlow<MachineAction, &'a ObservedMachine> {
+    let m = match &f.maas {
+        MaasView::Unread => {
+            return Break(MachineAction::Read {
+                system_id: id.to_string(),
+            });
+        }
+        MaasView::NotFound => {
+            return Break(MachineAction::Fail {
+                reason: FailReason::MachineNotFound,
+                message: format!("MAAS machine {id} no longer exists"),
+            });
+        }
+        MaasView::Found(m) => m,
+    };
+    let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
+    if ownership == Ownership::Other {
+        return Break(MachineAction::Fail {
+            reason: FailReason::MachineTakenOver,
+            message: format!("MAAS machine {id} now belongs to another object"),
+        });
+    }
+    let phase = m.phase();
+    if phase.is_held() && needs_owner_data(f, m, ownership) {
+        return Break(MachineAction::SetOwnerData {
+            system_id: id.to_string(),
+            data: owner_data_for(&f.uid, &f.namespace, &f.name, f.management.as_deref()),
+        });
+    }
+    if phase == MaasPhase::Allocated
+        && let Some(step) = gpu::after_allocation(f, id)
+    {
+        return Break(step);
+    }
+    Continue(m)
+}
+
+/// An allocated machine of ours: deploy it with the bootstrap data, unless this pass already
+/// learnt that the data or MAAS refuses.
+fn deploy(f: &MachineFacts, id: &str) -> MachineAction {
+    if f.pass.bootstrap_refused.is_some() {
+        return wait(
+            WaitReason::InvalidBootstrapData,
+            Some(INVALID_BOOTSTRAP_RETRY),
+        );
+    }
+    // Refused again after a fresh look: MAAS will not deploy it now, whatever we send.
+    if f.pass.deploy_refusals >= 2 {
+        return wait(WaitReason::DeployRefused, Some(DEPLOY_REFUSED_RETRY));
+    }
+    match f
+        .owner
+        .as_ref()
+        .and_then(|o| o.bootstrap_data_secret.clone())
+    {
+        Some(secret) => MachineAction::Deploy {
+            system_id: id.to_string(),
+            distro_series: distro_series(&f.image),
+            ephemeral: f.deploy_in_memory,
+            bootstrap_secret: secret,
+        },
+        None => wait(WaitReason::WaitingForBootstrapData, None),
+    }
+}
+
+/// A failed deployment or a Broken machine before the machine was ever ready: release it to
+/// try another, within the budget; past it, keep it for inspection and fail.
+fn failed_deployment(f: &MachineFacts, id: &str, m: &ObservedMachine) -> MachineAction {
+    let failures = f.failures.record(f.now);
+    if failures.count >= MAX_DEPLOY_FAILURES {
+        return MachineAction::Fail {
+            reason: FailReason::DeployFailuresExhausted,
+            message: format!(
+                "MAAS machine {id} is {} after {} attempts; kept for inspection",
+                m.status_name, failures.count
+            ),
+        };
+    }
+    MachineAction::MarkReleaseIntent {
+        failures: Some(failures),
     }
 }
 

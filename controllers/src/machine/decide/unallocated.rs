@@ -1,10 +1,9 @@
 //! Decisions before a machine is recorded: the gates (owner, cluster, bootstrap data), the
 //! failure budget, and the crash-safe allocation (attempt mark, adoption lookup, allocate).
 
-use crate::domain::allocation::{agent_name, allocate_request};
 use crate::domain::reasons::{FailReason, WaitReason};
 use crate::domain::timing::NO_CAPACITY_RETRY;
-use crate::machine::source::gpu;
+use crate::machine::source::{gpu, pool};
 
 use super::{MaasView, MachineAction, MachineFacts, wait};
 
@@ -39,18 +38,5 @@ pub fn decide_unallocated(f: &MachineFacts) -> MachineAction {
     if f.pass.allocation_refused {
         return wait(WaitReason::NoMachineAvailable, Some(NO_CAPACITY_RETRY));
     }
-    match (f.attempt_marked, &f.maas) {
-        (false, _) => MachineAction::MarkAttempt,
-        (true, MaasView::Unread) => MachineAction::AdoptLookup {
-            agent_name: agent_name(&f.uid),
-        },
-        (true, _) => MachineAction::Allocate(allocate_request(
-            &f.requirements,
-            owner.failure_domain.as_deref(),
-            f.default_zone.as_deref(),
-            &f.uid,
-            &f.namespace,
-            &f.name,
-        )),
-    }
+    pool::acquire(f, owner)
 }

@@ -2,3 +2,4 @@
 //! as a sub-decision. A second source (VM hosts) is a new module beside these.
 
 pub mod gpu;
+pub mod pool;
