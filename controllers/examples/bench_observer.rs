@@ -88,7 +88,7 @@ async fn observed(client: &MaasClient, machines: &[maas_client::Machine]) {
                     break;
                 }
             } else {
-                observer.watch(id, seen.machine, seen.transit, Some(seen.since));
+                observer.watch(id, seen.machine.clone(), seen.transit, Some(&seen));
             }
         }
         let _ = stop_tx.send(());

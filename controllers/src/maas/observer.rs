@@ -60,12 +60,13 @@ pub struct Observation {
     pub transit: Transit,
     /// When this process first saw it in this transit.
     pub since: Instant,
+    /// When it is due for its next read.
+    pub due: Instant,
 }
 
 struct Watched<W> {
     who: W,
     seen: Observation,
-    due: Instant,
 }
 
 /// The observer of one MAAS endpoint. `W` names the object to wake (an `ObjectRef` in the
@@ -115,25 +116,29 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
         self.watched.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Watches `machine` for `who` until its state changes. `since` carries a transit start
-    /// from an earlier observation; a new transit starts now.
+    /// Watches `machine` for `who` until its state changes. `earlier` is the observation the
+    /// pass took out: in the same transit, its start and its due read carry over, so wake-ups
+    /// of the object in between never postpone the read.
     pub fn watch(
         &self,
         who: W,
         machine: ObservedMachine,
         transit: Transit,
-        since: Option<Instant>,
+        earlier: Option<&Observation>,
     ) {
         let now = Instant::now();
-        let since = since.unwrap_or(now);
-        let due = now + transit.poll_gap(now.duration_since(since));
+        let (since, due) = match earlier.filter(|e| e.transit == transit) {
+            Some(e) => (e.since, e.due),
+            None => (now, now + transit.poll_gap(Duration::ZERO)),
+        };
         let id = machine.system_id.clone();
         let seen = Observation {
             machine,
             transit,
             since,
+            due,
         };
-        self.lock().insert(id, Watched { who, seen, due });
+        self.lock().insert(id, Watched { who, seen });
         self.changed.notify_one();
     }
 
@@ -160,7 +165,7 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
 
     /// When the next read is due, if anything is watched.
     fn next_due(&self) -> Option<Instant> {
-        self.lock().values().map(|w| w.due).min()
+        self.lock().values().map(|w| w.seen.due).min()
     }
 
     /// Reads every watched machine in one request, records what changed and wakes its object.
@@ -196,11 +201,11 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
                 }
                 Some(m) if !moved(&entry.seen.machine, &m) => {
                     entry.seen.machine = m;
-                    entry.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
+                    entry.seen.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
                 }
                 Some(m) => {
                     entry.seen.machine = m;
-                    entry.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
+                    entry.seen.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
                     wake.push(entry.who.clone());
                 }
                 None => {
@@ -283,7 +288,24 @@ mod tests {
         let seen = obs.take("a").unwrap();
         assert_eq!(seen.machine.status_code, 9);
         assert!(obs.take("a").is_none(), "a pass owns it now");
-        obs.watch("mm-1", seen.machine, seen.transit, Some(seen.since));
+        let due = seen.due;
+        obs.watch("mm-1", seen.machine.clone(), seen.transit, Some(&seen));
+        assert_eq!(
+            obs.take("a").unwrap().due,
+            due,
+            "a wake-up never postpones the read"
+        );
+        obs.watch(
+            "mm-1",
+            seen.machine.clone(),
+            Transit::Releasing,
+            Some(&seen),
+        );
+        let releasing = obs.take("a").unwrap();
+        assert!(
+            releasing.due != due && releasing.due <= Instant::now() + RELEASE_POLL,
+            "a new transit starts its own rhythm"
+        );
         obs.forget("a");
         assert!(obs.is_empty());
     }

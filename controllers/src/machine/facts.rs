@@ -272,6 +272,7 @@ cluster:
             },
             transit: Transit::Deploying,
             since: Instant::now(),
+            due: Instant::now(),
         };
         let f =
             machine_facts(&o.obj, &o.fetched, &Settings::default(), Some(&seen), now()).unwrap();

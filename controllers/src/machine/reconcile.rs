@@ -227,12 +227,10 @@ fn hand_back(
     let MaasView::Found(machine) = &report.maas else {
         return None;
     };
-    let since = observed
-        .filter(|o| o.transit == transit && o.machine.system_id == machine.system_id)
-        .map(|o| o.since);
+    let earlier = observed.filter(|o| o.machine.system_id == machine.system_id);
     endpoint
         .observer
-        .watch(ObjectRef::from(obj), machine.clone(), transit, since);
+        .watch(ObjectRef::from(obj), machine.clone(), transit, earlier);
     Some(OBSERVED_SAFETY_NET)
 }
 
