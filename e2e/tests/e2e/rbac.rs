@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod rbac_support;
+use crate::rbac_support;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;

@@ -6,8 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod clusterctl_support;
-mod rbac_support;
+use crate::clusterctl_support;
+use crate::rbac_support;
 
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;

@@ -16,7 +16,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod hypershift_support;
+use crate::hypershift_support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
