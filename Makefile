@@ -16,6 +16,22 @@ help: ## List the targets
 test: fmt-check clippy deny doc tools tools-check unit ## Everything CI runs: formatting, lints, unit, integration and end-to-end tests
 	@echo "make test: all checks passed"
 
+# Test tiers below `make test`: `check` needs no Go tools and starts no control plane.
+.PHONY: check check-tests end-to-end
+
+check: fmt-check clippy check-tests ## Quick: formatting, lints, unit, simulator and controller tests (no Go tools)
+	@echo "make check: all checks passed"
+
+check-tests: ## Every test that needs neither the Go tools nor a control plane
+	@echo "==> cargo test (no Go tools)"
+	$(CARGO) test $(CARGO_LOCK_FLAG) --workspace --exclude capmaas-e2e --all-targets --all-features
+	$(CARGO) test $(CARGO_LOCK_FLAG) -p capmaas-e2e --all-features --lib --bins
+	$(CARGO) test $(CARGO_LOCK_FLAG) -p capmaas-e2e --all-features --test e2e -- sim_
+
+end-to-end: tools ## Only the end-to-end test binary (E2E_ARGS=... for test filters and flags)
+	$(CARGO) build $(CARGO_LOCK_FLAG) -p capmaas-controllers --bin capmaas-manager
+	$(CARGO) test $(CARGO_LOCK_FLAG) -p capmaas-e2e --all-features --test e2e -- $(E2E_ARGS)
+
 fmt-check: ## Fail when code is not formatted
 	@echo "==> cargo fmt --check"
 	$(CARGO) fmt --all -- --check

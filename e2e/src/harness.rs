@@ -13,6 +13,8 @@ pub mod manifests;
 pub mod observe;
 pub mod process;
 pub mod scenario;
+pub mod shared;
+pub mod test_env;
 pub mod tools;
 
 pub use capi::CapiCore;
@@ -20,3 +22,4 @@ pub use control_plane::{ControlPlane, ControlPlaneOptions, client_from_kubeconfi
 pub use env::{Env, EnvOptions};
 pub use error::HarnessError;
 pub use manager::{Manager, ManagerOptions};
+pub use test_env::{TestEnv, TestRun};

@@ -160,6 +160,19 @@ impl ControlPlane {
         logs
     }
 
+    /// The process ids of every component.
+    pub fn process_ids(&self) -> Vec<u32> {
+        [
+            Some(&self.etcd),
+            Some(&self.apiserver),
+            self.controller_manager.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(Component::id)
+        .collect()
+    }
+
     /// Stops every component, newest first.
     pub async fn stop(mut self) {
         if let Some(kcm) = self.controller_manager.as_mut() {

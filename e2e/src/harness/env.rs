@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{ObjectMeta, Patch, PatchParams};
-use maas_sim::{SimConfig, SimHandle, Simulator};
+use maas_sim::world::system_id_for;
+use maas_sim::{Inventory, SimConfig, SimHandle, Simulator};
 
 use super::capi::CapiCore;
 use super::control_plane::{ControlPlane, ControlPlaneOptions, client_from_kubeconfig};
@@ -36,6 +38,11 @@ pub struct EnvOptions {
     /// control plane; defaults to `E2E_KUBECONFIG`, so tests can point at a cluster without
     /// touching the process environment.
     pub existing_kubeconfig: Option<PathBuf>,
+    /// Confines the environment to one namespace of a cluster other environments use too: every
+    /// manager it starts watches only this namespace (`--namespace`), and the simulator's
+    /// machines get host names (so Node names) and system ids (so providerIDs) no other
+    /// environment of this process uses.
+    pub namespace: Option<String>,
 }
 
 impl Default for EnvOptions {
@@ -48,6 +55,7 @@ impl Default for EnvOptions {
             manager_args: Vec::new(),
             run_dir: None,
             existing_kubeconfig: std::env::var_os("E2E_KUBECONFIG").map(PathBuf::from),
+            namespace: None,
         }
     }
 }
@@ -65,6 +73,7 @@ pub struct Env {
     control_plane: Option<ControlPlane>,
     capi: Option<CapiCore>,
     run_dir: PathBuf,
+    namespace: Option<String>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -95,26 +104,9 @@ impl Env {
                 (None, None, kubeconfig, client)
             }
             None => {
-                let bin_dir = tools::bin_dir()?;
-                let cp = ControlPlane::start(ControlPlaneOptions {
-                    bin_dir: bin_dir.clone(),
-                    run_dir: run_dir.clone(),
-                    controller_manager: true,
-                })
-                .await?;
-                let client = cp.client();
-                // Our CRDs first: CAPI's conversion webhook reads the infrastructure CRD's
-                // contract label when it converts a Cluster.
-                install_our_crds(&client).await?;
-                let capi = CapiCore::start(
-                    &client,
-                    &bin_dir,
-                    &tools::capi_manifests_dir(&bin_dir),
-                    cp.kubeconfig(),
-                    &run_dir,
-                )
-                .await?;
+                let (cp, capi) = start_cluster(&run_dir).await?;
                 let kubeconfig = cp.kubeconfig().to_path_buf();
+                let client = cp.client();
                 (Some(cp), Some(capi), kubeconfig, client)
             }
         };
@@ -125,6 +117,10 @@ impl Env {
         let sim = Simulator::start(SimConfig {
             machines: opts.machines,
             gpu_machines: opts.gpu_machines,
+            inventory: opts
+                .namespace
+                .as_deref()
+                .map(|ns| scoped_inventory(ns, opts.machines, opts.gpu_machines)),
             deploy_seconds: opts.deploy_seconds,
             kubeconfig: Some(kubeconfig.clone()),
             ..Default::default()
@@ -139,6 +135,7 @@ impl Env {
             control_plane,
             capi,
             run_dir,
+            namespace: opts.namespace.clone(),
             _temp: temp,
         };
         if opts.start_manager {
@@ -150,17 +147,19 @@ impl Env {
         Ok(env)
     }
 
-    /// Starts (another) manager process against this environment.
+    /// Starts (another) manager process against this environment, confined to its namespace
+    /// when it has one.
     pub async fn start_manager(
         &self,
         name: &str,
         extra_args: &[String],
     ) -> Result<Manager, HarnessError> {
+        let scope = self.namespace.iter().map(|ns| format!("--namespace={ns}"));
         Manager::start(&ManagerOptions {
             kubeconfig: self.kubeconfig.clone(),
             maas_endpoint: self.sim.url(),
             maas_api_key: self.sim.api_key().to_string(),
-            extra_args: extra_args.to_vec(),
+            extra_args: scope.chain(extra_args.iter().cloned()).collect(),
             run_dir: self.run_dir.clone(),
             name: name.to_string(),
         })
@@ -270,7 +269,76 @@ impl Env {
     }
 }
 
+/// A management cluster in `run_dir`: the control plane, our CRDs, then Cluster API core.
+pub(crate) async fn start_cluster(
+    run_dir: &Path,
+) -> Result<(ControlPlane, CapiCore), HarnessError> {
+    let bin_dir = tools::bin_dir()?;
+    let cp = ControlPlane::start(ControlPlaneOptions {
+        bin_dir: bin_dir.clone(),
+        run_dir: run_dir.to_path_buf(),
+        controller_manager: true,
+    })
+    .await?;
+    let client = cp.client();
+    // Our CRDs first: CAPI's conversion webhook reads the infrastructure CRD's contract label
+    // when it converts a Cluster.
+    install_our_crds(&client).await?;
+    let capi = CapiCore::start(
+        &client,
+        &bin_dir,
+        &tools::capi_manifests_dir(&bin_dir),
+        cp.kubeconfig(),
+        run_dir,
+    )
+    .await?;
+    Ok((cp, capi))
+}
+
+/// The generated inventory with host names prefixed by `namespace` and system ids from a range
+/// no other scoped simulator of this process draws from: on a shared API server, Nodes are
+/// cluster-wide and Cluster API binds them to Machines by providerID.
+fn scoped_inventory(namespace: &str, machines: usize, gpu_machines: usize) -> Inventory {
+    static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
+    let mut inventory = Inventory::generate(machines, gpu_machines);
+    let first = NEXT_INDEX.fetch_add(inventory.machines.len(), Ordering::Relaxed);
+    for (i, machine) in inventory.machines.iter_mut().enumerate() {
+        machine.hostname = format!("{namespace}-{}", machine.hostname);
+        machine.system_id = Some(system_id_for(first + i));
+    }
+    inventory
+}
+
 async fn install_our_crds(client: &kube::Client) -> Result<(), HarnessError> {
     let ours = crds::read_dir(&tools::workspace_root().join("config/crd/bases"))?;
     crds::install(client, &ours).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn scoped_simulators_name_their_machines_apart() {
+        let a = scoped_inventory("pause", 2, 1);
+        let b = scoped_inventory("mhc", 2, 1);
+        let hosts: Vec<&str> = a.machines.iter().map(|m| m.hostname.as_str()).collect();
+        assert_eq!(
+            hosts,
+            vec!["pause-node-001", "pause-node-002", "pause-gpu-001"]
+        );
+        let ids: BTreeSet<_> = a
+            .machines
+            .iter()
+            .chain(&b.machines)
+            .filter_map(|m| m.system_id.clone())
+            .collect();
+        assert_eq!(ids.len(), 6, "no system id twice: {ids:?}");
+        assert_eq!(
+            b.machines[0].cpu, a.machines[0].cpu,
+            "same hardware as unscoped"
+        );
+    }
 }

@@ -61,6 +61,11 @@ impl Component {
         &self.log
     }
 
+    /// Its process id, while it has not been waited for.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The last `lines` lines of its log.
     pub fn tail(&self, lines: usize) -> String {
         tail(&self.log, lines)

@@ -1,5 +1,6 @@
 //! Finds the Go-built control-plane binaries in the cache that `make tools` fills.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -59,7 +60,49 @@ pub fn bin_dir() -> Result<PathBuf, HarnessError> {
     }
 }
 
+/// The tools directory for a test that needs the Go-built tools. When they are missing, a
+/// developer's run skips the test with the reason (`None`); under `CI=true` the test fails
+/// instead, since CI must never count a test it did not run as passed.
+// Failing the calling test is this function's job when CI runs it.
+#[allow(clippy::panic)]
+pub fn require_tools() -> Option<PathBuf> {
+    match bin_dir() {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("this test")
+                .to_string();
+            if under_ci(std::env::var("CI").ok().as_deref()) {
+                panic!("{test}: {e}; CI=true, so a missing tool fails instead of skipping");
+            }
+            // Straight to stderr: the test harness hides what a passing test prints, and a skip
+            // must be seen.
+            let _ = writeln!(std::io::stderr(), "skipping {test}: {e}");
+            None
+        }
+    }
+}
+
+/// Whether the `CI` variable asks for CI's rules (`.ci/run` sets `CI=true`).
+fn under_ci(value: Option<&str>) -> bool {
+    value == Some("true")
+}
+
 /// The Cluster API manifests `build.sh` copies next to `bin/` (CRDs, webhooks, RBAC).
 pub fn capi_manifests_dir(bin: &Path) -> PathBuf {
     bin.parent().unwrap_or(bin).join("capi")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ci_true_turns_a_skip_into_a_failure() {
+        assert!(under_ci(Some("true")));
+        for other in [None, Some(""), Some("false"), Some("1")] {
+            assert!(!under_ci(other), "{other:?}");
+        }
+    }
 }

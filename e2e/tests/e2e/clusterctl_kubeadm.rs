@@ -6,11 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod clusterctl_support;
-mod rbac_support;
+use crate::clusterctl_support;
+use crate::rbac_support;
 
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,8 +17,7 @@ use capmaas_e2e::harness::certs::LoopbackCa;
 use capmaas_e2e::harness::crds::{self, FIELD_MANAGER};
 use capmaas_e2e::harness::observe::{self, wait_for};
 use capmaas_e2e::harness::process::{Component, free_port};
-use capmaas_e2e::harness::{Env, EnvOptions, manifests, tools};
-use futures::FutureExt;
+use capmaas_e2e::harness::{Env, EnvOptions, TestEnv, manifests, tools};
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::Api;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
@@ -222,26 +220,21 @@ async fn scenario(env: &Env, work: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_flavour_provisions_with_the_kubeadm_providers() {
-    if tools::bin_dir().is_err() {
-        eprintln!("skipping: the tools cache is missing (run `make tools`)");
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let env = Env::start(EnvOptions {
-        machines: 6,
-        gpu_machines: 0,
-        ..Default::default()
-    })
+    // The kubeadm providers' CRDs and managers are cluster-wide.
+    let Some(env) = TestEnv::own(
+        "kubeadm",
+        EnvOptions {
+            machines: 6,
+            gpu_machines: 0,
+            ..Default::default()
+        },
+    )
     .await
-    .unwrap();
-    let outcome = AssertUnwindSafe(scenario(&env, work.path()))
-        .catch_unwind()
-        .await;
-    if outcome.is_err() {
-        env.print_logs(60);
-    }
+    else {
+        return;
+    };
+    let work = env.run_dir().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    scenario(&env, &work).await;
     env.stop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }

@@ -5,15 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod rbac_support;
+use crate::rbac_support;
 
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
 use capmaas_e2e::harness::crds::FIELD_MANAGER;
-use capmaas_e2e::harness::{Env, EnvOptions, Manager, ManagerOptions, manifests, observe, tools};
-use futures::FutureExt;
+use capmaas_e2e::harness::{
+    Env, EnvOptions, Manager, ManagerOptions, TestEnv, manifests, observe, tools,
+};
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value;
@@ -160,24 +160,20 @@ async fn scenario(env: &Env) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_rbac_is_enough_in_both_modes() {
-    if tools::bin_dir().is_err() {
-        eprintln!("skipping: the tools cache is missing (run `make tools`)");
-        return;
-    }
-    let env = Env::start(EnvOptions {
-        machines: 14,
-        gpu_machines: 0,
-        start_manager: false,
-        ..Default::default()
-    })
+    // Its managers watch every namespace, and kustomize comes from the tools.
+    let Some(env) = TestEnv::own(
+        "rbac",
+        EnvOptions {
+            machines: 14,
+            gpu_machines: 0,
+            start_manager: false,
+            ..Default::default()
+        },
+    )
     .await
-    .unwrap();
-    let outcome = AssertUnwindSafe(scenario(&env)).catch_unwind().await;
-    if outcome.is_err() {
-        env.print_logs(60);
-    }
+    else {
+        return;
+    };
+    scenario(&env).await;
     env.stop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use capmaas_e2e::harness::observe::{self, wait_for};
-use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, manifests};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, manifests};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use maas_sim::requests::RequestEntry;
 
@@ -211,19 +211,22 @@ async fn scenario(env: &Env) -> Result<(), HarnessError> {
 
 #[tokio::test]
 async fn one_machine_lifecycle_costs_few_maas_calls() {
-    let env = Env::start(EnvOptions {
-        machines: 2,
-        gpu_machines: 0,
-        deploy_seconds: 2.0,
-        // The orphan sweep lists machines on its own clock; it is not part of a lifecycle.
-        manager_args: vec!["--orphan-sweep-interval=0".to_string()],
-        ..Default::default()
-    })
+    let Some(env) = TestEnv::shared(
+        NS,
+        EnvOptions {
+            machines: 2,
+            gpu_machines: 0,
+            deploy_seconds: 2.0,
+            // The orphan sweep lists machines on its own clock; it is not part of a lifecycle.
+            manager_args: vec!["--orphan-sweep-interval=0".to_string()],
+            ..Default::default()
+        },
+    )
     .await
-    .expect("environment starts");
-    let result = scenario(&env).await;
-    if let Err(e) = &result {
-        env.print_logs(60);
+    else {
+        return;
+    };
+    if let Err(e) = scenario(&env).await {
         panic!("{e}");
     }
     env.stop().await;

@@ -7,16 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod clusterctl_support;
-mod rbac_support;
+use crate::clusterctl_support;
+use crate::rbac_support;
 
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
 use capmaas_e2e::harness::crds::FIELD_MANAGER;
-use capmaas_e2e::harness::{Env, EnvOptions, manifests, observe, tools};
-use futures::FutureExt;
+use capmaas_e2e::harness::{Env, EnvOptions, TestEnv, manifests, observe, tools};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -301,27 +299,22 @@ async fn scenario(env: &Env, work: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusterctl_installs_and_renders_the_release() {
-    if tools::bin_dir().is_err() {
-        eprintln!("skipping: the tools cache is missing (run `make tools`)");
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let env = Env::start(EnvOptions {
-        machines: 8,
-        gpu_machines: 0,
-        start_manager: false,
-        ..Default::default()
-    })
+    // clusterctl init installs providers and CRDs cluster-wide.
+    let Some(env) = TestEnv::own(
+        "clusterctl",
+        EnvOptions {
+            machines: 8,
+            gpu_machines: 0,
+            start_manager: false,
+            ..Default::default()
+        },
+    )
     .await
-    .unwrap();
-    let outcome = AssertUnwindSafe(scenario(&env, work.path()))
-        .catch_unwind()
-        .await;
-    if outcome.is_err() {
-        env.print_logs(60);
-    }
+    else {
+        return;
+    };
+    let work = env.run_dir().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    scenario(&env, &work).await;
     env.stop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }

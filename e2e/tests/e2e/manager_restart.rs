@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use capmaas_e2e::harness::observe::{self, wait_for};
-use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, manifests, tools};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, manifests, tools};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use maas_sim::{FaultConfig, FaultRule};
@@ -198,18 +198,21 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
 
 #[tokio::test]
 async fn killed_managers_leave_no_leak_and_no_double_allocation() {
-    let mut env = Env::start(EnvOptions {
-        machines: 10,
-        gpu_machines: 0,
-        // Long enough for the second crash to land while machines deploy.
-        deploy_seconds: 8.0,
-        ..Default::default()
-    })
+    let Some(mut env) = TestEnv::shared(
+        NS,
+        EnvOptions {
+            machines: 10,
+            gpu_machines: 0,
+            // Long enough for the second crash to land while machines deploy.
+            deploy_seconds: 8.0,
+            ..Default::default()
+        },
+    )
     .await
-    .expect("environment starts");
-    let result = scenario(&mut env).await;
-    if let Err(e) = &result {
-        env.print_logs(80);
+    else {
+        return;
+    };
+    if let Err(e) = scenario(&mut env).await {
         panic!("{e}");
     }
     env.stop().await;

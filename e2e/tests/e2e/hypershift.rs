@@ -16,10 +16,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod hypershift_support;
+use crate::hypershift_support;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use capmaas_e2e::harness::observe::{self, machine_rows, wait_for};
 use capmaas_e2e::harness::scenario::{capi_resource, system_id_of};
-use capmaas_e2e::harness::{Env, EnvOptions, manifests};
+use capmaas_e2e::harness::{Env, EnvOptions, TestEnv, manifests};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -545,32 +544,20 @@ async fn scenario(env: &Env) {
 
 #[tokio::test]
 async fn hypershift_nodepool_boots_with_ignition_and_rolls_without_capacity_loss() {
-    let env = Env::start(EnvOptions {
-        machines: 10,
-        gpu_machines: 0,
-        start_manager: false,
-        ..Default::default()
-    })
+    // HyperShift's base-shape CRDs replace ours for the whole cluster.
+    let Some(env) = TestEnv::own(
+        "hypershift",
+        EnvOptions {
+            machines: 10,
+            gpu_machines: 0,
+            start_manager: false,
+            ..Default::default()
+        },
+    )
     .await
-    .expect("environment starts");
-    // The scenario runs in its own task so a failed assertion still lets us print logs.
-    let env = Arc::new(env);
-    let inner = env.clone();
-    let result = tokio::spawn(async move { scenario(&inner).await }).await;
-    if let Err(e) = result {
-        env.print_logs(80);
-        for log in std::fs::read_dir(env.run_dir()).unwrap().flatten() {
-            let name = log.file_name().to_string_lossy().to_string();
-            if name.starts_with("capi-provider") && name.ends_with(".log") {
-                eprintln!(
-                    "--- {name} ---\n{}",
-                    capmaas_e2e::harness::process::tail(&log.path(), 80)
-                );
-            }
-        }
-        std::panic::resume_unwind(e.into_panic());
-    }
-    if let Ok(env) = Arc::try_unwrap(env) {
-        env.stop().await;
-    }
+    else {
+        return;
+    };
+    scenario(&env).await;
+    env.stop().await;
 }

@@ -10,7 +10,7 @@ use capmaas_e2e::harness::scenario::{
     delete_cluster_without_leaks, ensure, owned_system_ids, quickstart_sample, system_id_of,
     wait_maas_holds_exactly_the_machines,
 };
-use capmaas_e2e::harness::{Env, EnvOptions};
+use capmaas_e2e::harness::{Env, EnvOptions, TestEnv};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -267,16 +267,19 @@ async fn scenario(env: &Env) -> Result<(), ScenarioError> {
 
 #[tokio::test]
 async fn paused_objects_are_not_acted_on_until_unpaused() {
-    let env = Env::start(EnvOptions {
-        machines: 10,
-        gpu_machines: 2,
-        ..Default::default()
-    })
+    let Some(env) = TestEnv::shared(
+        NS,
+        EnvOptions {
+            machines: 10,
+            gpu_machines: 2,
+            ..Default::default()
+        },
+    )
     .await
-    .expect("environment starts");
-    let result = scenario(&env).await;
-    if let Err(e) = &result {
-        env.print_logs(60);
+    else {
+        return;
+    };
+    if let Err(e) = scenario(&env).await {
         panic!("{e}");
     }
     env.stop().await;

@@ -3,21 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use capmaas_e2e::harness::{CapiCore, ControlPlane, ControlPlaneOptions, crds, tools};
+use capmaas_e2e::harness::{CapiCore, ControlPlane, ControlPlaneOptions, TestRun, crds, tools};
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::json;
 
 #[tokio::test]
 async fn capi_core_serves_webhooks_and_conversion() {
-    let bin_dir = tools::bin_dir().expect("control-plane tools (make tools)");
-    let run = tempfile::Builder::new()
-        .prefix("capmaas-capi-")
-        .tempdir()
-        .unwrap();
+    let Some((run, bin_dir)) = TestRun::own("capi").await else {
+        return;
+    };
     let cp = ControlPlane::start(ControlPlaneOptions {
         bin_dir: bin_dir.clone(),
-        run_dir: run.path().to_path_buf(),
+        run_dir: run.dir().to_path_buf(),
         controller_manager: true,
     })
     .await
@@ -28,7 +26,7 @@ async fn capi_core_serves_webhooks_and_conversion() {
         &bin_dir,
         &tools::capi_manifests_dir(&bin_dir),
         cp.kubeconfig(),
-        run.path(),
+        run.dir(),
     )
     .await
     .expect("CAPI core starts");

@@ -5,18 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use capmaas_e2e::harness::scenario::quickstart_lifecycle;
-use capmaas_e2e::harness::{CapiCore, ControlPlane, ControlPlaneOptions, Env, EnvOptions, tools};
+use capmaas_e2e::harness::{
+    CapiCore, ControlPlane, ControlPlaneOptions, Env, EnvOptions, TestRun, tools,
+};
 
 const NS: &str = "existing";
 
 #[tokio::test]
 async fn quickstart_lifecycle_on_an_existing_cluster() {
-    let run_dir = tempfile::Builder::new()
-        .prefix("capmaas-e2e-existing-")
-        .tempdir()
-        .unwrap();
-    let bin_dir = tools::bin_dir().expect("tools are built (make tools)");
-    let cluster_dir = run_dir.path().join("cluster");
+    let Some((run, bin_dir)) = TestRun::own("existing").await else {
+        return;
+    };
+    let cluster_dir = run.dir().join("cluster");
     std::fs::create_dir_all(&cluster_dir).unwrap();
     let cp = ControlPlane::start(ControlPlaneOptions {
         bin_dir: bin_dir.clone(),
@@ -39,7 +39,7 @@ async fn quickstart_lifecycle_on_an_existing_cluster() {
         machines: 10,
         gpu_machines: 2,
         existing_kubeconfig: Some(cp.kubeconfig().to_path_buf()),
-        run_dir: Some(run_dir.path().join("provider")),
+        run_dir: Some(run.dir().join("provider")),
         ..Default::default()
     })
     .await
@@ -47,20 +47,7 @@ async fn quickstart_lifecycle_on_an_existing_cluster() {
     // Only the provider's own processes belong to the environment.
     assert_eq!(env.log_files().len(), 1, "only our manager's log");
 
-    let result = quickstart_lifecycle(&env, NS).await;
-    if let Err(e) = &result {
-        env.print_logs(60);
-        for log in cp
-            .logs()
-            .into_iter()
-            .chain([capi.manager.log().to_path_buf()])
-        {
-            eprintln!(
-                "--- {} (last 60 lines) ---\n{}",
-                log.display(),
-                capmaas_e2e::harness::process::tail(&log, 60)
-            );
-        }
+    if let Err(e) = quickstart_lifecycle(&env, NS).await {
         panic!("{e}");
     }
     env.stop().await;

@@ -5,22 +5,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use capmaas_e2e::harness::scenario::quickstart_lifecycle;
-use capmaas_e2e::harness::{Env, EnvOptions};
+use capmaas_e2e::harness::{EnvOptions, TestEnv};
 
 const NS: &str = "lifecycle";
 
 #[tokio::test]
 async fn quickstart_cluster_runs_scales_and_deletes_without_leaks() {
-    let env = Env::start(EnvOptions {
-        machines: 10,
-        gpu_machines: 2,
-        ..Default::default()
-    })
+    let Some(env) = TestEnv::shared(
+        NS,
+        EnvOptions {
+            machines: 10,
+            gpu_machines: 2,
+            ..Default::default()
+        },
+    )
     .await
-    .expect("environment starts");
-    let result = quickstart_lifecycle(&env, NS).await;
-    if let Err(e) = &result {
-        env.print_logs(60);
+    else {
+        return;
+    };
+    if let Err(e) = quickstart_lifecycle(&env, NS).await {
         panic!("{e}");
     }
     env.stop().await;

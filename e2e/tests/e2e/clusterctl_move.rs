@@ -6,21 +6,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod clusterctl_support;
-mod rbac_support;
+use crate::clusterctl_support;
+use crate::rbac_support;
 
 use std::collections::BTreeSet;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::Duration;
 
 use capmaas_e2e::harness::observe::{self, wait_for};
 use capmaas_e2e::harness::scenario::capi_resource;
 use capmaas_e2e::harness::{
-    CapiCore, ControlPlane, ControlPlaneOptions, Env, EnvOptions, Manager, ManagerOptions, crds,
-    manifests, tools,
+    CapiCore, ControlPlane, ControlPlaneOptions, Env, EnvOptions, Manager, ManagerOptions, TestEnv,
+    crds, manifests, tools,
 };
-use futures::FutureExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
@@ -341,27 +339,22 @@ async fn scenario(env: &Env, work: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn move_keeps_maas_machines_unchanged() {
-    if tools::bin_dir().is_err() {
-        eprintln!("skipping: the tools cache is missing (run `make tools`)");
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let env = Env::start(EnvOptions {
-        machines: 8,
-        gpu_machines: 0,
-        start_manager: false,
-        ..Default::default()
-    })
+    // clusterctl init and move work cluster-wide, and a second control plane comes along.
+    let Some(env) = TestEnv::own(
+        "move",
+        EnvOptions {
+            machines: 8,
+            gpu_machines: 0,
+            start_manager: false,
+            ..Default::default()
+        },
+    )
     .await
-    .unwrap();
-    let outcome = AssertUnwindSafe(scenario(&env, work.path()))
-        .catch_unwind()
-        .await;
-    if outcome.is_err() {
-        env.print_logs(60);
-    }
+    else {
+        return;
+    };
+    let work = env.run_dir().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    scenario(&env, &work).await;
     env.stop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }

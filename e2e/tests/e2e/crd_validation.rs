@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use capmaas_e2e::harness::{ControlPlane, ControlPlaneOptions, crds, tools};
+use capmaas_e2e::harness::{ControlPlane, ControlPlaneOptions, TestRun, crds, tools};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
@@ -38,14 +38,12 @@ fn assert_refused(result: Result<DynamicObject, String>, needle: &str) {
 
 #[tokio::test]
 async fn crds_accept_existing_writers_and_refuse_invalid_objects() {
-    let bin_dir = tools::bin_dir().expect("control-plane tools (make tools)");
-    let run = tempfile::Builder::new()
-        .prefix("capmaas-crd-")
-        .tempdir()
-        .unwrap();
+    let Some((run, bin_dir)) = TestRun::own("crd").await else {
+        return;
+    };
     let cp = ControlPlane::start(ControlPlaneOptions {
         bin_dir,
-        run_dir: run.path().to_path_buf(),
+        run_dir: run.dir().to_path_buf(),
         controller_manager: false,
     })
     .await

@@ -13,7 +13,7 @@ use capmaas_e2e::harness::scenario::{
     machine_system_ids, owned_system_ids, quickstart_sample, system_id_of,
     wait_maas_holds_exactly_the_machines,
 };
-use capmaas_e2e::harness::{Env, EnvOptions};
+use capmaas_e2e::harness::{Env, EnvOptions, TestEnv};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, DynamicObject};
 use serde_json::json;
@@ -172,16 +172,19 @@ async fn scenario(env: &Env) -> Result<(), ScenarioError> {
 
 #[tokio::test]
 async fn machine_health_check_replaces_a_worker_whose_node_is_deleted() {
-    let env = Env::start(EnvOptions {
-        machines: 10,
-        gpu_machines: 2,
-        ..Default::default()
-    })
+    let Some(env) = TestEnv::shared(
+        NS,
+        EnvOptions {
+            machines: 10,
+            gpu_machines: 2,
+            ..Default::default()
+        },
+    )
     .await
-    .expect("environment starts");
-    let result = scenario(&env).await;
-    if let Err(e) = &result {
-        env.print_logs(80);
+    else {
+        return;
+    };
+    if let Err(e) = scenario(&env).await {
         panic!("{e}");
     }
     env.stop().await;

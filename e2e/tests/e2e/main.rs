@@ -1,0 +1,26 @@
+//! The end-to-end tests of capmaas-rs as one test binary, so kube and k8s-openapi are linked once.
+//!
+//! Each module is one scenario family; the `*_support` modules are helpers several of them share.
+//! Modules named `sim_*` need only the MAAS simulator (no Go tools, no control plane).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod clusterctl_support;
+mod hypershift_support;
+mod rbac_support;
+
+mod capi_core_smoke;
+mod cluster_lifecycle;
+mod clusterctl;
+mod clusterctl_kubeadm;
+mod clusterctl_move;
+mod clusterctl_packaging;
+mod crd_validation;
+mod existing_cluster;
+mod hypershift;
+mod maas_calls;
+mod machine_health_check;
+mod manager_restart;
+mod pause;
+mod rbac;
+mod sim_client;
