@@ -404,7 +404,7 @@ fn rbac_is_least_privilege() {
 fn metadata_declares_the_release_series() {
     let root = tools::workspace_root();
     let metadata: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root.join("metadata.yaml")).unwrap())
+        serde_saphyr::from_str(&std::fs::read_to_string(root.join("metadata.yaml")).unwrap())
             .unwrap();
     assert_eq!(
         metadata["apiVersion"],

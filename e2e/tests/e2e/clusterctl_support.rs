@@ -24,7 +24,7 @@ pub fn write_config(path: &Path, providers: &[(String, String, String)]) {
         .collect();
     std::fs::write(
         path,
-        serde_yaml::to_string(&serde_json::json!({"providers": entries})).unwrap(),
+        serde_saphyr::to_string(&serde_json::json!({"providers": entries})).unwrap(),
     )
     .unwrap();
 }
@@ -113,7 +113,7 @@ fn write_components(dir: &Path, file: &str, objects: &[Value], contract: &str) -
     std::fs::create_dir_all(dir).unwrap();
     let text: Vec<String> = objects
         .iter()
-        .map(|o| serde_yaml::to_string(o).unwrap())
+        .map(|o| serde_saphyr::to_string(o).unwrap())
         .collect();
     let path = dir.join(file);
     std::fs::write(&path, text.join("---\n")).unwrap();

@@ -117,17 +117,11 @@ pub async fn namespaced_identity(env: &Env, namespace: &str) -> PathBuf {
         .status
         .unwrap()
         .token;
-    let text = std::fs::read_to_string(&env.kubeconfig).unwrap();
-    let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let users = config["users"].as_sequence_mut().unwrap();
-    assert_eq!(users.len(), 1, "one user in the admin kubeconfig");
-    let mut user = serde_yaml::Mapping::new();
-    user.insert("token".into(), token.into());
-    users[0]["user"] = serde_yaml::Value::Mapping(user);
     let path = env
         .run_dir()
         .join(format!("capi-provider-{namespace}.kubeconfig"));
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    let config = crate::rbac_support::token_kubeconfig(&env.kubeconfig, &token);
+    std::fs::write(&path, config).unwrap();
     path
 }
 

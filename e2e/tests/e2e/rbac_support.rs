@@ -89,13 +89,11 @@ pub async fn service_account_token(client: &kube::Client, namespace: &str, name:
 /// the ServiceAccount's rights.
 pub fn token_kubeconfig(admin: &Path, token: &str) -> String {
     let text = std::fs::read_to_string(admin).unwrap();
-    let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let users = config["users"].as_sequence_mut().unwrap();
+    let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let users = config["users"].as_array_mut().unwrap();
     assert_eq!(users.len(), 1, "one user in the admin kubeconfig");
-    let mut user = serde_yaml::Mapping::new();
-    user.insert("token".into(), token.into());
-    users[0]["user"] = serde_yaml::Value::Mapping(user);
-    serde_yaml::to_string(&config).unwrap()
+    users[0]["user"] = serde_json::json!({ "token": token });
+    serde_saphyr::to_string(&config).unwrap()
 }
 
 /// What the manager container of a Deployment runs with.
