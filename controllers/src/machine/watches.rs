@@ -1,5 +1,5 @@
 //! What wakes a MaasMachine: its Machine, its Cluster, its bootstrap Secret (through
-//! [`BootstrapIndex`](crate::machine::bootstrap_index::BootstrapIndex)) and the MAAS observer.
+//! [`BootstrapIndex`]) and the MAAS observer.
 
 use std::sync::Arc;
 
