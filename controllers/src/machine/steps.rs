@@ -1,10 +1,9 @@
 //! Runs the MaasMachine decisions against MAAS and a store for the Kubernetes side.
 //!
 //! One pass: decide, perform the step, fold its result into the facts, decide again, until a
-//! step ends the pass. The Kubernetes writes go through [`MachineStore`] so this loop is tested
+//! step ends the pass. The Kubernetes writes go through a [`MachineStore`] so this loop is tested
 //! against the MAAS simulator with an in-memory store, and the reconciler supplies the real one.
 
-use std::future::Future;
 use std::time::Duration;
 
 use maas_client::{DeployParams, MaasApi, MaasError, ReleaseParams};
@@ -14,78 +13,18 @@ use crate::domain::ignition::{DeployTarget, IgnitionPatchOptions, prepare_user_d
 use crate::domain::maas_machine::ObservedMachine;
 use crate::domain::observe::observe;
 use crate::domain::reasons::{FailReason, WaitReason};
-use crate::domain::timing::DeployFailures;
 use crate::domain::user_data::{UserDataFormat, detect_format};
 use crate::machine::decide::{
     EraseOptions, MaasView, MachineAction, MachineFacts, ReadyMachine, decide_machine, machine_zone,
 };
 use crate::machine::outcome::{Step, StepOutcome, absorb};
 use crate::machine::source::{gpu, pool};
+use crate::machine::store::MachineStore;
 use crate::runtime::error::ReconcileError;
 
 /// Upper bound on steps in one pass; the longest legitimate sequence (adopt, record, owner data,
 /// deploy, ready) is far below it.
 pub const MAX_STEPS: usize = 32;
-
-/// Bootstrap data read from the Machine's data secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BootstrapData {
-    /// The `value` key.
-    pub value: Vec<u8>,
-    /// The `format` key, when present.
-    pub format: Option<String>,
-}
-
-impl std::fmt::Debug for BootstrapData {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Bootstrap data holds join tokens: never print it.
-        f.debug_struct("BootstrapData")
-            .field("value", &format_args!("<{} bytes>", self.value.len()))
-            .field("format", &self.format)
-            .finish()
-    }
-}
-
-/// The Kubernetes writes and reads a MaasMachine pass needs. Each write must be durable when it
-/// returns: the next MAAS call relies on it across a crash.
-pub trait MachineStore: Send + Sync {
-    /// Add the allocation-attempt annotation.
-    fn mark_attempt(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
-    /// Record `spec.systemID`.
-    fn record_system_id(
-        &self,
-        system_id: &str,
-    ) -> impl Future<Output = Result<(), ReconcileError>> + Send;
-    /// Add the release-intent annotation and, when given, the failure record.
-    fn mark_release_intent(
-        &self,
-        failures: Option<DeployFailures>,
-    ) -> impl Future<Output = Result<(), ReconcileError>> + Send;
-    /// Clear systemID, providerID and the attempt and intent annotations.
-    fn forget(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
-    /// Read the bootstrap data secret.
-    fn bootstrap_data(
-        &self,
-        secret: &str,
-    ) -> impl Future<Output = Result<BootstrapData, ReconcileError>> + Send;
-    /// Drop the finalizer.
-    fn remove_finalizer(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
-    /// Write the list of machines set aside for too few GPUs and, when `clear_system_id`,
-    /// clear `spec.systemID` in the same write. Stores that never see GPU requests may keep the
-    /// default, which refuses.
-    fn set_gpu_rejected(
-        &self,
-        rejected: &[String],
-        clear_system_id: bool,
-    ) -> impl Future<Output = Result<(), ReconcileError>> + Send {
-        let _ = (rejected, clear_system_id);
-        async {
-            Err(ReconcileError::Invalid(
-                "this store cannot record machines set aside for GPUs".into(),
-            ))
-        }
-    }
-}
 
 /// How a pass ended.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,5 +1,8 @@
 //! The Kubernetes side of a MaasMachine pass: annotations, spec fields, the bootstrap Secret and
-//! the finalizer, each written before the pass goes on.
+//! the finalizer, each written before the pass goes on. [`MachineStore`] is what a pass needs;
+//! [`KubeMachineStore`] does it through the API server (tests supply an in-memory one).
+
+use std::future::Future;
 
 use capmaas_api::{MaasMachine, annotations, finalizers};
 use k8s_openapi::api::core::v1::Secret;
@@ -10,9 +13,67 @@ use serde_json::{Value, json};
 use crate::domain::timing::DeployFailures;
 use crate::k8s::objects::{merge_patch, set_finalizer};
 use crate::machine::source::gpu::{GPU_REJECTED, render_rejected};
-use crate::machine::steps::BootstrapData;
-use crate::machine::steps::MachineStore;
 use crate::runtime::error::{ReconcileError, Stage};
+
+/// Bootstrap data read from the Machine's data secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BootstrapData {
+    /// The `value` key.
+    pub value: Vec<u8>,
+    /// The `format` key, when present.
+    pub format: Option<String>,
+}
+
+impl std::fmt::Debug for BootstrapData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Bootstrap data holds join tokens: never print it.
+        f.debug_struct("BootstrapData")
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+/// The Kubernetes writes and reads a MaasMachine pass needs. Each write must be durable when it
+/// returns: the next MAAS call relies on it across a crash.
+pub trait MachineStore: Send + Sync {
+    /// Add the allocation-attempt annotation.
+    fn mark_attempt(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Record `spec.systemID`.
+    fn record_system_id(
+        &self,
+        system_id: &str,
+    ) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Add the release-intent annotation and, when given, the failure record.
+    fn mark_release_intent(
+        &self,
+        failures: Option<DeployFailures>,
+    ) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Clear systemID, providerID and the attempt and intent annotations.
+    fn forget(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Read the bootstrap data secret.
+    fn bootstrap_data(
+        &self,
+        secret: &str,
+    ) -> impl Future<Output = Result<BootstrapData, ReconcileError>> + Send;
+    /// Drop the finalizer.
+    fn remove_finalizer(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
+    /// Write the list of machines set aside for too few GPUs and, when `clear_system_id`,
+    /// clear `spec.systemID` in the same write. Stores that never see GPU requests may keep the
+    /// default, which refuses.
+    fn set_gpu_rejected(
+        &self,
+        rejected: &[String],
+        clear_system_id: bool,
+    ) -> impl Future<Output = Result<(), ReconcileError>> + Send {
+        let _ = (rejected, clear_system_id);
+        async {
+            Err(ReconcileError::Invalid(
+                "this store cannot record machines set aside for GPUs".into(),
+            ))
+        }
+    }
+}
 
 /// Writes through the API server.
 pub struct KubeMachineStore {

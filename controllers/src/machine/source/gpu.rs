@@ -13,7 +13,8 @@ use crate::domain::maas_machine::Ownership;
 use crate::domain::observe::observe;
 use crate::machine::decide::{EraseOptions, MachineAction, MachineFacts};
 use crate::machine::outcome::StepOutcome;
-use crate::machine::steps::{MachineStore, release_params};
+use crate::machine::steps::release_params;
+use crate::machine::store::MachineStore;
 use crate::runtime::error::ReconcileError;
 
 /// Annotation listing the system ids set aside for too few GPUs, comma-separated: durable across
