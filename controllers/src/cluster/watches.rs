@@ -5,10 +5,8 @@ use std::sync::Arc;
 
 use capmaas_api::capi::Cluster;
 use capmaas_api::{MaasCluster, MaasMachine};
-use futures::StreamExt;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
 
 use crate::cluster::reconcile::{
     CONTROLLER, cluster_to_maas_cluster, maas_machine_to_maas_cluster, reconcile,
@@ -16,7 +14,7 @@ use crate::cluster::reconcile::{
 use crate::k8s::capi_api::{CapiKind, capi_api, capi_resource, decode};
 use crate::k8s::objects::scoped;
 use crate::runtime::context::Context;
-use crate::runtime::reconciler::error_policy;
+use crate::runtime::reconciler::{drain, error_policy, watcher_config};
 use crate::runtime::shutdown::Shutdown;
 
 /// The MaasCluster controller with its watches. Returns the run future and the store.
@@ -27,7 +25,7 @@ pub fn controller(
 ) -> (impl std::future::Future<Output = ()>, Store<MaasCluster>) {
     let client = &ctx.client;
     let (capi, ns) = (ctx.capi, ctx.namespace.as_deref());
-    let wc = watcher::Config::default().any_semantic();
+    let wc = watcher_config();
     let clusters = Controller::new(scoped::<MaasCluster>(client, ns), wc.clone())
         .with_config(controller::Config::default().concurrency(concurrency));
     let store = clusters.store();
@@ -47,11 +45,6 @@ pub fn controller(
             maas_machine_to_maas_cluster(&for_machines, &mm)
         })
         .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile, error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(error) = r {
-                tracing::debug!(%error, "{CONTROLLER} reconcile");
-            }
-        });
-    (run, store)
+        .run(reconcile, error_policy, ctx.clone());
+    (drain(CONTROLLER, run), store)
 }

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use capmaas_api::MaasMachine;
 use capmaas_api::capi::{Cluster, Machine, cluster_name_label};
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
 use crate::k8s::capi_api::{CapiKind, capi_api, capi_resource, decode};
@@ -18,7 +17,7 @@ use crate::k8s::objects::scoped;
 use crate::machine::bootstrap_index::BootstrapIndex;
 use crate::machine::reconcile::{CONTROLLER, reconcile};
 use crate::runtime::context::Context;
-use crate::runtime::reconciler::error_policy;
+use crate::runtime::reconciler::{drain, error_policy, watcher_config};
 use crate::runtime::shutdown::Shutdown;
 
 /// The MaasMachine controller with its watches: Machines (which also fill the bootstrap index),
@@ -32,7 +31,7 @@ pub fn controller(
 ) -> (impl std::future::Future<Output = ()>, Store<MaasMachine>) {
     let client = &ctx.client;
     let (capi, ns) = (ctx.capi, ctx.namespace.as_deref());
-    let wc = watcher::Config::default().any_semantic();
+    let wc = watcher_config();
     let machines = Controller::new(scoped::<MaasMachine>(client, ns), wc.clone())
         .with_config(controller::Config::default().concurrency(concurrency));
     let store = machines.store();
@@ -73,13 +72,8 @@ pub fn controller(
         )
         .reconcile_on(woken_stream(woken))
         .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile, error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(error) = r {
-                tracing::debug!(%error, "{CONTROLLER} reconcile");
-            }
-        });
-    (run, store)
+        .run(reconcile, error_policy, ctx.clone());
+    (drain(CONTROLLER, run), store)
 }
 
 /// The observers' wake-ups as a stream for the controller.

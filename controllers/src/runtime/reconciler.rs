@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::{Instrument, debug, info_span, warn};
@@ -77,4 +78,26 @@ where
 /// late for terminal ones (a change to the object triggers sooner).
 pub fn error_policy<K>(_obj: Arc<K>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
     Action::requeue(error.requeue_after())
+}
+
+/// Runs a controller's result stream to its end; failed passes were already reported by
+/// [`reconcile_with`], so each is only logged at debug level here.
+pub async fn drain<S, T, E>(controller: &'static str, results: S)
+where
+    S: futures::Stream<Item = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    results
+        .for_each(|r| async move {
+            if let Err(error) = r {
+                debug!(%error, controller, "reconcile");
+            }
+        })
+        .await;
+}
+
+/// The watcher configuration of every controller: any resource version, so a relist is served
+/// from the API server's cache.
+pub fn watcher_config() -> kube::runtime::watcher::Config {
+    kube::runtime::watcher::Config::default().any_semantic()
 }

@@ -6,27 +6,21 @@ pub mod status;
 use std::sync::Arc;
 
 use capmaas_api::MaasMachineTemplate;
-use futures::StreamExt;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::watcher;
 
 use crate::k8s::objects::scoped;
 use crate::runtime::context::Context;
-use crate::runtime::reconciler::error_policy;
+use crate::runtime::reconciler::{drain, error_policy, watcher_config};
 use crate::runtime::shutdown::Shutdown;
 
 /// The MaasMachineTemplate controller (it watches only templates: the status is a function of
 /// the spec). Returns the run future.
 pub fn controller(ctx: Arc<Context>, shutdown: &Shutdown) -> impl std::future::Future<Output = ()> {
-    let wc = watcher::Config::default().any_semantic();
+    let wc = watcher_config();
     let api = scoped::<MaasMachineTemplate>(&ctx.client, ctx.namespace.as_deref());
-    Controller::new(api, wc)
+    let results = Controller::new(api, wc)
         .with_config(controller::Config::default().concurrency(2))
         .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile::reconcile, error_policy, ctx.clone())
-        .for_each(|r| async move {
-            if let Err(error) = r {
-                tracing::debug!(%error, "{} reconcile", reconcile::CONTROLLER);
-            }
-        })
+        .run(reconcile::reconcile, error_policy, ctx.clone());
+    drain(reconcile::CONTROLLER, results)
 }
