@@ -20,9 +20,9 @@ use crate::cluster::decide::DnsView;
 use crate::cluster::decide::{ControlPlaneMachine, control_plane_ips, dns_name, is_our_dns_name};
 use crate::cluster::status::cluster_status;
 use crate::cluster::status::cluster_status_on_error;
-use crate::cluster::steps::ClusterPassEnd;
 use crate::cluster::steps::ClusterStore;
 use crate::cluster::steps::run_cluster_pass_report;
+use crate::cluster::steps::{ClusterPassEnd, ClusterPassReport};
 use crate::k8s::capi_api::{CapiKind, get_capi, list_capi};
 use crate::k8s::objects::{
     DELETE_FOR_MOVE, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
@@ -272,19 +272,7 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
         facts.dns = memo.dns;
     }
     let (uid, deleting) = (facts.uid.clone(), facts.deleting);
-    let creds = identity_credentials(&ctx.client, &ns, Some(obj)).await?;
-    let store = KubeClusterStore {
-        api: api.clone(),
-        meta: obj.metadata.clone(),
-    };
-    let pass = match ctx.connector.client(creds.as_ref())? {
-        Some(m) => run_cluster_pass_report(&m, &store, facts).await,
-        None => match run_cluster_pass_report(&NoMaas, &store, facts).await {
-            Err(ReconcileError::Maas(_)) => Err(ReconcileError::MissingCredentials),
-            other => other,
-        },
-    };
-    let pass = match pass {
+    let pass = match run_pass(obj, ctx, &api, &ns, facts).await {
         Ok(pass) => pass,
         Err(error) => {
             // What we remembered may be what just failed (a record deleted behind our back).
@@ -299,6 +287,28 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
         });
     ctx.cluster_views.set(&uid, memo);
     finish(obj, ctx, &api, pass.end).await
+}
+
+/// The pass against the object's MAAS, or, without credentials, against the refusing MAAS.
+async fn run_pass(
+    obj: &MaasCluster,
+    ctx: &Context,
+    api: &Api<MaasCluster>,
+    ns: &str,
+    facts: ClusterFacts,
+) -> Result<ClusterPassReport, ReconcileError> {
+    let creds = identity_credentials(&ctx.client, ns, Some(obj)).await?;
+    let store = KubeClusterStore {
+        api: api.clone(),
+        meta: obj.metadata.clone(),
+    };
+    match ctx.connector.client(creds.as_ref())? {
+        Some(m) => run_cluster_pass_report(&m, &store, facts).await,
+        None => match run_cluster_pass_report(&NoMaas, &store, facts).await {
+            Err(ReconcileError::Maas(_)) => Err(ReconcileError::MissingCredentials),
+            other => other,
+        },
+    }
 }
 
 /// Records the endpoint, writes the status and tells a terminal failure.

@@ -115,52 +115,70 @@ pub async fn run_cluster_pass_report<M: MaasApi, S: ClusterStore>(
                 store.remove_finalizer().await?;
                 return Ok(report(facts, ClusterPassEnd::Finalized));
             }
-            ClusterAction::ReadZones => {
-                facts.zones = Some(maas.zones().await?.into_iter().map(|z| z.name).collect());
-            }
-            ClusterAction::LookupDns { fqdn } => {
-                let (name, domain) = fqdn.split_once('.').unwrap_or((fqdn.as_str(), ""));
-                let filter = DnsResourceFilter {
-                    name: Some(name.to_string()),
-                    domain: (!domain.is_empty()).then(|| domain.to_string()),
-                };
-                facts.dns = dns_view(maas.list_dns_resources(&filter).await?, &fqdn);
-            }
-            ClusterAction::CreateDns { fqdn, ips } => {
-                let params = DnsResourceParams {
-                    fqdn: Some(fqdn.clone()),
-                    ip_addresses: Some(ips.iter().cloned().collect()),
-                    address_ttl: Some(DNS_TTL_SECONDS),
-                };
-                let created = maas.create_dns_resource(&params).await?;
-                info!(%fqdn, addresses = ips.len(), "created the endpoint DNS resource");
-                facts.dns = DnsView::Present {
-                    id: created.id.unwrap_or_default(),
-                    ips,
-                };
-            }
-            ClusterAction::UpdateDns { id, ips } => {
-                let params = DnsResourceParams {
-                    ip_addresses: Some(ips.iter().cloned().collect()),
-                    ..Default::default()
-                };
-                maas.update_dns_resource(id, &params).await?;
-                info!(
-                    id,
-                    addresses = ips.len(),
-                    "updated the endpoint DNS resource"
-                );
-                facts.dns = DnsView::Present { id, ips };
-            }
-            ClusterAction::DeleteDns { id } => {
-                match maas.delete_dns_resource(id).await {
-                    Ok(()) | Err(MaasError::NotFound { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                info!(id, "deleted the endpoint DNS resource");
-                facts.dns = DnsView::Absent;
-            }
+            step => perform_maas(maas, &mut facts, step).await?,
         }
     }
     Err(ReconcileError::TooManySteps(MAX_STEPS))
+}
+
+/// Performs a MAAS step of the pass (zones, the DNS record) and folds MAAS's answer into the
+/// facts.
+async fn perform_maas<M: MaasApi>(
+    maas: &M,
+    facts: &mut ClusterFacts,
+    action: ClusterAction,
+) -> Result<(), ReconcileError> {
+    match action {
+        ClusterAction::ReadZones => {
+            facts.zones = Some(maas.zones().await?.into_iter().map(|z| z.name).collect());
+        }
+        ClusterAction::LookupDns { fqdn } => {
+            let (name, domain) = fqdn.split_once('.').unwrap_or((fqdn.as_str(), ""));
+            let filter = DnsResourceFilter {
+                name: Some(name.to_string()),
+                domain: (!domain.is_empty()).then(|| domain.to_string()),
+            };
+            facts.dns = dns_view(maas.list_dns_resources(&filter).await?, &fqdn);
+        }
+        ClusterAction::CreateDns { fqdn, ips } => {
+            let params = DnsResourceParams {
+                fqdn: Some(fqdn.clone()),
+                ip_addresses: Some(ips.iter().cloned().collect()),
+                address_ttl: Some(DNS_TTL_SECONDS),
+            };
+            let created = maas.create_dns_resource(&params).await?;
+            info!(%fqdn, addresses = ips.len(), "created the endpoint DNS resource");
+            facts.dns = DnsView::Present {
+                id: created.id.unwrap_or_default(),
+                ips,
+            };
+        }
+        ClusterAction::UpdateDns { id, ips } => {
+            let params = DnsResourceParams {
+                ip_addresses: Some(ips.iter().cloned().collect()),
+                ..Default::default()
+            };
+            maas.update_dns_resource(id, &params).await?;
+            info!(
+                id,
+                addresses = ips.len(),
+                "updated the endpoint DNS resource"
+            );
+            facts.dns = DnsView::Present { id, ips };
+        }
+        ClusterAction::DeleteDns { id } => {
+            match maas.delete_dns_resource(id).await {
+                Ok(()) | Err(MaasError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            info!(id, "deleted the endpoint DNS resource");
+            facts.dns = DnsView::Absent;
+        }
+        other => {
+            return Err(ReconcileError::Invalid(format!(
+                "{other:?} is not a MAAS step"
+            )));
+        }
+    }
+    Ok(())
 }

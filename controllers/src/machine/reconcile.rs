@@ -13,6 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
+use maas_client::MaasClient;
 use serde_json::json;
 
 use crate::domain::ignition::IgnitionPatchOptions;
@@ -165,12 +166,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         }
         SteadyStep::Pass => {}
     }
-    let creds = identity_credentials(&ctx.client, &ns, fetched.maas_cluster.as_ref()).await?;
-    let endpoint = ctx.connector.endpoint(creds.as_ref())?;
-    let maas = match &endpoint {
-        Some(e) => Some(e.client.clone()),
-        None => ctx.connector.client(creds.as_ref())?,
-    };
+    let (endpoint, maas) = connect(ctx, &ns, &fetched).await?;
     let observed = observation(endpoint.as_ref(), obj);
     let settings = Settings {
         management: ctx.management.clone(),
@@ -184,13 +180,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         meta: obj.metadata.clone(),
     };
     let options = user_data_options(&obj.spec);
-    let report = match &maas {
-        Some(m) => run_machine_pass_with(m, &store, facts, &options).await,
-        None => match run_machine_pass_with(&NoMaas, &store, facts, &options).await {
-            Err(ReconcileError::Maas(_)) => Err(ReconcileError::MissingCredentials),
-            other => other,
-        },
-    }?;
+    let report = run_pass(maas.as_ref(), &store, facts, &options).await?;
     let safety_net = hand_back(endpoint.as_ref(), obj, &report, observed.as_ref());
     ctx.ready_machines.set(
         &uid,
@@ -202,6 +192,39 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     publish_events(obj, ctx, &report).await;
     write_pass_status(obj, ctx, &api, &report, maas.as_ref()).await?;
     finish(obj, ctx, &api, &fetched, &report, safety_net).await
+}
+
+/// The MAAS endpoint (client and observer) for the object's credentials; without observer
+/// wiring only the client, without credentials neither.
+async fn connect(
+    ctx: &Context,
+    ns: &str,
+    fetched: &Fetched,
+) -> Result<(Option<MaasEndpoint>, Option<MaasClient>), ReconcileError> {
+    let creds = identity_credentials(&ctx.client, ns, fetched.maas_cluster.as_ref()).await?;
+    let endpoint = ctx.connector.endpoint(creds.as_ref())?;
+    let maas = match &endpoint {
+        Some(e) => Some(e.client.clone()),
+        None => ctx.connector.client(creds.as_ref())?,
+    };
+    Ok((endpoint, maas))
+}
+
+/// The pass against MAAS, or, without credentials, against the refusing MAAS: the gates and
+/// waits still run, and the first step that needs MAAS reports the missing credentials.
+async fn run_pass(
+    maas: Option<&MaasClient>,
+    store: &KubeMachineStore,
+    facts: crate::machine::decide::MachineFacts,
+    options: &UserDataOptions,
+) -> Result<PassReport, ReconcileError> {
+    match maas {
+        Some(m) => run_machine_pass_with(m, store, facts, options).await,
+        None => match run_machine_pass_with(&NoMaas, store, facts, options).await {
+            Err(ReconcileError::Maas(_)) => Err(ReconcileError::MissingCredentials),
+            other => other,
+        },
+    }
 }
 
 /// The observer's latest word on the recorded machine, taken out for this pass.
@@ -277,7 +300,7 @@ async fn write_pass_status(
     ctx: &Context,
     api: &Api<MaasMachine>,
     report: &PassReport,
-    maas: Option<&maas_client::MaasClient>,
+    maas: Option<&MaasClient>,
 ) -> Result<(), ReconcileError> {
     let mut status = machine_status(
         obj.status.as_ref(),

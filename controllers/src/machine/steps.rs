@@ -215,22 +215,15 @@ async fn perform<M: MaasApi, S: MachineStore>(
         | MachineAction::Poll { .. }
         | MachineAction::Ready(_)
         | MachineAction::Fail { .. } => StepOutcome::Ended,
-        MachineAction::RemoveFinalizer => {
-            store.remove_finalizer().await?;
-            StepOutcome::FinalizerRemoved
-        }
-        MachineAction::MarkAttempt => {
-            store.mark_attempt().await?;
-            StepOutcome::AttemptMarked
-        }
+        MachineAction::RemoveFinalizer
+        | MachineAction::MarkAttempt
+        | MachineAction::RecordSystemId(_)
+        | MachineAction::MarkReleaseIntent { .. }
+        | MachineAction::Forget => store_step(store, action).await?,
         MachineAction::AdoptLookup { agent_name } => {
             pool::adopt_lookup(maas, facts, agent_name).await?
         }
         MachineAction::Allocate(request) => pool::allocate(maas, request).await?,
-        MachineAction::RecordSystemId(id) => {
-            store.record_system_id(id).await?;
-            StepOutcome::SystemIdRecorded(id.clone())
-        }
         MachineAction::SetOwnerData { system_id, data } => {
             StepOutcome::Observed(found_or_gone(maas.set_owner_data(system_id, data).await)?)
         }
@@ -254,20 +247,48 @@ async fn perform<M: MaasApi, S: MachineStore>(
         MachineAction::Read { system_id } => {
             StepOutcome::Observed(found_or_gone(maas.read_machine(system_id).await)?)
         }
-        MachineAction::MarkReleaseIntent { failures } => {
-            store.mark_release_intent(*failures).await?;
-            StepOutcome::ReleaseIntentMarked(*failures)
-        }
         MachineAction::Release { system_id, erase } => {
             let view = found_or_gone(maas.release(system_id, &release_params(*erase)).await)?;
             info!(%system_id, "released");
             StepOutcome::Released(view)
         }
+        MachineAction::Gpu(step) => gpu::perform(maas, store, facts, step).await?,
+    })
+}
+
+/// The durable Kubernetes writes of the pass: each returns once the write is stored, so the
+/// next MAAS call can rely on it across a crash.
+async fn store_step<S: MachineStore>(
+    store: &S,
+    action: &MachineAction,
+) -> Result<StepOutcome, ReconcileError> {
+    Ok(match action {
+        MachineAction::RemoveFinalizer => {
+            store.remove_finalizer().await?;
+            StepOutcome::FinalizerRemoved
+        }
+        MachineAction::MarkAttempt => {
+            store.mark_attempt().await?;
+            StepOutcome::AttemptMarked
+        }
+        MachineAction::RecordSystemId(id) => {
+            store.record_system_id(id).await?;
+            StepOutcome::SystemIdRecorded(id.clone())
+        }
+        MachineAction::MarkReleaseIntent { failures } => {
+            store.mark_release_intent(*failures).await?;
+            StepOutcome::ReleaseIntentMarked(*failures)
+        }
         MachineAction::Forget => {
             store.forget().await?;
             StepOutcome::Forgotten
         }
-        MachineAction::Gpu(step) => gpu::perform(maas, store, facts, step).await?,
+        other => {
+            return Err(ReconcileError::Invalid(format!(
+                "{} is not a store step",
+                other.name()
+            )));
+        }
     })
 }
 
