@@ -680,3 +680,92 @@ async fn set_aside_machines_survive_a_restart_and_are_never_adopted() {
     assert_eq!(held(&sim), ["gputwo"]);
     sim.shutdown().await.unwrap();
 }
+
+/// MAAS applies the next call of `op`, then the connection closes without the answer.
+fn answer_lost(op: &str) -> FaultConfig {
+    FaultConfig {
+        rules: vec![serde_json::from_value(serde_json::json!({"op": op, "lose_next": 1})).unwrap()],
+        ..Default::default()
+    }
+}
+
+fn held_machines(sim: &SimHandle) -> usize {
+    sim.state()
+        .machines
+        .into_iter()
+        .filter(|m| m.owner.is_some())
+        .count()
+}
+
+#[tokio::test]
+async fn an_allocate_whose_answer_was_lost_is_adopted_never_resent() {
+    let (sim, _) = sim(answer_lost("machines:allocate")).await;
+    // The client the manager uses: it retries what MAAS provably did not act on.
+    let client = MaasClient::new(MaasConfig::new(sim.url(), sim.api_key())).unwrap();
+    let store = MemStore::default();
+
+    let first = run_machine_pass(&client, &store, facts(&store.get(), now()), None).await;
+    assert!(
+        matches!(
+            first,
+            Err(ReconcileError::Maas(
+                maas_client::MaasError::OutcomeUnknown { .. }
+            ))
+        ),
+        "{first:?}"
+    );
+    assert_eq!(
+        sim.requests().count_op("machines:allocate"),
+        1,
+        "an allocate whose outcome is unknown is not resent"
+    );
+    assert_eq!(held_machines(&sim), 1, "MAAS did allocate");
+
+    // The next pass looks before it acts: it finds the machine under our agent name.
+    let reports = drive(&client, &store, now()).await;
+    assert!(
+        reports[0]
+            .step_names()
+            .starts_with(&["AdoptLookup", "RecordSystemId"]),
+        "{:?}",
+        reports[0].step_names()
+    );
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    assert_eq!(sim.requests().count_op("machines:allocate"), 1);
+    assert_eq!(held_machines(&sim), 1, "no second machine, no leak");
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deploy_whose_answer_was_lost_is_looked_at_never_resent() {
+    let (sim, _) = sim(answer_lost("machine:deploy")).await;
+    let client = MaasClient::new(MaasConfig::new(sim.url(), sim.api_key())).unwrap();
+    let store = MemStore::default();
+
+    let first = run_machine_pass(&client, &store, facts(&store.get(), now()), None).await;
+    assert!(
+        matches!(
+            first,
+            Err(ReconcileError::Maas(
+                maas_client::MaasError::OutcomeUnknown { .. }
+            ))
+        ),
+        "{first:?}"
+    );
+    assert_eq!(sim.requests().count_op("machine:deploy"), 1, "not resent");
+
+    let reports = drive(&client, &store, now()).await;
+    assert_eq!(
+        reports[0].step_names().first(),
+        Some(&"Read"),
+        "the next pass reads the machine first: {:?}",
+        reports[0].step_names()
+    );
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    assert_eq!(
+        sim.requests().count_op("machine:deploy"),
+        1,
+        "MAAS applied the first deploy: none is sent again"
+    );
+    sim.shutdown().await.unwrap();
+}

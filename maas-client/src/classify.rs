@@ -48,6 +48,11 @@ pub fn classify_failure(
             retry_after,
         },
         409 => MaasError::Conflict { op, message: text },
+        // Without Retry-After a 503 may come from a proxy after MAAS acted.
+        503 if retry_after.is_none() && op.is_non_idempotent() => MaasError::OutcomeUnknown {
+            op,
+            reason: format!("HTTP 503: {text}"),
+        },
         503 => MaasError::Retryable {
             op,
             reason: format!("HTTP 503: {text}"),
@@ -149,12 +154,19 @@ mod tests {
     }
 
     #[test]
-    fn service_unavailable_is_retryable_with_or_without_header() {
+    fn service_unavailable_is_retryable_unless_a_non_idempotent_call_may_have_been_applied() {
         let with = classify_failure(OP, 503, Some("10"), b"");
+        assert!(with.is_retryable(), "Retry-After: MAAS did not act");
         assert_eq!(with.retry_after(), Some(Duration::from_secs(10)));
-        let without = classify_failure(OP, 503, None, b"");
-        assert!(without.is_retryable());
-        assert_eq!(without.retry_after(), None);
+        let read = classify_failure(Operation::ReadMachine, 503, None, b"");
+        assert!(read.is_retryable());
+        assert_eq!(read.retry_after(), None);
+        let allocate = classify_failure(OP, 503, None, b"");
+        assert!(
+            !allocate.is_retryable(),
+            "an allocate is never resent blindly"
+        );
+        assert_eq!(allocate.kind(), "outcome_unknown");
     }
 
     #[test]

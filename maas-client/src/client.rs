@@ -245,7 +245,8 @@ async fn send(
 }
 
 /// Classifies a transport failure: timeouts and connection or stream failures are retryable,
-/// errors in building the request are not. Returns the metric outcome with the error.
+/// errors in building the request are not, and a non-idempotent call that may have reached
+/// MAAS has an unknown outcome (never resent). Returns the metric outcome with the error.
 fn transport_failure(op: Operation, err: &reqwest::Error) -> (&'static str, MaasError) {
     let message = error_chain(err);
     if err.is_builder() || err.is_redirect() {
@@ -258,6 +259,16 @@ fn transport_failure(op: Operation, err: &reqwest::Error) -> (&'static str, Maas
     } else {
         "transport_error"
     };
+    // A connection that never opened carried no request; anything later may have reached MAAS.
+    if op.is_non_idempotent() && !err.is_connect() {
+        return (
+            outcome,
+            MaasError::OutcomeUnknown {
+                op,
+                reason: message,
+            },
+        );
+    }
     (
         outcome,
         MaasError::Retryable {

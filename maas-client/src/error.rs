@@ -46,6 +46,16 @@ pub enum MaasError {
         /// How long MAAS asked us to wait, when it said.
         retry_after: Option<Duration>,
     },
+    /// A non-idempotent call (allocate, deploy, release, ...) whose request may have reached MAAS
+    /// but whose answer never arrived (timeout, connection lost after sending, a 5xx without
+    /// `Retry-After`). MAAS may have acted: the client does not resend it, the caller looks.
+    #[error("MAAS {op}: outcome unknown (MAAS may have acted; look before acting again): {reason}")]
+    OutcomeUnknown {
+        /// The operation whose outcome is unknown.
+        op: Operation,
+        /// What happened to the answer.
+        reason: String,
+    },
     /// 400: MAAS rejected a parameter.
     #[error("MAAS {op}: bad request: {message}")]
     BadRequest {
@@ -121,6 +131,7 @@ impl MaasError {
             MaasError::NotFound { .. } => MaasErrorClass::NotFound,
             MaasError::Conflict { .. } => MaasErrorClass::Conflict,
             MaasError::Retryable { .. } => MaasErrorClass::Retryable,
+            MaasError::OutcomeUnknown { .. } => MaasErrorClass::OutcomeUnknown,
             MaasError::BadRequest { .. } => MaasErrorClass::BadRequest,
             MaasError::Unauthorized { .. } => MaasErrorClass::Unauthorized,
             MaasError::Forbidden { .. } => MaasErrorClass::Forbidden,
@@ -142,6 +153,7 @@ impl MaasError {
             MaasError::NotFound { op, .. }
             | MaasError::Conflict { op, .. }
             | MaasError::Retryable { op, .. }
+            | MaasError::OutcomeUnknown { op, .. }
             | MaasError::BadRequest { op, .. }
             | MaasError::Unauthorized { op, .. }
             | MaasError::Forbidden { op, .. }
@@ -171,6 +183,8 @@ pub enum MaasErrorClass {
     Conflict,
     /// Transient: 409/503 with `Retry-After`, 503, connection errors, timeouts.
     Retryable,
+    /// A non-idempotent call that may or may not have been applied.
+    OutcomeUnknown,
     /// 400.
     BadRequest,
     /// 401.
@@ -193,6 +207,7 @@ impl MaasErrorClass {
             MaasErrorClass::NotFound => "not_found",
             MaasErrorClass::Conflict => "conflict",
             MaasErrorClass::Retryable => "retryable",
+            MaasErrorClass::OutcomeUnknown => "outcome_unknown",
             MaasErrorClass::BadRequest => "bad_request",
             MaasErrorClass::Unauthorized => "unauthorized",
             MaasErrorClass::Forbidden => "forbidden",

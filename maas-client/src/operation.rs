@@ -115,6 +115,25 @@ impl Operation {
     }
 }
 
+impl Operation {
+    /// Whether sending the operation twice can do more than sending it once. Such a call whose
+    /// outcome is unknown (MAAS may have acted, the answer was lost) is never resent: the caller
+    /// finds out by looking.
+    pub fn is_non_idempotent(self) -> bool {
+        matches!(
+            self,
+            Operation::Allocate
+                | Operation::Deploy
+                | Operation::Release
+                | Operation::PowerOn
+                | Operation::PowerOff
+                | Operation::Abort
+                | Operation::MarkBroken
+                | Operation::CreateDnsResource
+        )
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -124,6 +143,28 @@ impl fmt::Display for Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_calls_that_change_state_by_being_sent_are_non_idempotent() {
+        let changing: Vec<&str> = Operation::ALL
+            .iter()
+            .filter(|op| op.is_non_idempotent())
+            .map(|op| op.as_str())
+            .collect();
+        assert_eq!(
+            changing,
+            [
+                "allocate",
+                "deploy",
+                "release",
+                "power_on",
+                "power_off",
+                "abort",
+                "mark_broken",
+                "create_dns_resource"
+            ]
+        );
+    }
 
     #[test]
     fn labels_are_unique_snake_case() {

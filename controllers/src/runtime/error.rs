@@ -103,6 +103,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Maas(e) => match e.class() {
                 MaasErrorClass::Retryable
+                | MaasErrorClass::OutcomeUnknown
                 | MaasErrorClass::Transport
                 | MaasErrorClass::Unexpected
                 | MaasErrorClass::Unauthorized
@@ -125,6 +126,8 @@ impl ReconcileError {
             ReconcileError::Maas(e) => match e.class() {
                 MaasErrorClass::Unauthorized | MaasErrorClass::Forbidden => "MaasAuthFailed",
                 MaasErrorClass::Retryable | MaasErrorClass::Transport => "MaasUnavailable",
+                // The next pass looks at MAAS (adoption lookup, a read) before acting again.
+                MaasErrorClass::OutcomeUnknown => "MaasOutcomeUnknown",
                 MaasErrorClass::BadRequest => "MaasRejected",
                 MaasErrorClass::NotFound => "MaasNotFound",
                 MaasErrorClass::Conflict => "MaasConflict",

@@ -83,6 +83,8 @@ fn rule(op: &str) -> FaultRule {
         latency_ms: 0,
         reset_rate: 0.0,
         reset_next: 0,
+        lose_next: 0,
+        lose_rate: 0.0,
     }
 }
 

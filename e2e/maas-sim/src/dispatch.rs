@@ -231,6 +231,10 @@ async fn answer(
         shared.dirty.store(true, Ordering::Release);
     }
     shared.emit(outcome.events);
+    if decision.lose_answer {
+        // Applied and committed; the caller only sees the connection close.
+        return (label, Reply::reset());
+    }
     (label, outcome.reply)
 }
 

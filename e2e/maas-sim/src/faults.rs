@@ -56,6 +56,14 @@ pub struct FaultRule {
     /// Close the connection on the next K calls (deterministic; counts down).
     #[serde(default)]
     pub reset_next: u32,
+    /// Apply the next K calls, then close the connection without the answer: MAAS did it, the
+    /// caller never hears so (deterministic; counts down).
+    #[serde(default)]
+    pub lose_next: u32,
+    /// Probability (0..=1) of applying a call and then closing the connection without the
+    /// answer.
+    #[serde(default)]
+    pub lose_rate: f64,
 }
 
 /// A machine that breaks on its own.
@@ -80,6 +88,8 @@ pub struct FaultDecision {
     pub latency: Duration,
     /// Then close the connection without answering.
     pub reset: bool,
+    /// Apply the operation, then close the connection without answering.
+    pub lose_answer: bool,
     /// Or answer with this error instead.
     pub error: Option<InjectedError>,
 }
@@ -134,7 +144,16 @@ impl FaultState {
         let mut decision = FaultDecision::default();
         for rule in self.config.rules.iter_mut().filter(|r| r.matches(op)) {
             decision.latency += Duration::from_millis(rule.latency_ms);
-            if decision.reset || decision.error.is_some() {
+            if decision.reset || decision.lose_answer || decision.error.is_some() {
+                continue;
+            }
+            if rule.lose_next > 0 {
+                rule.lose_next -= 1;
+                decision.lose_answer = true;
+                continue;
+            }
+            if rule.lose_rate > 0.0 && self.rng.random_bool(rule.lose_rate.clamp(0.0, 1.0)) {
+                decision.lose_answer = true;
                 continue;
             }
             if rule.reset_next > 0 {
@@ -203,6 +222,8 @@ mod tests {
             latency_ms: 0,
             reset_rate: 0.0,
             reset_next: 0,
+            lose_next: 0,
+            lose_rate: 0.0,
         }
     }
 
@@ -225,6 +246,22 @@ mod tests {
         );
         assert!(state.decide("machine:deploy").error.is_some());
         assert_eq!(state.decide("machine:deploy"), FaultDecision::default());
+    }
+
+    #[test]
+    fn lost_answers_count_down_before_other_faults() {
+        let mut a = rule("machines:allocate");
+        a.lose_next = 1;
+        a.fail_next = 1;
+        let mut state = FaultState::new(FaultConfig {
+            rules: vec![a],
+            ..Default::default()
+        });
+        let first = state.decide("machines:allocate");
+        assert!(first.lose_answer && first.error.is_none());
+        let second = state.decide("machines:allocate");
+        assert!(!second.lose_answer && second.error.is_some());
+        assert_eq!(state.decide("machines:allocate"), FaultDecision::default());
     }
 
     #[test]

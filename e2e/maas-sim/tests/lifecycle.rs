@@ -261,6 +261,8 @@ async fn injected_faults() {
         latency_ms: 0,
         reset_rate: 0.0,
         reset_next: 0,
+        lose_next: 0,
+        lose_rate: 0.0,
     };
     let mut busy = rule("machines:allocate");
     busy.fail_next = 1;

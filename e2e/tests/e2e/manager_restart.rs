@@ -85,6 +85,8 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
             latency_ms: 3000,
             reset_rate: 0.0,
             reset_next: 0,
+            lose_next: 0,
+            lose_rate: 0.0,
         }],
         ..Default::default()
     });

@@ -331,6 +331,8 @@ async fn retry_after_is_honoured_then_the_call_succeeds() {
                 latency_ms: 0,
                 reset_rate: 0.0,
                 reset_next: 0,
+                lose_next: 0,
+                lose_rate: 0.0,
             },
             FaultRule {
                 op: read_op.clone(),
@@ -342,6 +344,8 @@ async fn retry_after_is_honoured_then_the_call_succeeds() {
                 latency_ms: 0,
                 reset_rate: 0.0,
                 reset_next: 0,
+                lose_next: 0,
+                lose_rate: 0.0,
             },
         ],
         ..Default::default()
@@ -382,6 +386,8 @@ async fn retries_are_bounded_and_surface_as_retryable() {
             latency_ms: 0,
             reset_rate: 0.0,
             reset_next: 0,
+            lose_next: 0,
+            lose_rate: 0.0,
         }],
         ..Default::default()
     });
