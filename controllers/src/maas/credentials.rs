@@ -14,9 +14,8 @@ use maas_client::{MaasClient, MaasConfig, MaasError, RequestObserver, TlsConfig}
 use tokio::sync::mpsc;
 
 use crate::maas::observer::MachineObserver;
-use crate::runtime::shutdown::Shutdown;
-
 use crate::runtime::error::{ReconcileError, Stage};
+use crate::runtime::shutdown::Shutdown;
 
 /// An endpoint and API key. The key never appears in `Debug` output.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -75,7 +74,7 @@ pub struct MaasConnector {
     tls: TlsConfig,
     observer: Arc<dyn RequestObserver>,
     cache: Mutex<HashMap<MaasCredentials, MaasClient>>,
-    endpoints: Mutex<HashMap<MaasCredentials, MaasEndpoint>>,
+    observers: Mutex<HashMap<MaasCredentials, Arc<MachineObserver<MachineRef>>>>,
     wiring: Option<ObserverWiring>,
 }
 
@@ -92,7 +91,7 @@ impl MaasConnector {
             tls,
             observer,
             cache: Mutex::new(HashMap::new()),
-            endpoints: Mutex::new(HashMap::new()),
+            observers: Mutex::new(HashMap::new()),
             wiring: None,
         }
     }
@@ -113,22 +112,23 @@ impl MaasConnector {
         let (Some(creds), Some(wiring)) = (creds.or(self.default.as_ref()), &self.wiring) else {
             return Ok(None);
         };
-        let mut endpoints = self
-            .endpoints
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(endpoint) = endpoints.get(creds) {
-            return Ok(Some(endpoint.clone()));
-        }
         let Some(client) = self.client(Some(creds))? else {
             return Ok(None);
         };
-        let observer = Arc::new(MachineObserver::new(wiring.wake.clone()));
-        let (task, maas, stop) = (observer.clone(), client.clone(), wiring.shutdown.wait());
-        tokio::spawn(async move { task.run(maas, stop).await });
-        let endpoint = MaasEndpoint { client, observer };
-        endpoints.insert(creds.clone(), endpoint.clone());
-        Ok(Some(endpoint))
+        let mut observers = self
+            .observers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let observer = observers
+            .entry(creds.clone())
+            .or_insert_with(|| {
+                let observer = Arc::new(MachineObserver::new(wiring.wake.clone()));
+                let (task, maas, stop) = (observer.clone(), client.clone(), wiring.shutdown.wait());
+                tokio::spawn(async move { task.run(maas, stop).await });
+                observer
+            })
+            .clone();
+        Ok(Some(MaasEndpoint { client, observer }))
     }
 
     /// Whether provider-wide credentials are configured.

@@ -22,12 +22,17 @@ use tracing::{debug, warn};
 
 use crate::domain::maas_machine::ObservedMachine;
 use crate::domain::observe::observe;
+use crate::domain::reasons::WaitReason;
 use crate::domain::timing::{POLL_MAX, POWER_ON_POLL, RELEASE_POLL, deploy_poll_delay};
 
 /// How long a machine may stay in one transit before the observer lets go of it and wakes its
 /// object, whose pass then reads MAAS itself: MAAS times a deployment out after 30 minutes, so
 /// anything longer is an object that no longer takes its observations (deleted by force).
 pub const MAX_TRANSIT: Duration = Duration::from_secs(3600);
+
+/// How long a watched machine's object waits before a pass runs anyway: the observer wakes it as
+/// soon as MAAS shows a change, this only covers a wake-up that never came.
+pub const SAFETY_NET: Duration = Duration::from_secs(300);
 
 /// Why a machine is watched; each has its own polling rhythm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +46,16 @@ pub enum Transit {
 }
 
 impl Transit {
+    /// The transit a pass that ends waiting for `reason` leaves its machine in, if any.
+    pub fn of(reason: WaitReason) -> Option<Transit> {
+        match reason {
+            WaitReason::Deploying => Some(Transit::Deploying),
+            WaitReason::Releasing => Some(Transit::Releasing),
+            WaitReason::PoweringOn => Some(Transit::PoweringOn),
+            _ => None,
+        }
+    }
+
     /// The gap before the next read of a machine in this transit for `elapsed`.
     pub fn poll_gap(self, elapsed: Duration) -> Duration {
         match self {
@@ -85,6 +100,15 @@ pub struct TickReport {
     pub read: usize,
     /// Objects woken because their machine changed or vanished.
     pub woken: usize,
+}
+
+/// When the next read happens: when the most urgent machine is due, but never sooner than the
+/// longest poll gap after a failed read, so an unreachable MAAS costs one call a minute.
+fn next_read(due: Option<Instant>, failed_at: Option<Instant>) -> Option<Instant> {
+    match (due, failed_at) {
+        (Some(due), Some(failed)) => Some(due.max(failed + POLL_MAX)),
+        (due, _) => due,
+    }
 }
 
 /// Whether MAAS's new answer differs from the last one in anything a decision reads.
@@ -148,11 +172,6 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
         self.lock().remove(system_id).map(|w| w.seen)
     }
 
-    /// Stops watching `system_id`.
-    pub fn forget(&self, system_id: &str) {
-        self.lock().remove(system_id);
-    }
-
     /// How many machines are watched.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -199,14 +218,12 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
                         wake.push(stale.who);
                     }
                 }
-                Some(m) if !moved(&entry.seen.machine, &m) => {
-                    entry.seen.machine = m;
-                    entry.seen.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
-                }
                 Some(m) => {
+                    if moved(&entry.seen.machine, &m) {
+                        wake.push(entry.who.clone());
+                    }
                     entry.seen.machine = m;
                     entry.seen.due = now + entry.seen.transit.poll_gap(now - entry.seen.since);
-                    wake.push(entry.who.clone());
                 }
                 None => {
                     if let Some(gone) = map.remove(id) {
@@ -227,16 +244,13 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
         })
     }
 
-    /// Ticks whenever a read is due, until `stop` resolves. A failed read is retried after the
-    /// longest poll gap, so an unreachable MAAS costs one call a minute, not a storm.
+    /// Ticks whenever a read is due, until `stop` resolves; after a failed read, see
+    /// [`next_read`].
     pub async fn run<M: MaasApi>(&self, maas: M, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut backoff_until: Option<Instant> = None;
+        let mut failed_at: Option<Instant> = None;
         loop {
-            let due = match (self.next_due(), backoff_until) {
-                (Some(d), Some(b)) => Some(d.max(b)),
-                (d, _) => d,
-            };
+            let due = next_read(self.next_due(), failed_at);
             let sleep = async {
                 match due {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -250,7 +264,7 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
             }
             match self.tick(&maas).await {
                 Ok(report) => {
-                    backoff_until = None;
+                    failed_at = None;
                     debug!(
                         read = report.read,
                         woken = report.woken,
@@ -259,7 +273,7 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
                 }
                 Err(error) => {
                     warn!(%error, "cannot read the machines in transit; trying again later");
-                    backoff_until = Some(Instant::now() + POLL_MAX);
+                    failed_at = Some(Instant::now());
                 }
             }
         }
@@ -306,8 +320,30 @@ mod tests {
             releasing.due != due && releasing.due <= Instant::now() + RELEASE_POLL,
             "a new transit starts its own rhythm"
         );
-        obs.forget("a");
         assert!(obs.is_empty());
+    }
+
+    #[test]
+    fn a_failed_read_holds_the_next_one_back_by_the_longest_gap() {
+        let now = Instant::now();
+        let soon = now + Duration::from_secs(5);
+        assert_eq!(next_read(None, None), None, "nothing watched: no read");
+        assert_eq!(next_read(Some(soon), None), Some(soon));
+        assert_eq!(next_read(Some(soon), Some(now)), Some(now + POLL_MAX));
+        let late = now + Duration::from_secs(600);
+        assert_eq!(next_read(Some(late), Some(now)), Some(late));
+        assert_eq!(next_read(None, Some(now)), None);
+    }
+
+    #[test]
+    fn waits_on_machine_progress_are_transits() {
+        assert_eq!(Transit::of(WaitReason::Deploying), Some(Transit::Deploying));
+        assert_eq!(Transit::of(WaitReason::Releasing), Some(Transit::Releasing));
+        assert_eq!(
+            Transit::of(WaitReason::PoweringOn),
+            Some(Transit::PoweringOn)
+        );
+        assert_eq!(Transit::of(WaitReason::NoMachineAvailable), None);
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! The facts of a MaasMachine pass, built by one pure constructor from the objects the fetch
 //! stage read; nothing here does I/O, so the gathering is tested from YAML fixtures.
 
-use std::time::Duration;
-
 use capmaas_api::capi::{Cluster, Machine, has_paused_annotation};
 use capmaas_api::{MaasCluster, MaasMachine, MaasMachineSpec, annotations};
 use kube::ResourceExt;
@@ -128,21 +126,6 @@ pub fn machine_facts(
         now,
     })
 }
-
-/// The transit a pass that ended waiting on MAAS progress leaves the machine in.
-pub fn transit_of(reason: crate::domain::reasons::WaitReason) -> Option<Transit> {
-    use crate::domain::reasons::WaitReason;
-    match reason {
-        WaitReason::Deploying => Some(Transit::Deploying),
-        WaitReason::Releasing => Some(Transit::Releasing),
-        WaitReason::PoweringOn => Some(Transit::PoweringOn),
-        _ => None,
-    }
-}
-
-/// How long a machine watched by the observer waits before a pass runs anyway: the observer
-/// wakes it as soon as MAAS shows a change, this only covers a wake-up that never came.
-pub const OBSERVED_SAFETY_NET: Duration = Duration::from_secs(300);
 
 #[cfg(test)]
 mod tests {

@@ -14,8 +14,6 @@ use crate::machine::source::gpu::MAX_GPU_REJECTIONS;
 pub enum StepOutcome {
     /// A wait, a poll, ready or a failure: the action ends the pass, nothing was performed.
     Ended,
-    /// A durable write of the store succeeded.
-    Stored,
     /// The allocation-attempt annotation is written.
     AttemptMarked,
     /// The lookup under our agent name found this held machine (or none).
@@ -66,7 +64,7 @@ pub struct Step {
 /// Folds an outcome into the facts, so the next decision sees what the step changed.
 pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
     match outcome {
-        StepOutcome::Ended | StepOutcome::Stored | StepOutcome::FinalizerRemoved => {}
+        StepOutcome::Ended | StepOutcome::FinalizerRemoved => {}
         StepOutcome::AttemptMarked => {
             f.attempt_marked = true;
             // Nothing can have been allocated under this mark yet: no lookup needed.

@@ -22,9 +22,9 @@ use crate::k8s::objects::{capi_owner, has_finalizer, merge_patch, set_finalizer}
 use crate::k8s::status_patch;
 use crate::maas::credentials::{MaasEndpoint, identity_credentials};
 use crate::maas::no_maas::NoMaas;
-use crate::maas::observer::Observation;
+use crate::maas::observer::{Observation, SAFETY_NET, Transit};
 use crate::machine::decide::MaasView;
-use crate::machine::facts::{Fetched, OBSERVED_SAFETY_NET, Settings, machine_facts, transit_of};
+use crate::machine::facts::{Fetched, Settings, machine_facts};
 use crate::machine::outcome::events;
 use crate::machine::ready::{add_gpu_inventory, node_target, patch_node};
 use crate::machine::status::{machine_status, machine_status_on_error};
@@ -246,7 +246,7 @@ fn hand_back(
     let PassEnd::Waiting { reason, .. } = &report.end else {
         return None;
     };
-    let transit = transit_of(*reason)?;
+    let transit = Transit::of(*reason)?;
     let MaasView::Found(machine) = &report.maas else {
         return None;
     };
@@ -254,7 +254,7 @@ fn hand_back(
     endpoint
         .observer
         .watch(ObjectRef::from(obj), machine.clone(), transit, earlier);
-    Some(OBSERVED_SAFETY_NET)
+    Some(SAFETY_NET)
 }
 
 fn user_data_options(spec: &capmaas_api::MaasMachineSpec) -> UserDataOptions {
