@@ -72,22 +72,6 @@ pub struct Cli {
     pub log_json: bool,
 }
 
-fn rule(op: &str) -> FaultRule {
-    FaultRule {
-        op: op.to_string(),
-        error_rate: 0.0,
-        fail_next: 0,
-        status: 503,
-        retry_after: None,
-        body: None,
-        latency_ms: 0,
-        reset_rate: 0.0,
-        reset_next: 0,
-        lose_next: 0,
-        lose_rate: 0.0,
-    }
-}
-
 /// Splits `OP:rest` where OP itself may contain one `:` (`machines:allocate`).
 fn split_fields(spec: &str, numeric_fields: usize) -> Result<(String, Vec<String>), String> {
     let parts: Vec<&str> = spec.split(':').collect();
@@ -127,7 +111,7 @@ pub fn faults_from_flags(cli: &Cli) -> Result<FaultConfig, String> {
     };
     for spec in &cli.error_rates {
         let (op, fields) = split_fields(spec, 2)?;
-        let mut r = rule(&op);
+        let mut r = FaultRule::on(&op);
         r.error_rate = num(spec, fields.first())?;
         r.status = num(spec, fields.get(1))?;
         r.retry_after = match fields.get(2) {
@@ -138,13 +122,13 @@ pub fn faults_from_flags(cli: &Cli) -> Result<FaultConfig, String> {
     }
     for spec in &cli.latencies {
         let (op, fields) = split_fields(spec, 1)?;
-        let mut r = rule(&op);
+        let mut r = FaultRule::on(&op);
         r.latency_ms = num(spec, fields.first())?;
         config.rules.push(r);
     }
     for spec in &cli.reset_rates {
         let (op, fields) = split_fields(spec, 1)?;
-        let mut r = rule(&op);
+        let mut r = FaultRule::on(&op);
         r.reset_rate = num(spec, fields.first())?;
         config.rules.push(r);
     }

@@ -106,6 +106,23 @@ pub struct InjectedError {
 }
 
 impl FaultRule {
+    /// A rule for `op` that injects nothing yet: set the fields of the fault on top of it.
+    pub fn on(op: &str) -> Self {
+        FaultRule {
+            op: op.to_string(),
+            error_rate: 0.0,
+            fail_next: 0,
+            status: default_status(),
+            retry_after: None,
+            body: None,
+            latency_ms: 0,
+            reset_rate: 0.0,
+            reset_next: 0,
+            lose_next: 0,
+            lose_rate: 0.0,
+        }
+    }
+
     /// Whether this rule covers the operation label `op` (`machine:deploy`).
     pub fn matches(&self, op: &str) -> bool {
         self.op == "*" || self.op == op || op.rsplit(':').next() == Some(self.op.as_str())
@@ -212,19 +229,7 @@ mod tests {
     use super::*;
 
     fn rule(op: &str) -> FaultRule {
-        FaultRule {
-            op: op.to_string(),
-            error_rate: 0.0,
-            fail_next: 0,
-            status: 503,
-            retry_after: None,
-            body: None,
-            latency_ms: 0,
-            reset_rate: 0.0,
-            reset_next: 0,
-            lose_next: 0,
-            lose_rate: 0.0,
-        }
+        FaultRule::on(op)
     }
 
     #[test]

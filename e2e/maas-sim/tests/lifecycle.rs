@@ -251,19 +251,7 @@ async fn owner_data_only_by_owner() {
 async fn injected_faults() {
     let sim = start(timed()).await;
     let c = Raw::new(&sim);
-    let rule = |op: &str| FaultRule {
-        op: op.into(),
-        error_rate: 0.0,
-        fail_next: 0,
-        status: 503,
-        retry_after: None,
-        body: None,
-        latency_ms: 0,
-        reset_rate: 0.0,
-        reset_next: 0,
-        lose_next: 0,
-        lose_rate: 0.0,
-    };
+    let rule = FaultRule::on;
     let mut busy = rule("machines:allocate");
     busy.fail_next = 1;
     busy.status = 409;

@@ -76,17 +76,8 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
     // before the manager finished claiming and deploying them.
     env.sim.set_faults(FaultConfig {
         rules: vec![FaultRule {
-            op: "machine:set_owner_data".to_string(),
-            error_rate: 0.0,
-            fail_next: 0,
-            status: 503,
-            retry_after: None,
-            body: None,
             latency_ms: 3000,
-            reset_rate: 0.0,
-            reset_next: 0,
-            lose_next: 0,
-            lose_rate: 0.0,
+            ..FaultRule::on("machine:set_owner_data")
         }],
         ..Default::default()
     });

@@ -322,30 +322,15 @@ async fn retry_after_is_honoured_then_the_call_succeeds() {
     sim.set_faults(FaultConfig {
         rules: vec![
             FaultRule {
-                op: allocate_op.clone(),
-                error_rate: 0.0,
                 fail_next: 1,
                 status: 409,
                 retry_after: Some(1),
-                body: None,
-                latency_ms: 0,
-                reset_rate: 0.0,
-                reset_next: 0,
-                lose_next: 0,
-                lose_rate: 0.0,
+                ..FaultRule::on(&allocate_op)
             },
             FaultRule {
-                op: read_op.clone(),
-                error_rate: 0.0,
                 fail_next: 1,
-                status: 503,
                 retry_after: Some(1),
-                body: None,
-                latency_ms: 0,
-                reset_rate: 0.0,
-                reset_next: 0,
-                lose_next: 0,
-                lose_rate: 0.0,
+                ..FaultRule::on(&read_op)
             },
         ],
         ..Default::default()
@@ -377,17 +362,8 @@ async fn retries_are_bounded_and_surface_as_retryable() {
     let list_op = logged_op(&sim, "GET", "/machines/");
     sim.set_faults(FaultConfig {
         rules: vec![FaultRule {
-            op: list_op.clone(),
             error_rate: 1.0,
-            fail_next: 0,
-            status: 503,
-            retry_after: None,
-            body: None,
-            latency_ms: 0,
-            reset_rate: 0.0,
-            reset_next: 0,
-            lose_next: 0,
-            lose_rate: 0.0,
+            ..FaultRule::on(&list_op)
         }],
         ..Default::default()
     });
