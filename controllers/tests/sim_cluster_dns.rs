@@ -175,3 +175,60 @@ async fn a_pass_fed_with_what_the_last_one_learnt_makes_no_maas_call() {
     assert_eq!(sim.requests().total, 0, "{:?}", sim.requests().counts);
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_dns_create_whose_answer_was_lost_is_found_never_resent() {
+    let (sim, _) = common::sim_and_client(1, 0).await;
+    // The client the manager uses, which retries what MAAS provably did not act on.
+    let client =
+        maas_client::MaasClient::new(maas_client::MaasConfig::new(sim.url(), sim.api_key()))
+            .unwrap();
+    let lose = maas_sim::FaultRule {
+        lose_next: 1,
+        ..maas_sim::FaultRule::on("dnsresources:create")
+    };
+    sim.set_faults(maas_sim::FaultConfig {
+        rules: vec![lose],
+        ..Default::default()
+    });
+    let store = Finalizer::default();
+    let facts = ClusterFacts {
+        name: "c1".into(),
+        uid: "9a8b7c6d-0000".into(),
+        has_owner: true,
+        dns_domain: "maas".into(),
+        control_plane_ips: ips(&["10.0.0.5"]),
+        ..Default::default()
+    };
+
+    let first = run_cluster_pass(&client, &store, facts.clone()).await;
+    assert!(
+        matches!(
+            first,
+            Err(ReconcileError::Maas(
+                maas_client::MaasError::OutcomeUnknown { .. }
+            ))
+        ),
+        "{first:?}"
+    );
+    assert_eq!(
+        sim.requests().count_op("dnsresources:create"),
+        1,
+        "not resent"
+    );
+
+    // The next pass looks the record up first and finds the one MAAS made.
+    let end = run_cluster_pass(&client, &store, facts).await.unwrap();
+    assert!(matches!(end, ClusterPassEnd::Ready(_)), "{end:?}");
+    assert_eq!(sim.requests().count_op("dnsresources:create"), 1);
+    let fqdn = dns_name("c1", "9a8b7c6d-0000", "maas");
+    let records: Vec<_> = sim
+        .state()
+        .dnsresources
+        .into_iter()
+        .filter(|d| d.fqdn == fqdn)
+        .collect();
+    assert_eq!(records.len(), 1, "one record, not two");
+    assert_eq!(records[0].ip_addresses, ["10.0.0.5"]);
+    sim.shutdown().await.unwrap();
+}

@@ -25,7 +25,7 @@ use capmaas_controllers::machine::store::MachineStore;
 use capmaas_controllers::runtime::error::ReconcileError;
 use jiff::{SignedDuration, Timestamp};
 use maas_client::{MaasClient, MaasConfig, RetryConfig};
-use maas_sim::{FaultConfig, SimConfig, SimHandle, Simulator};
+use maas_sim::{FaultConfig, FaultRule, SimConfig, SimHandle, Simulator};
 
 const UID: &str = "0b7c9f4e-1111-2222-3333-444455556666";
 /// The management cluster identity the passes write into owner data.
@@ -684,7 +684,10 @@ async fn set_aside_machines_survive_a_restart_and_are_never_adopted() {
 /// MAAS applies the next call of `op`, then the connection closes without the answer.
 fn answer_lost(op: &str) -> FaultConfig {
     FaultConfig {
-        rules: vec![serde_json::from_value(serde_json::json!({"op": op, "lose_next": 1})).unwrap()],
+        rules: vec![FaultRule {
+            lose_next: 1,
+            ..FaultRule::on(op)
+        }],
         ..Default::default()
     }
 }
@@ -697,28 +700,43 @@ fn held_machines(sim: &SimHandle) -> usize {
         .count()
 }
 
-#[tokio::test]
-async fn an_allocate_whose_answer_was_lost_is_adopted_never_resent() {
-    let (sim, _) = sim(answer_lost("machines:allocate")).await;
-    // The client the manager uses: it retries what MAAS provably did not act on.
-    let client = MaasClient::new(MaasConfig::new(sim.url(), sim.api_key())).unwrap();
-    let store = MemStore::default();
+/// The client the manager uses: it retries what MAAS provably did not act on, and nothing else.
+fn retrying_client(sim: &SimHandle) -> MaasClient {
+    MaasClient::new(MaasConfig::new(sim.url(), sim.api_key())).unwrap()
+}
 
-    let first = run_machine_pass(&client, &store, facts(&store.get(), now()), None).await;
+/// Runs a pass whose `op` call MAAS applies but whose answer is lost: the pass fails with an
+/// unknown outcome, and the call went out exactly once.
+async fn pass_loses_the_answer_of(
+    sim: &SimHandle,
+    client: &MaasClient,
+    store: &MemStore,
+    op: &str,
+) {
+    let before = sim.requests().count_op(op);
+    let pass = run_machine_pass(client, store, facts(&store.get(), now()), None).await;
     assert!(
         matches!(
-            first,
+            pass,
             Err(ReconcileError::Maas(
                 maas_client::MaasError::OutcomeUnknown { .. }
             ))
         ),
-        "{first:?}"
+        "{pass:?}"
     );
     assert_eq!(
-        sim.requests().count_op("machines:allocate"),
+        sim.requests().count_op(op) - before,
         1,
-        "an allocate whose outcome is unknown is not resent"
+        "a {op} whose outcome is unknown is not resent"
     );
+}
+
+#[tokio::test]
+async fn an_allocate_whose_answer_was_lost_is_adopted_never_resent() {
+    let (sim, _) = sim(answer_lost("machines:allocate")).await;
+    let client = retrying_client(&sim);
+    let store = MemStore::default();
+    pass_loses_the_answer_of(&sim, &client, &store, "machines:allocate").await;
     assert_eq!(held_machines(&sim), 1, "MAAS did allocate");
 
     // The next pass looks before it acts: it finds the machine under our agent name.
@@ -739,20 +757,9 @@ async fn an_allocate_whose_answer_was_lost_is_adopted_never_resent() {
 #[tokio::test]
 async fn a_deploy_whose_answer_was_lost_is_looked_at_never_resent() {
     let (sim, _) = sim(answer_lost("machine:deploy")).await;
-    let client = MaasClient::new(MaasConfig::new(sim.url(), sim.api_key())).unwrap();
+    let client = retrying_client(&sim);
     let store = MemStore::default();
-
-    let first = run_machine_pass(&client, &store, facts(&store.get(), now()), None).await;
-    assert!(
-        matches!(
-            first,
-            Err(ReconcileError::Maas(
-                maas_client::MaasError::OutcomeUnknown { .. }
-            ))
-        ),
-        "{first:?}"
-    );
-    assert_eq!(sim.requests().count_op("machine:deploy"), 1, "not resent");
+    pass_loses_the_answer_of(&sim, &client, &store, "machine:deploy").await;
 
     let reports = drive(&client, &store, now()).await;
     assert_eq!(
@@ -767,5 +774,41 @@ async fn a_deploy_whose_answer_was_lost_is_looked_at_never_resent() {
         1,
         "MAAS applied the first deploy: none is sent again"
     );
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_release_whose_answer_was_lost_is_looked_at_never_resent() {
+    let (sim, _) = sim(FaultConfig::default()).await;
+    let client = retrying_client(&sim);
+    let store = MemStore::default();
+    let reports = drive(&client, &store, now()).await;
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    let id = store.get().system_id.unwrap();
+
+    sim.set_faults(answer_lost("machine:release"));
+    store.obj.lock().unwrap().deleting = true;
+    pass_loses_the_answer_of(&sim, &client, &store, "machine:release").await;
+    assert!(
+        store.get().release_intent,
+        "the intent was written before the release"
+    );
+
+    let reports = drive(&client, &store, now()).await;
+    assert_eq!(
+        reports[0].step_names().first(),
+        Some(&"Read"),
+        "the next pass reads the machine first: {:?}",
+        reports[0].step_names()
+    );
+    assert_eq!(reports.last().unwrap().end, PassEnd::Finalized);
+    assert_eq!(
+        sim.requests().count_op("machine:release"),
+        1,
+        "none sent again"
+    );
+    let view = sim.state();
+    let m = view.machine(&id).unwrap();
+    assert_eq!((m.status.as_str(), m.owner.as_deref()), ("Ready", None));
     sim.shutdown().await.unwrap();
 }
