@@ -244,8 +244,8 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
         })
     }
 
-    /// Ticks whenever a read is due, until `stop` resolves; after a failed read, see
-    /// [`next_read`].
+    /// Ticks whenever a read is due, until `stop` resolves. After a failed read the next one
+    /// waits the longest poll gap, so an unreachable MAAS costs one call a minute.
     pub async fn run<M: MaasApi>(&self, maas: M, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         let mut failed_at: Option<Instant> = None;
