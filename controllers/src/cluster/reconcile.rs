@@ -148,6 +148,17 @@ struct ClusterFetched {
     cluster_name: String,
 }
 
+impl ClusterFetched {
+    /// Whether the Cluster (owner, else the labelled one) or the MaasCluster is paused.
+    fn paused(&self, obj: &MaasCluster) -> bool {
+        self.owner
+            .as_ref()
+            .or(self.labelled.as_ref())
+            .is_some_and(Cluster::paused)
+            || has_paused_annotation(&obj.metadata)
+    }
+}
+
 async fn fetch(
     obj: &MaasCluster,
     ctx: &Context,
@@ -197,17 +208,11 @@ fn cluster_facts(
 ) -> ClusterFacts {
     let spec = &obj.spec;
     let endpoint = spec.control_plane_endpoint.as_ref();
-    let paused = fetched
-        .owner
-        .as_ref()
-        .or(fetched.labelled.as_ref())
-        .is_some_and(Cluster::paused)
-        || has_paused_annotation(&obj.metadata);
     let mut facts = ClusterFacts {
         name: fetched.cluster_name.clone(),
         uid,
         managed_by: false,
-        paused,
+        paused: fetched.paused(obj),
         deleting: obj.metadata.deletion_timestamp.is_some(),
         moving: has_annotation(&obj.metadata, DELETE_FOR_MOVE),
         has_owner: fetched.owner.is_some(),
@@ -248,17 +253,21 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
         .ok_or_else(|| ReconcileError::Invalid("MaasCluster without uid".into()))?;
     let api: Api<MaasCluster> = Api::namespaced(ctx.client.clone(), &ns);
     let fetched = fetch(obj, ctx, &ns).await?;
-    let machines = list_machines(ctx, &ns, &fetched.cluster_name).await?;
-    let mut facts = cluster_facts(obj, &fetched, uid, machines.len());
-    let has = has_finalizer(&obj.metadata, finalizers::MAAS_CLUSTER);
-    match (facts.deleting, has) {
+    // The finalizer gate first: its passes need nothing else from the API server.
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    match (
+        deleting,
+        has_finalizer(&obj.metadata, finalizers::MAAS_CLUSTER),
+    ) {
         (true, false) => return Ok(None),
-        (false, false) if !facts.paused => {
+        (false, false) if !fetched.paused(obj) => {
             set_finalizer(&api, &obj.metadata, finalizers::MAAS_CLUSTER, true).await?;
             return Ok(None);
         }
         _ => {}
     }
+    let machines = list_machines(ctx, &ns, &fetched.cluster_name).await?;
+    let mut facts = cluster_facts(obj, &fetched, uid, machines.len());
     if facts.uses_maas_dns() && !facts.deleting {
         let cp = control_plane(ctx, &ns, &fetched.cluster_name, &machines).await?;
         facts.control_plane_ips = control_plane_ips(&cp);
@@ -271,7 +280,7 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
         facts.zones = memo.zones;
         facts.dns = memo.dns;
     }
-    let (uid, deleting) = (facts.uid.clone(), facts.deleting);
+    let uid = facts.uid.clone();
     let pass = match run_pass(obj, ctx, &api, &ns, facts).await {
         Ok(pass) => pass,
         Err(error) => {
