@@ -74,11 +74,7 @@ pub async fn get_capi<T: DeserializeOwned>(
     capi_api(client, kind, version, Some(namespace))
         .get_opt(name)
         .await
-        .map_err(|source| ReconcileError::Kube {
-            stage: Stage::Fetch,
-            action: "read CAPI object",
-            source,
-        })?
+        .map_err(ReconcileError::kube(Stage::Fetch, "read CAPI object"))?
         .map(decode)
         .transpose()
 }
@@ -94,11 +90,7 @@ pub async fn list_capi<T: DeserializeOwned>(
     capi_api(client, kind, version, Some(namespace))
         .list(&ListParams::default().labels(selector))
         .await
-        .map_err(|source| ReconcileError::Kube {
-            stage: Stage::Fetch,
-            action: "list CAPI objects",
-            source,
-        })?
+        .map_err(ReconcileError::kube(Stage::Fetch, "list CAPI objects"))?
         .items
         .into_iter()
         .map(decode)

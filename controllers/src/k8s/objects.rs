@@ -82,11 +82,7 @@ where
     let patch = json!({"metadata": {"finalizers": list, "resourceVersion": meta.resource_version}});
     api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|source| ReconcileError::Kube {
-            stage: Stage::Store,
-            action: "update finalizers",
-            source,
-        })?;
+        .map_err(ReconcileError::kube(Stage::Store, "update finalizers"))?;
     Ok(())
 }
 

@@ -188,11 +188,7 @@ pub async fn identity_credentials(
     let secret = Api::<Secret>::namespaced(client.clone(), namespace)
         .get_opt(&secret_name)
         .await
-        .map_err(|source| ReconcileError::Kube {
-            stage: Stage::Fetch,
-            action: "read identity Secret",
-            source,
-        })?
+        .map_err(ReconcileError::kube(Stage::Fetch, "read identity Secret"))?
         .ok_or_else(|| {
             ReconcileError::Invalid(format!(
                 "identity Secret {namespace}/{secret_name} not found"

@@ -42,11 +42,10 @@ pub async fn workload_client(
     let secret = Api::<Secret>::namespaced(mgmt.clone(), namespace)
         .get_opt(&secret_name)
         .await
-        .map_err(|source| ReconcileError::Kube {
-            stage: Stage::Node,
-            action: "read workload kubeconfig",
-            source,
-        })?
+        .map_err(ReconcileError::kube(
+            Stage::Node,
+            "read workload kubeconfig",
+        ))?
         .ok_or_else(|| ReconcileError::Invalid(format!("Secret {secret_name} not found")))?;
     let value = secret
         .data
@@ -61,11 +60,7 @@ pub async fn workload_client(
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|e| ReconcileError::Invalid(format!("Secret {secret_name}: {e}")))?;
-    Client::try_from(config).map_err(|source| ReconcileError::Kube {
-        stage: Stage::Node,
-        action: "build workload client",
-        source,
-    })
+    Client::try_from(config).map_err(ReconcileError::kube(Stage::Node, "build workload client"))
 }
 
 /// Sets the provider ID on the Node named by the host name or FQDN, when it has none.
@@ -80,11 +75,7 @@ pub async fn set_node_provider_id(
         let Some(node) = nodes
             .get_opt(&name)
             .await
-            .map_err(|source| ReconcileError::Kube {
-                stage: Stage::Node,
-                action: "read Node",
-                source,
-            })?
+            .map_err(ReconcileError::kube(Stage::Node, "read Node"))?
         else {
             continue;
         };
@@ -99,11 +90,7 @@ pub async fn set_node_provider_id(
         nodes
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(|source| ReconcileError::Kube {
-                stage: Stage::Node,
-                action: "set Node providerID",
-                source,
-            })?;
+            .map_err(ReconcileError::kube(Stage::Node, "set Node providerID"))?;
         return Ok(NodeOutcome::Set(name));
     }
     Ok(NodeOutcome::NotFound)

@@ -145,11 +145,7 @@ impl MachineStore for KubeMachineStore {
             .secrets
             .get_opt(secret)
             .await
-            .map_err(|source| ReconcileError::Kube {
-                stage: Stage::Fetch,
-                action: "read bootstrap Secret",
-                source,
-            })?
+            .map_err(ReconcileError::kube(Stage::Fetch, "read bootstrap Secret"))?
             .ok_or_else(|| {
                 ReconcileError::Invalid(format!("bootstrap Secret {secret} not found"))
             })?;

@@ -26,11 +26,7 @@ impl LiveMachines for KubeLive {
             .api
             .list(&ListParams::default())
             .await
-            .map_err(|source| ReconcileError::Kube {
-                stage: Stage::Fetch,
-                action: "list MaasMachines",
-                source,
-            })?;
+            .map_err(ReconcileError::kube(Stage::Fetch, "list MaasMachines"))?;
         let mut live = LiveSet::default();
         for m in list.items {
             if let Some(uid) = m.metadata.uid {

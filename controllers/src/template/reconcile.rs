@@ -93,11 +93,10 @@ async fn reconcile_inner(obj: &MaasMachineTemplate, ctx: &Context) -> Result<(),
     .validation_ignore();
     api.patch_status(&obj.name_any(), &params, &Patch::Merge(&body))
         .await
-        .map_err(|source| ReconcileError::Kube {
-            stage: Stage::Status,
-            action: "write MaasMachineTemplate status",
-            source,
-        })?;
+        .map_err(ReconcileError::kube(
+            Stage::Status,
+            "write MaasMachineTemplate status",
+        ))?;
     debug!("template status written");
     Ok(())
 }
