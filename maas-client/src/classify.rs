@@ -41,7 +41,9 @@ pub fn classify_failure(
         }
         401 => MaasError::Unauthorized { op, message: text },
         403 => MaasError::Forbidden { op, message: text },
-        404 => MaasError::NotFound { op, message: text },
+        // Only MAAS's own "does not exist" is a NotFound: a 404 from a wrong path or a proxy in
+        // front of MAAS says nothing about the object, and callers drop finalizers on NotFound.
+        404 if is_maas_not_found(&text) => MaasError::NotFound { op, message: text },
         409 if retry_after.is_some() => MaasError::Retryable {
             op,
             reason: format!("HTTP 409: {text}"),
@@ -64,6 +66,15 @@ pub fn classify_failure(
             body: text,
         },
     }
+}
+
+/// Whether a 404 body is MAAS's own answer for an object that does not exist: Django's
+/// `No <Model> matches the given query.` (MAAS answers `GET machines/{id}/` of an unknown id with
+/// `No Machine matches the given query.`, a DNS resource with `No DNSResource ...`).
+pub fn is_maas_not_found(text: &str) -> bool {
+    text.strip_prefix("No ")
+        .and_then(|rest| rest.strip_suffix(" matches the given query."))
+        .is_some_and(|model| !model.is_empty() && model.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Parses `Retry-After` in its delta-seconds form, the one MAAS sends. Fractional seconds are
@@ -124,6 +135,24 @@ mod tests {
         );
         assert_eq!(err.kind(), "not_found");
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn a_404_that_is_not_maas_saying_so_is_not_a_not_found() {
+        for body in [
+            &b"<html><body>404 Not Found</body></html>"[..],
+            b"",
+            b"Not Found",
+            b"No Machine matches the given query. (proxy)",
+        ] {
+            let err = classify_failure(OP, 404, None, body);
+            assert!(
+                matches!(err, MaasError::Unexpected { status: 404, .. }),
+                "{body:?}: {err:?}"
+            );
+        }
+        let dns = classify_failure(OP, 404, None, b"No DNSResource matches the given query.");
+        assert_eq!(dns.kind(), "not_found");
     }
 
     #[test]

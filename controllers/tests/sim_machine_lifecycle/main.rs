@@ -3,7 +3,9 @@
 //! MAAS simulator over HTTP. The Kubernetes side is an in-memory store with the same durability
 //! rules (each write is visible to the next pass, and a crash loses nothing written).
 
+#[path = "../common/mod.rs"]
 mod common;
+mod nothing_lost;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -429,28 +431,35 @@ async fn no_matching_machine_waits_without_an_error() {
     let (sim, client) = sim(FaultConfig::default()).await;
     let store = MemStore::default();
     let mut f = facts(&store.get(), now());
-    f.requirements.tags = vec!["no-such-tag-anywhere".into()];
-    let result = run_machine_pass(&client, &store, f, None).await;
-    // MAAS answers an unknown tag with 400; a known tag nobody has with 409. Either way no machine
-    // is taken.
-    match result {
-        Ok(report) => assert!(matches!(
+    // Satisfiable in form, met by no machine: MAAS answers 409, the path this test is named for.
+    f.requirements.min_cpu = Some(4096);
+    let report = run_machine_pass(&client, &store, f, None).await.unwrap();
+    assert!(
+        matches!(
             report.end,
             PassEnd::Waiting {
                 reason: WaitReason::NoMachineAvailable,
                 ..
             }
-        )),
-        Err(e) => assert_eq!(e.label(), "MaasRejected", "{e}"),
-    }
-    assert_eq!(
-        sim.state()
-            .machines
-            .into_iter()
-            .filter(|m| m.owner.is_some())
-            .count(),
-        0
+        ),
+        "{report:?}"
     );
+    assert_eq!(sim.requests().count("machines:allocate", 409), 1);
+    assert_eq!(held_machines(&sim), 0);
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_tag_is_a_rejection_not_a_wait() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    let mut f = facts(&store.get(), now());
+    f.requirements.tags = vec!["no-such-tag-anywhere".into()];
+    let err = run_machine_pass(&client, &store, f, None).await.unwrap_err();
+    // MAAS answers a tag it does not know with 400: our request is wrong, waiting will not help.
+    assert_eq!(err.label(), "MaasRejected", "{err}");
+    assert_eq!(sim.requests().count("machines:allocate", 400), 1);
+    assert_eq!(held_machines(&sim), 0);
     sim.shutdown().await.unwrap();
 }
 

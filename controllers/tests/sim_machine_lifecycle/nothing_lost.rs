@@ -1,0 +1,52 @@
+//! MAAS misbehaving in the ways it really does, and the provider losing nothing: every test here
+//! failed before the fix it names.
+
+use super::*;
+
+/// MAAS (or something in front of it) answers the next `op` call with `status` and `body`,
+/// without acting.
+fn answered_with(op: &str, status: u16, body: &str) -> FaultConfig {
+    FaultConfig {
+        rules: vec![FaultRule {
+            fail_next: 1,
+            status,
+            body: Some(body.to_string()),
+            ..FaultRule::on(op)
+        }],
+        ..Default::default()
+    }
+}
+
+/// A ready machine whose MaasMachine is being deleted after a restart that followed the release
+/// intent: the next pass reads the machine before anything else.
+async fn ready_then_deleting(sim: &SimHandle, client: &MaasClient, store: &MemStore) -> String {
+    let reports = drive(client, store, now()).await;
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    let mut o = store.obj.lock().unwrap();
+    o.deleting = true;
+    o.release_intent = true;
+    o.finalizer = true;
+    drop(o);
+    sim.reset_requests();
+    store.get().system_id.unwrap()
+}
+
+#[tokio::test]
+async fn a_404_that_is_not_maas_saying_gone_never_drops_the_finalizer() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    let id = ready_then_deleting(&sim, &client, &store).await;
+
+    // A proxy, or a wrong path, answers 404 with its own page: that says nothing about the machine.
+    sim.set_faults(answered_with("machine:read", 404, "<html>404 Not Found</html>"));
+    let pass = run_machine_pass(&client, &store, facts(&store.get(), now()), None).await;
+    assert!(pass.is_err(), "{pass:?}");
+    assert!(store.get().finalizer, "the finalizer stays");
+    assert_eq!(sim.state().machine(&id).unwrap().status, "Deployed");
+
+    // Once MAAS answers, the machine is released and only then does the finalizer go.
+    let reports = drive(&client, &store, now()).await;
+    assert_eq!(reports.last().unwrap().end, PassEnd::Finalized);
+    assert_eq!(sim.requests().count_op("machine:release"), 1);
+    sim.shutdown().await.unwrap();
+}
