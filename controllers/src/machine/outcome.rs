@@ -16,8 +16,11 @@ pub enum StepOutcome {
     Ended,
     /// The allocation-attempt annotation is written.
     AttemptMarked,
-    /// The lookup under our agent name found this held machine (or none).
-    LookedUp(Option<ObservedMachine>),
+    /// The lookup under our agent name found this held machine (or none), and these other held
+    /// machines under the same agent name, to be released.
+    LookedUp(Option<ObservedMachine>, Vec<String>),
+    /// A second machine under our agent name is released (or was already gone).
+    DuplicateReleased(String),
     /// MAAS allocated this machine.
     Allocated(ObservedMachine),
     /// MAAS answered the allocate with a business conflict (409): nothing matches now.
@@ -70,9 +73,11 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
             // Nothing can have been allocated under this mark yet: no lookup needed.
             f.maas = MaasView::NotFound;
         }
-        StepOutcome::LookedUp(found) => {
+        StepOutcome::LookedUp(found, duplicates) => {
             f.maas = found.clone().map_or(MaasView::NotFound, MaasView::Found);
+            f.pass.duplicates = duplicates.clone();
         }
+        StepOutcome::DuplicateReleased(id) => f.pass.duplicates.retain(|d| d != id),
         StepOutcome::Allocated(m) => f.maas = MaasView::Found(m.clone()),
         // After setting machines aside, MAAS having nothing else means the GPU search is over.
         StepOutcome::NoMachineMatched if !f.gpu.rejected.is_empty() => f.pass.gpu.exhausted = true,
@@ -151,7 +156,16 @@ pub fn events(steps: &[Step]) -> Vec<EventNote> {
         };
         match &step.outcome {
             StepOutcome::Allocated(m) => came_from = Some(("Allocated", m)),
-            StepOutcome::LookedUp(Some(m)) => came_from = Some(("Adopted", m)),
+            StepOutcome::LookedUp(Some(m), _) => came_from = Some(("Adopted", m)),
+            StepOutcome::DuplicateReleased(id) => out.push(EventNote {
+                warning: true,
+                reason: "DuplicateReleased",
+                action,
+                note: format!(
+                    "released MAAS machine {id}: a second machine allocated under this object's \
+                     agent name"
+                ),
+            }),
             StepOutcome::SystemIdRecorded(_) => match came_from.take() {
                 Some(("Allocated", m)) => out.push(normal(
                     "Allocated",
@@ -227,7 +241,7 @@ mod tests {
                 MachineAction::AdoptLookup {
                     agent_name: "capmaas:u".into(),
                 },
-                StepOutcome::LookedUp(Some(m("s2"))),
+                StepOutcome::LookedUp(Some(m("s2")), vec![]),
             ),
             step(
                 MachineAction::RecordSystemId("s2".into()),

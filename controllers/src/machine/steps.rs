@@ -252,6 +252,11 @@ async fn perform<M: MaasApi, S: MachineStore>(
             info!(%system_id, "released");
             StepOutcome::Released(view)
         }
+        MachineAction::ReleaseDuplicate { system_id, erase } => {
+            found_or_gone(maas.release(system_id, &release_params(*erase)).await)?;
+            warn!(%system_id, "released a second machine allocated under this object's agent name");
+            StepOutcome::DuplicateReleased(system_id.clone())
+        }
         MachineAction::Gpu(step) => gpu::perform(maas, store, facts, step).await?,
     })
 }

@@ -50,3 +50,37 @@ async fn a_404_that_is_not_maas_saying_gone_never_drops_the_finalizer() {
     assert_eq!(sim.requests().count_op("machine:release"), 1);
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn two_machines_under_our_agent_name_keep_one_and_release_the_other() {
+    use maas_client::{AllocateParams, MaasApi};
+    let (sim, client) = sim(FaultConfig::default()).await;
+    // An allocate applied twice (a resend by an older client, or two managers at once).
+    let params = AllocateParams {
+        agent_name: Some(format!("capmaas:{UID}")),
+        ..Default::default()
+    };
+    let first = client.allocate(&params).await.unwrap().system_id;
+    let second = client.allocate(&params).await.unwrap().system_id;
+    let store = MemStore::default();
+    store.obj.lock().unwrap().attempt_marked = true;
+
+    let reports = drive(&client, &store, now()).await;
+    assert!(
+        reports[0]
+            .step_names()
+            .starts_with(&["AdoptLookup", "ReleaseDuplicate", "RecordSystemId"]),
+        "{:?}",
+        reports[0].step_names()
+    );
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    let kept = store.get().system_id.unwrap();
+    assert_eq!(kept, first.clone().min(second.clone()), "the lower id is kept");
+    assert_eq!(held_machines(&sim), 1, "the second allocation is not leaked");
+    let released = if kept == first { &second } else { &first };
+    let view = sim.state();
+    let m = view.machine(released).unwrap();
+    assert!(m.status == "Releasing" || m.status == "Ready", "{}", m.status);
+    assert_eq!(sim.requests().count_op("machines:allocate"), 2, "nothing new allocated");
+    sim.shutdown().await.unwrap();
+}

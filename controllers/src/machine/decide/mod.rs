@@ -133,6 +133,9 @@ pub struct PassNotes {
     pub deploy_refusal: Option<String>,
     /// Why the bootstrap data cannot be deployed (position and version only, never content).
     pub bootstrap_refused: Option<String>,
+    /// Other held machines under our agent name that the adoption lookup found: each is released
+    /// before the kept one is recorded, so no second allocation outlives the pass.
+    pub duplicates: Vec<String>,
     /// A power-on was sent in this pass: wait for the power to read `on` instead of sending
     /// another.
     pub power_on_sent: bool,
@@ -183,6 +186,13 @@ pub enum MachineAction {
     },
     /// Allocate a machine.
     Allocate(AllocateRequest),
+    /// Release a second machine found under our agent name (an allocate applied twice).
+    ReleaseDuplicate {
+        /// The machine not kept.
+        system_id: String,
+        /// Disk erase options of the spec.
+        erase: EraseOptions,
+    },
     /// Record the allocated or adopted machine's system id in `spec.systemID`.
     RecordSystemId(String),
     /// Write owner data tying the machine to this object.
@@ -259,6 +269,7 @@ impl MachineAction {
             MachineAction::MarkAttempt => "MarkAttempt",
             MachineAction::AdoptLookup { .. } => "AdoptLookup",
             MachineAction::Allocate(_) => "Allocate",
+            MachineAction::ReleaseDuplicate { .. } => "ReleaseDuplicate",
             MachineAction::RecordSystemId(_) => "RecordSystemId",
             MachineAction::SetOwnerData { .. } => "SetOwnerData",
             MachineAction::Deploy { .. } => "Deploy",
@@ -285,6 +296,12 @@ pub fn decide_machine(f: &MachineFacts) -> MachineAction {
     }
     if f.paused {
         return wait(WaitReason::Paused, None);
+    }
+    if let Some(duplicate) = f.pass.duplicates.first() {
+        return MachineAction::ReleaseDuplicate {
+            system_id: duplicate.clone(),
+            erase: f.erase,
+        };
     }
     if f.deleting {
         return decide_deletion(f);
@@ -331,4 +348,4 @@ pub(crate) fn ready_machine(f: &MachineFacts, m: &ObservedMachine) -> ReadyMachi
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

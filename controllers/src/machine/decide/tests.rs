@@ -12,6 +12,12 @@ fn now() -> Timestamp {
     "2026-03-01T12:00:00Z".parse().unwrap()
 }
 
+/// The facts of a MaasMachine with an owner, a ready cluster and bootstrap data, nothing
+/// allocated: the starting row of other modules' tests too.
+pub(crate) fn base_facts() -> MachineFacts {
+    base()
+}
+
 fn base() -> MachineFacts {
     MachineFacts {
         uid: UID.into(),
@@ -106,6 +112,7 @@ fn label(a: &MachineAction) -> String {
         | MachineAction::PowerOn { system_id }
         | MachineAction::Read { system_id }
         | MachineAction::Release { system_id, .. }
+        | MachineAction::ReleaseDuplicate { system_id, .. }
         | MachineAction::Gpu(
             GpuAction::CountGpus { system_id }
             | GpuAction::ReadRejected { system_id }
@@ -222,6 +229,23 @@ fn allocation_is_marked_then_adopted_or_made() {
             },
             "RecordSystemId(abc123)",
         ),
+    ]);
+}
+
+#[test]
+fn second_machines_under_our_agent_name_are_released_before_anything_else() {
+    let mut found = base();
+    found.attempt_marked = true;
+    found.maas = MaasView::Found(machine(MachineStatus::Allocated, Power::Off, None));
+    found.pass.duplicates = vec!["dup1".into(), "dup2".into()];
+    let mut deleting = found.clone();
+    deleting.deleting = true;
+    let mut released_all = found.clone();
+    released_all.pass.duplicates.clear();
+    check(vec![
+        ("lookup found two", found, "ReleaseDuplicate(dup1)"),
+        ("lookup found two while deleting", deleting, "ReleaseDuplicate(dup1)"),
+        ("then the kept one is recorded", released_all, "RecordSystemId(abc123)"),
     ]);
 }
 

@@ -5,6 +5,7 @@ use maas_client::{AllocateParams, MaasApi, MaasError, MachineFilter};
 use tracing::info;
 
 use crate::domain::allocation::{AllocateRequest, agent_name, allocate_request};
+use crate::domain::maas_machine::{MaasPhase, ObservedMachine, Ownership};
 use crate::domain::observe::observe;
 use crate::machine::decide::{MaasView, MachineAction, MachineFacts, OwnerMachine};
 use crate::machine::outcome::StepOutcome;
@@ -61,8 +62,9 @@ pub async fn allocate<M: MaasApi>(
     }
 }
 
-/// Looks for a held machine under our agent name. Machines set aside for too few GPUs carry our
-/// agent name too: they are never adopted.
+/// Looks for held machines under our agent name. Machines set aside for too few GPUs carry our
+/// agent name too: they are never adopted. More than one means an earlier allocate was applied
+/// twice (a resent request, a second manager): one is kept, the others are to be released.
 pub async fn adopt_lookup<M: MaasApi>(
     maas: &M,
     facts: &MachineFacts,
@@ -73,12 +75,82 @@ pub async fn adopt_lookup<M: MaasApi>(
         ..Default::default()
     };
     let found = maas.list_machines(&filter).await?;
-    let held = found
+    let held: Vec<ObservedMachine> = found
         .iter()
         .map(observe)
-        .find(|m| m.phase().is_held() && !facts.gpu.rejected.contains(&m.system_id));
-    if let Some(m) = &held {
-        info!(system_id = %m.system_id, "adopting a machine allocated by an earlier attempt");
+        .filter(|m| m.phase().is_held() && !facts.gpu.rejected.contains(&m.system_id))
+        .collect();
+    let (kept, duplicates) = choose_adoptee(held, facts);
+    if let Some(m) = &kept {
+        info!(system_id = %m.system_id, ?duplicates, "adopting a machine allocated by an earlier attempt");
     }
-    Ok(StepOutcome::LookedUp(held))
+    Ok(StepOutcome::LookedUp(kept, duplicates))
+}
+
+/// Which of several held machines under our agent name to keep: the one whose owner data names
+/// this object, else the one furthest along (deployed before deploying before allocated), else
+/// the lowest system id. The choice depends only on MAAS's state, so a pass cut off while
+/// releasing the others makes the same choice again.
+pub fn choose_adoptee(
+    mut held: Vec<ObservedMachine>,
+    facts: &MachineFacts,
+) -> (Option<ObservedMachine>, Vec<String>) {
+    let rank = |m: &ObservedMachine| {
+        let marked = match m.ownership(&facts.uid, &facts.namespace, &facts.name) {
+            Ownership::Ours | Ownership::Moved => 0,
+            Ownership::Unmarked => 1,
+            Ownership::Other => 2,
+        };
+        let progress = match m.phase() {
+            MaasPhase::Deployed => 0,
+            MaasPhase::Deploying => 1,
+            MaasPhase::Allocated => 2,
+            _ => 3,
+        };
+        (marked, progress, m.system_id.clone())
+    };
+    held.sort_by_key(rank);
+    let mut rest = held.into_iter();
+    let kept = rest.next();
+    (kept, rest.map(|m| m.system_id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::maas_machine::owner_data_for;
+
+    fn held(id: &str, status_code: i64) -> ObservedMachine {
+        ObservedMachine {
+            system_id: id.into(),
+            status_code,
+            ..Default::default()
+        }
+    }
+
+    fn facts() -> MachineFacts {
+        crate::machine::decide::tests::base_facts()
+    }
+
+    #[test]
+    fn one_machine_is_kept_and_none_released() {
+        let (kept, rest) = choose_adoptee(vec![held("b", 10)], &facts());
+        assert_eq!(kept.map(|m| m.system_id).as_deref(), Some("b"));
+        assert!(rest.is_empty());
+        assert_eq!(choose_adoptee(vec![], &facts()), (None, vec![]));
+    }
+
+    #[test]
+    fn the_marked_then_furthest_then_lowest_is_kept() {
+        let f = facts();
+        let mut marked = held("z", 10);
+        marked.owner_data = owner_data_for(&f.uid, &f.namespace, &f.name, None);
+        let (kept, rest) = choose_adoptee(vec![held("a", 6), marked, held("b", 10)], &f);
+        assert_eq!(kept.map(|m| m.system_id).as_deref(), Some("z"));
+        assert_eq!(rest, ["a", "b"]);
+
+        let (kept, rest) = choose_adoptee(vec![held("c", 10), held("d", 6), held("a", 10)], &f);
+        assert_eq!(kept.map(|m| m.system_id).as_deref(), Some("d"));
+        assert_eq!(rest, ["a", "c"]);
+    }
 }
