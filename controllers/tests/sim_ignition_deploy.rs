@@ -108,6 +108,8 @@ fn facts(store: &Store) -> MachineFacts {
         deploy_in_memory: false,
         erase: EraseOptions::default(),
         default_zone: None,
+        was_ready: false,
+        released_in_state: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: Default::default(),

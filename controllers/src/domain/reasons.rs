@@ -32,6 +32,8 @@ pub enum WaitReason {
     InvalidBootstrapData,
     /// MAAS refuses to deploy the machine (409), even after a fresh look at it.
     DeployRefused,
+    /// MAAS refuses to release the machine (403, 409).
+    ReleaseRefused,
 }
 
 impl WaitReason {
@@ -52,6 +54,7 @@ impl WaitReason {
             WaitReason::WaitingForMachines => "WaitingForMachines",
             WaitReason::InvalidBootstrapData => "InvalidBootstrapData",
             WaitReason::DeployRefused => "DeployRefused",
+            WaitReason::ReleaseRefused => "ReleaseRefused",
         }
     }
 }
@@ -71,6 +74,9 @@ pub enum FailReason {
     UnknownFailureDomain,
     /// No MAAS machine carries as many matching GPUs as asked for.
     InsufficientGpus,
+    /// The machine failed (Broken, Failed deployment) after it was ready: CAPI replaces the
+    /// Machine, and the release follows its deletion, after the drain.
+    MachineFailedAfterReady,
 }
 
 impl FailReason {
@@ -83,6 +89,7 @@ impl FailReason {
             FailReason::DeployFailuresExhausted => "DeployFailuresExhausted",
             FailReason::UnknownFailureDomain => "UnknownFailureDomain",
             FailReason::InsufficientGpus => "InsufficientGPUs",
+            FailReason::MachineFailedAfterReady => "MachineFailedAfterReady",
         }
     }
 }

@@ -11,8 +11,12 @@ use jiff::Timestamp;
 pub const POLL_MIN: Duration = Duration::from_secs(10);
 /// Longest gap between polls of a deploying machine.
 pub const POLL_MAX: Duration = Duration::from_secs(60);
-/// Poll gap for a machine that is being released.
+/// Poll gap for a machine that is being released, at first.
 pub const RELEASE_POLL: Duration = Duration::from_secs(5);
+/// Longest poll gap for a machine being released: a secure erase can take hours.
+pub const RELEASE_POLL_MAX: Duration = Duration::from_secs(300);
+/// How soon to try a release again that MAAS refused (403, 409).
+pub const RELEASE_REFUSED_RETRY: Duration = Duration::from_secs(120);
 /// Poll gap for a deployed machine whose power does not read `on` yet.
 pub const POWER_ON_POLL: Duration = Duration::from_secs(10);
 /// A malformed bootstrap Secret is read again after this long (a fix to the Secret also wakes the
@@ -39,6 +43,16 @@ pub fn deploy_poll_delay(deploying_for: Option<Duration>) -> Duration {
         .map(|d| d / 2)
         .unwrap_or(POLL_MIN)
         .clamp(POLL_MIN, POLL_MAX)
+}
+
+/// Gap before the next read of a machine being released (or erasing its disks), given how long
+/// it has been at it: a quick release is seen quickly, an hour-long erase is read every few
+/// minutes, not every few seconds.
+pub fn release_poll_delay(releasing_for: Option<Duration>) -> Duration {
+    releasing_for
+        .map(|d| d / 4)
+        .unwrap_or(RELEASE_POLL)
+        .clamp(RELEASE_POLL, RELEASE_POLL_MAX)
 }
 
 /// Delay before re-allocating after `failures` failed deployments (1 for the first).
@@ -110,6 +124,23 @@ impl DeployFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_polls_slow_down_to_minutes_for_long_erases() {
+        assert_eq!(release_poll_delay(None), RELEASE_POLL);
+        assert_eq!(
+            release_poll_delay(Some(Duration::from_secs(8))),
+            RELEASE_POLL
+        );
+        assert_eq!(
+            release_poll_delay(Some(Duration::from_secs(120))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            release_poll_delay(Some(Duration::from_secs(3 * 3600))),
+            RELEASE_POLL_MAX
+        );
+    }
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)

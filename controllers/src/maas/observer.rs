@@ -23,7 +23,7 @@ use tracing::{debug, warn};
 use crate::domain::maas_machine::ObservedMachine;
 use crate::domain::observe::observe;
 use crate::domain::reasons::WaitReason;
-use crate::domain::timing::{POLL_MAX, POWER_ON_POLL, RELEASE_POLL, deploy_poll_delay};
+use crate::domain::timing::{POLL_MAX, POWER_ON_POLL, deploy_poll_delay, release_poll_delay};
 
 /// How long a machine may stay in one transit before the observer lets go of it and wakes its
 /// object, whose pass then reads MAAS itself: MAAS times a deployment out after 30 minutes, so
@@ -60,7 +60,7 @@ impl Transit {
     pub fn poll_gap(self, elapsed: Duration) -> Duration {
         match self {
             Transit::Deploying => deploy_poll_delay(Some(elapsed)),
-            Transit::Releasing => RELEASE_POLL,
+            Transit::Releasing => release_poll_delay(Some(elapsed)),
             Transit::PoweringOn => POWER_ON_POLL,
         }
     }
@@ -284,6 +284,7 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
 mod tests {
     use super::*;
     use crate::domain::maas_machine::Power;
+    use crate::domain::timing::RELEASE_POLL;
 
     fn machine(id: &str, status: i64) -> ObservedMachine {
         ObservedMachine {

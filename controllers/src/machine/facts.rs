@@ -117,6 +117,9 @@ pub fn machine_facts(
         deploy_in_memory: spec.deploy_in_memory.unwrap_or(false),
         erase: erase_options(spec),
         default_zone: settings.default_zone.clone(),
+        was_ready: spec.provider_id.as_deref().is_some_and(|p| !p.is_empty()),
+        // Memory of this manager, not of the object: the reconciler fills it in.
+        released_in_state: None,
         deploying_for: observed
             .filter(|o| o.transit == Transit::Deploying)
             .map(|o| o.since.elapsed()),

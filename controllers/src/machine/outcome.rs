@@ -41,6 +41,8 @@ pub enum StepOutcome {
     ReleaseIntentMarked(Option<DeployFailures>),
     /// MAAS released the machine.
     Released(MaasView),
+    /// MAAS refused the release (403, 409), with its words.
+    ReleaseRefused(String),
     /// The released machine is dropped from the object.
     Forgotten,
     /// The recorded machine carries this many matching GPUs.
@@ -83,7 +85,14 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
         StepOutcome::NoMachineMatched if !f.gpu.rejected.is_empty() => f.pass.gpu.exhausted = true,
         StepOutcome::NoMachineMatched => f.pass.allocation_refused = true,
         StepOutcome::SystemIdRecorded(id) => f.system_id = Some(id.clone()),
-        StepOutcome::Observed(view) | StepOutcome::Released(view) => f.maas = view.clone(),
+        StepOutcome::Observed(view) => f.maas = view.clone(),
+        StepOutcome::Released(view) => {
+            if let MaasView::Found(m) = view {
+                f.released_in_state = Some(m.status_code);
+            }
+            f.maas = view.clone();
+        }
+        StepOutcome::ReleaseRefused(message) => f.pass.release_refused = Some(message.clone()),
         StepOutcome::PowerOnSent(view) => {
             f.pass.power_on_sent = true;
             f.maas = view.clone();

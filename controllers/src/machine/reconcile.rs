@@ -173,7 +173,12 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         default_zone: ctx.default_zone.clone(),
     };
     let now = jiff::Timestamp::now();
-    let facts = machine_facts(obj, &fetched, &settings, observed.as_ref(), now)?;
+    let mut facts = machine_facts(obj, &fetched, &settings, observed.as_ref(), now)?;
+    facts.released_in_state = ctx
+        .releases
+        .get(&uid)
+        .filter(|(id, _)| facts.system_id.as_ref() == Some(id))
+        .map(|(_, status)| status);
     let store = KubeMachineStore {
         api: api.clone(),
         secrets: Api::<Secret>::namespaced(ctx.client.clone(), &ns),
@@ -182,6 +187,9 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     let options = user_data_options(&obj.spec);
     let report = run_pass(maas.as_ref(), &store, facts, &options).await?;
     let safety_net = hand_back(endpoint.as_ref(), obj, &report, observed.as_ref());
+    if let Some(released) = report.released_in_state() {
+        ctx.releases.set(&uid, Some(released));
+    }
     ctx.ready_machines.set(
         &uid,
         match &report.end {

@@ -87,10 +87,27 @@ impl PassReport {
     pub fn wait_message(&self) -> Option<&str> {
         self.bootstrap_problem().or_else(|| {
             self.steps.iter().rev().find_map(|s| match &s.outcome {
-                StepOutcome::DeployRefused(message) => Some(message.as_str()),
+                StepOutcome::DeployRefused(message) | StepOutcome::ReleaseRefused(message) => {
+                    Some(message.as_str())
+                }
                 _ => None,
             })
         })
+    }
+
+    /// The MAAS status the recorded machine showed right after this pass's release, if it sent
+    /// one that MAAS took.
+    pub fn released_in_state(&self) -> Option<(String, i64)> {
+        self.steps
+            .iter()
+            .rev()
+            .find_map(|s| match (&s.action, &s.outcome) {
+                (
+                    MachineAction::Release { system_id, .. },
+                    StepOutcome::Released(MaasView::Found(m)),
+                ) => Some((system_id.clone(), m.status_code)),
+                _ => None,
+            })
     }
 }
 
@@ -248,9 +265,19 @@ async fn perform<M: MaasApi, S: MachineStore>(
             StepOutcome::Observed(found_or_gone(maas.read_machine(system_id).await)?)
         }
         MachineAction::Release { system_id, erase } => {
-            let view = found_or_gone(maas.release(system_id, &release_params(*erase)).await)?;
-            info!(%system_id, "released");
-            StepOutcome::Released(view)
+            match found_or_gone(maas.release(system_id, &release_params(*erase)).await) {
+                Ok(view) => {
+                    info!(%system_id, "released");
+                    StepOutcome::Released(view)
+                }
+                Err(ReconcileError::Maas(
+                    MaasError::Conflict { message, .. } | MaasError::Forbidden { message, .. },
+                )) => {
+                    warn!(%system_id, %message, "MAAS refused the release");
+                    StepOutcome::ReleaseRefused(message)
+                }
+                Err(e) => return Err(e),
+            }
         }
         MachineAction::ReleaseDuplicate { system_id, erase } => {
             found_or_gone(maas.release(system_id, &release_params(*erase)).await)?;

@@ -48,6 +48,9 @@ pub struct Context {
     /// events that change nothing of ours (CAPI status updates, our own writes, the Node retry)
     /// then cost no MAAS call.
     pub ready_machines: Memo<NodeTarget>,
+    /// The recorded machine and the MAAS status it showed right after this manager released it,
+    /// per MaasMachine: a release MAAS took is not sent again while the status stays the same.
+    pub releases: Memo<(String, i64)>,
     /// What each MaasCluster last learnt of MAAS: zones and its DNS record.
     pub cluster_views: Memo<ClusterView>,
     /// Whether the installed CRDs are narrower than our types (status by merge patch).

@@ -278,6 +278,7 @@ async fn context(
         management,
         ready_machines: Memo::for_resync(flags.sync_period),
         cluster_views: Memo::for_resync(flags.sync_period),
+        releases: Memo::for_resync(flags.sync_period),
         status_shape: StatusShape::default(),
     })
 }

@@ -141,6 +141,8 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         deploy_in_memory: false,
         erase: EraseOptions::default(),
         default_zone: None,
+        was_ready: false,
+        released_in_state: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts {
@@ -455,7 +457,9 @@ async fn an_unknown_tag_is_a_rejection_not_a_wait() {
     let store = MemStore::default();
     let mut f = facts(&store.get(), now());
     f.requirements.tags = vec!["no-such-tag-anywhere".into()];
-    let err = run_machine_pass(&client, &store, f, None).await.unwrap_err();
+    let err = run_machine_pass(&client, &store, f, None)
+        .await
+        .unwrap_err();
     // MAAS answers a tag it does not know with 400: our request is wrong, waiting will not help.
     assert_eq!(err.label(), "MaasRejected", "{err}");
     assert_eq!(sim.requests().count("machines:allocate", 400), 1);

@@ -38,7 +38,11 @@ async fn a_404_that_is_not_maas_saying_gone_never_drops_the_finalizer() {
     let id = ready_then_deleting(&sim, &client, &store).await;
 
     // A proxy, or a wrong path, answers 404 with its own page: that says nothing about the machine.
-    sim.set_faults(answered_with("machine:read", 404, "<html>404 Not Found</html>"));
+    sim.set_faults(answered_with(
+        "machine:read",
+        404,
+        "<html>404 Not Found</html>",
+    ));
     let pass = run_machine_pass(&client, &store, facts(&store.get(), now()), None).await;
     assert!(pass.is_err(), "{pass:?}");
     assert!(store.get().finalizer, "the finalizer stays");
@@ -75,12 +79,81 @@ async fn two_machines_under_our_agent_name_keep_one_and_release_the_other() {
     );
     assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
     let kept = store.get().system_id.unwrap();
-    assert_eq!(kept, first.clone().min(second.clone()), "the lower id is kept");
-    assert_eq!(held_machines(&sim), 1, "the second allocation is not leaked");
+    assert_eq!(
+        kept,
+        first.clone().min(second.clone()),
+        "the lower id is kept"
+    );
+    assert_eq!(
+        held_machines(&sim),
+        1,
+        "the second allocation is not leaked"
+    );
     let released = if kept == first { &second } else { &first };
     let view = sim.state();
     let m = view.machine(released).unwrap();
-    assert!(m.status == "Releasing" || m.status == "Ready", "{}", m.status);
-    assert_eq!(sim.requests().count_op("machines:allocate"), 2, "nothing new allocated");
+    assert!(
+        m.status == "Releasing" || m.status == "Ready",
+        "{}",
+        m.status
+    );
+    assert_eq!(
+        sim.requests().count_op("machines:allocate"),
+        2,
+        "nothing new allocated"
+    );
+    sim.shutdown().await.unwrap();
+}
+
+/// The next MAAS pass over the object, as the reconciler would run it for a MaasMachine whose
+/// `spec.providerID` was written (the machine was ready once).
+async fn pass_after_ready(client: &MaasClient, store: &MemStore) -> PassReport {
+    let mut f = facts(&store.get(), now());
+    f.was_ready = true;
+    run_machine_pass(client, store, f, None).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_ready_machine_that_breaks_is_left_for_capi_to_replace_never_released() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    let reports = drive(&client, &store, now()).await;
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    let id = store.get().system_id.unwrap();
+    sim.set_faults(FaultConfig {
+        break_machines: vec![maas_sim::faults::BreakMachine {
+            machine: id.clone(),
+            after_seconds: 0.0,
+        }],
+        ..Default::default()
+    });
+    sim.reset_requests();
+
+    let report = pass_after_ready(&client, &store).await;
+    let PassEnd::Failed { reason, .. } = &report.end else {
+        panic!("{report:?}")
+    };
+    assert_eq!(*reason, FailReason::MachineFailedAfterReady);
+    // Nothing wipes the node under its workloads: CAPI drains and deletes the Machine first.
+    let again = pass_after_ready(&client, &store).await;
+    assert!(matches!(again.end, PassEnd::Failed { .. }), "{again:?}");
+    assert_eq!(sim.requests().count_op("machine:release"), 0);
+    assert_eq!(sim.requests().count_op("machines:allocate"), 0);
+    assert!(!store.get().release_intent);
+    let view = sim.state();
+    let m = view.machine(&id).unwrap();
+    assert_eq!(m.status, "Broken");
+
+    // CAPI deletes the Machine after the drain: now the machine is released.
+    store.obj.lock().unwrap().deleting = true;
+    let mut f = facts(&store.get(), now());
+    f.was_ready = true;
+    let report = run_machine_pass(&client, &store, f, None).await.unwrap();
+    assert!(
+        report.step_names().contains(&"Release"),
+        "{:?}",
+        report.step_names()
+    );
+    assert_eq!(sim.requests().count_op("machine:release"), 1);
     sim.shutdown().await.unwrap();
 }

@@ -37,6 +37,13 @@ pub fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
             },
             Power::On | Power::Unknown => MachineAction::Ready(ready_machine(f, m)),
         },
+        MaasPhase::FailedDeployment | MaasPhase::Broken if f.was_ready => MachineAction::Fail {
+            reason: FailReason::MachineFailedAfterReady,
+            message: format!(
+                "MAAS machine {id} is {} after it was ready; kept until CAPI deletes the Machine",
+                m.status_name
+            ),
+        },
         MaasPhase::FailedDeployment | MaasPhase::Broken => failed_deployment(f, id, m),
         MaasPhase::Free | MaasPhase::Releasing | MaasPhase::FailedReleasing => {
             MachineAction::Fail {

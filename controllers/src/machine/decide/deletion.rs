@@ -3,12 +3,12 @@
 //! allocation.
 
 use crate::domain::allocation::agent_name;
-use crate::domain::maas_machine::{MaasPhase, Ownership};
+use crate::domain::maas_machine::{MaasPhase, ObservedMachine, Ownership};
 use crate::domain::reasons::WaitReason;
-use crate::domain::timing::RELEASE_POLL;
+use crate::domain::timing::{RELEASE_POLL, RELEASE_REFUSED_RETRY};
 use crate::machine::source::gpu;
 
-use super::{MaasView, MachineAction, MachineFacts};
+use super::{MaasView, MachineAction, MachineFacts, wait};
 
 /// The next step of a deletion.
 pub fn decide_deletion(f: &MachineFacts) -> MachineAction {
@@ -34,15 +34,9 @@ pub fn decide_deletion(f: &MachineFacts) -> MachineAction {
         (Some(id), MaasView::Found(m)) => {
             match (m.phase(), m.ownership(&f.uid, &f.namespace, &f.name)) {
                 (_, Ownership::Other) => MachineAction::RemoveFinalizer,
-                (MaasPhase::Releasing, _) => MachineAction::Poll {
-                    reason: WaitReason::Releasing,
-                    after: RELEASE_POLL,
-                },
+                (MaasPhase::Releasing, _) => releasing_poll(),
                 (phase, _) if phase.is_held() || phase == MaasPhase::FailedReleasing => {
-                    MachineAction::Release {
-                        system_id: id.clone(),
-                        erase: f.erase,
-                    }
+                    release_once(f, id, m)
                 }
                 _ => MachineAction::RemoveFinalizer,
             }
@@ -60,13 +54,34 @@ pub fn decide_releasing(f: &MachineFacts, id: &str) -> MachineAction {
         MaasView::Found(m) => {
             let ours = m.ownership(&f.uid, &f.namespace, &f.name) != Ownership::Other;
             if ours && (m.phase().is_held() || m.phase() == MaasPhase::FailedReleasing) {
-                MachineAction::Release {
-                    system_id: id.to_string(),
-                    erase: f.erase,
-                }
+                release_once(f, id, m)
             } else {
                 MachineAction::Forget
             }
         }
+    }
+}
+
+fn releasing_poll() -> MachineAction {
+    MachineAction::Poll {
+        reason: WaitReason::Releasing,
+        after: RELEASE_POLL,
+    }
+}
+
+/// A held machine to release: at most one release per state MAAS shows. When MAAS took our
+/// release and still shows the status it answered with (a Broken machine may stay Broken), the
+/// release is not sent again: the machine is watched until its status changes. A refused release
+/// waits, with MAAS's words in the condition.
+fn release_once(f: &MachineFacts, id: &str, m: &ObservedMachine) -> MachineAction {
+    if f.pass.release_refused.is_some() {
+        return wait(WaitReason::ReleaseRefused, Some(RELEASE_REFUSED_RETRY));
+    }
+    if f.released_in_state == Some(m.status_code) {
+        return releasing_poll();
+    }
+    MachineAction::Release {
+        system_id: id.to_string(),
+        erase: f.erase,
     }
 }

@@ -103,6 +103,13 @@ pub struct MachineFacts {
     pub erase: EraseOptions,
     /// Provider-wide default zone (`MAAS_ZONE`).
     pub default_zone: Option<String>,
+    /// The machine was ready once (`spec.providerID` is set): its Node may carry workloads, so
+    /// a failure from now on is CAPI's to remediate (drain, then delete), never ours to release.
+    pub was_ready: bool,
+    /// The MAAS status the recorded machine showed right after our last release of it (in this
+    /// pass or a recent one): while MAAS still shows that status, the release was taken and is
+    /// not sent again.
+    pub released_in_state: Option<i64>,
     /// How long the machine has been deploying, when known.
     pub deploying_for: Option<Duration>,
     /// The MAAS side.
@@ -136,6 +143,8 @@ pub struct PassNotes {
     /// Other held machines under our agent name that the adoption lookup found: each is released
     /// before the kept one is recorded, so no second allocation outlives the pass.
     pub duplicates: Vec<String>,
+    /// MAAS refused this pass's release (403, 409), with its words.
+    pub release_refused: Option<String>,
     /// A power-on was sent in this pass: wait for the power to read `on` instead of sending
     /// another.
     pub power_on_sent: bool,

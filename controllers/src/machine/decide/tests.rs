@@ -49,6 +49,8 @@ fn base() -> MachineFacts {
             secure_erase: false,
         },
         default_zone: None,
+        was_ready: false,
+        released_in_state: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts::default(),
@@ -244,8 +246,16 @@ fn second_machines_under_our_agent_name_are_released_before_anything_else() {
     released_all.pass.duplicates.clear();
     check(vec![
         ("lookup found two", found, "ReleaseDuplicate(dup1)"),
-        ("lookup found two while deleting", deleting, "ReleaseDuplicate(dup1)"),
-        ("then the kept one is recorded", released_all, "RecordSystemId(abc123)"),
+        (
+            "lookup found two while deleting",
+            deleting,
+            "ReleaseDuplicate(dup1)",
+        ),
+        (
+            "then the kept one is recorded",
+            released_all,
+            "RecordSystemId(abc123)",
+        ),
     ]);
 }
 
@@ -491,6 +501,83 @@ fn release_after_failure_then_forget() {
                 ..base()
             }),
             "Forget",
+        ),
+    ]);
+}
+
+fn with_intent(f: MachineFacts) -> MachineFacts {
+    MachineFacts {
+        release_intent: true,
+        ..f
+    }
+}
+
+#[test]
+fn a_machine_that_was_ready_is_never_released_by_us_when_it_fails() {
+    let ready_once = |status| MachineFacts {
+        was_ready: true,
+        ..allocated(base(), status, Power::Off, Some(UID))
+    };
+    check(vec![
+        (
+            "broken after ready",
+            ready_once(MachineStatus::Broken),
+            "Fail(MachineFailedAfterReady)",
+        ),
+        (
+            "failed deployment after ready",
+            ready_once(MachineStatus::FailedDeployment),
+            "Fail(MachineFailedAfterReady)",
+        ),
+        (
+            "broken while provisioning: released to try another",
+            allocated(base(), MachineStatus::Broken, Power::Off, Some(UID)),
+            "MarkReleaseIntent(Some(1))",
+        ),
+        (
+            "broken after ready, CAPI deletes the Machine: released",
+            MachineFacts {
+                deleting: true,
+                release_intent: true,
+                ..ready_once(MachineStatus::Broken)
+            },
+            "Release(abc123)",
+        ),
+    ]);
+}
+
+#[test]
+fn a_release_is_sent_once_per_state_and_a_refusal_waits() {
+    let broken_deleting = || MachineFacts {
+        deleting: true,
+        release_intent: true,
+        ..allocated(base(), MachineStatus::Broken, Power::Off, Some(UID))
+    };
+    let mut taken = broken_deleting();
+    taken.released_in_state = Some(MachineStatus::Broken.code());
+    let mut changed = broken_deleting();
+    changed.released_in_state = Some(MachineStatus::Deployed.code());
+    let mut refused = broken_deleting();
+    refused.pass.release_refused = Some("locked".into());
+    let mut refused_outside_deletion = with_intent(allocated(
+        base(),
+        MachineStatus::FailedDeployment,
+        Power::Off,
+        Some(UID),
+    ));
+    refused_outside_deletion.pass.release_refused = Some("no".into());
+    check(vec![
+        ("taken, still broken: watch", taken, "Poll(Releasing, 5)"),
+        (
+            "the state changed since: release",
+            changed,
+            "Release(abc123)",
+        ),
+        ("refused: wait", refused, "Wait(ReleaseRefused, Some(120))"),
+        (
+            "refused after a failed deployment: wait",
+            refused_outside_deletion,
+            "Wait(ReleaseRefused, Some(120))",
         ),
     ]);
 }
