@@ -56,13 +56,14 @@ pub async fn reconcile(obj: Arc<MaasCluster>, ctx: Arc<Context>) -> Result<Actio
         ctx,
         |obj, ctx| async move { reconcile_inner(&obj, &ctx).await },
         |obj, ctx, error| {
-            let (label, message) = (error.label(), error.to_string());
+            let (label, message, text) =
+                (error.label(), error.condition_message(), error.to_string());
             async move {
                 // A MaasCluster managed by another controller is not ours to touch.
                 if !has_annotation(&obj.metadata, annotations::MANAGED_BY) {
                     write_error_status(&obj, &ctx, label, &message).await;
                     let reference = obj.object_ref(&());
-                    ctx.event(&reference, EventType::Warning, label, "Reconcile", message)
+                    ctx.event(&reference, EventType::Warning, label, "Reconcile", text)
                         .await;
                 }
             }

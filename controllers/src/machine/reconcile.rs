@@ -49,14 +49,22 @@ pub async fn reconcile(obj: Arc<MaasMachine>, ctx: Arc<Context>) -> Result<Actio
         ctx,
         |obj, ctx| async move { reconcile_pass(&obj, &ctx).await },
         |obj, ctx, error| {
-            let (label, message) = (error.label(), error.to_string());
-            async move { report_error(&obj, &ctx, label, message).await }
+            let (label, message, text) =
+                (error.label(), error.condition_message(), error.to_string());
+            async move { report_error(&obj, &ctx, label, message, text).await }
         },
     )
     .await
 }
 
-async fn report_error(obj: &MaasMachine, ctx: &Context, label: &'static str, message: String) {
+/// Shows a failed pass: the condition gets the stable `message`, the event the whole `text`.
+async fn report_error(
+    obj: &MaasMachine,
+    ctx: &Context,
+    label: &'static str,
+    message: String,
+    text: String,
+) {
     let Some(ns) = obj.namespace() else { return };
     let api: Api<MaasMachine> = Api::namespaced(ctx.client.clone(), &ns);
     let status = machine_status_on_error(
@@ -72,7 +80,7 @@ async fn report_error(obj: &MaasMachine, ctx: &Context, label: &'static str, mes
         tracing::warn!(error = %e, "cannot write error status");
     }
     let reference = obj.object_ref(&());
-    ctx.event(&reference, EventType::Warning, label, "Reconcile", message)
+    ctx.event(&reference, EventType::Warning, label, "Reconcile", text)
         .await;
 }
 

@@ -13,6 +13,7 @@ use tracing::debug;
 use crate::k8s::status_patch::StatusShape;
 use crate::maas::credentials::MaasConnector;
 use crate::machine::steady::NodeTarget;
+use crate::runtime::backoff::Backoffs;
 use crate::runtime::memo::Memo;
 use crate::runtime::metrics::Metrics;
 
@@ -53,6 +54,8 @@ pub struct Context {
     pub releases: Memo<(String, i64)>,
     /// What each MaasCluster last learnt of MAAS: zones and its DNS record.
     pub cluster_views: Memo<ClusterView>,
+    /// Each failing object's error streak: the backoff before its next pass.
+    pub backoffs: Backoffs,
     /// Whether the installed CRDs are narrower than our types (status by merge patch).
     pub status_shape: StatusShape,
 }

@@ -141,6 +141,55 @@ impl ReconcileError {
         }
     }
 
+    /// The error as a condition message: what failed and what kind of failure, without MAAS's
+    /// text or the transport's words, which can change on every call (MAAS's "Expired timestamp:
+    /// given X and now Y" under clock skew). A condition that changed on every failure would
+    /// rewrite the status, and the status write would wake the object again at once. The whole
+    /// text goes into the log and the event.
+    pub fn condition_message(&self) -> String {
+        match self {
+            ReconcileError::Maas(e) => {
+                let op = e
+                    .operation()
+                    .map_or_else(|| "client".to_string(), |op| op.to_string());
+                let hint = match e.class() {
+                    MaasErrorClass::Unauthorized => {
+                        "the API key was refused; check the credentials"
+                    }
+                    MaasErrorClass::Forbidden => "the MAAS user may not do this",
+                    MaasErrorClass::Retryable | MaasErrorClass::Transport => {
+                        "MAAS is unreachable or busy; retrying with backoff"
+                    }
+                    MaasErrorClass::OutcomeUnknown => {
+                        "the answer was lost; MAAS is looked at before acting again"
+                    }
+                    MaasErrorClass::BadRequest => return self.to_string(),
+                    MaasErrorClass::NotFound => "not found",
+                    MaasErrorClass::Conflict => "refused in the current state",
+                    MaasErrorClass::Config => "the client configuration is invalid",
+                    MaasErrorClass::Unexpected | MaasErrorClass::Decode => {
+                        "unexpected answer; see the events"
+                    }
+                };
+                format!("MAAS {op}: {hint}")
+            }
+            ReconcileError::Kube {
+                stage,
+                action,
+                source,
+            } => {
+                let code = match source {
+                    kube::Error::Api(s) => format!("HTTP {}", s.code),
+                    _ => "no answer".to_string(),
+                };
+                format!("{stage}: Kubernetes {action} failed ({code})")
+            }
+            ReconcileError::Invalid(_)
+            | ReconcileError::MissingCredentials
+            | ReconcileError::TooManySteps(_) => self.to_string(),
+        }
+    }
+
     /// When to try again: MAAS's own hint when it gave one, else a short delay for transient
     /// errors and a long one for terminal errors (a change to the object triggers sooner).
     pub fn requeue_after(&self) -> Duration {
@@ -164,6 +213,33 @@ impl ReconcileError {
 mod tests {
     use super::*;
     use maas_client::Operation;
+
+    #[test]
+    fn condition_messages_carry_no_per_call_noise() {
+        let skewed = |given: u64| {
+            ReconcileError::Maas(MaasError::Unauthorized {
+                op: Operation::ReadMachine,
+                message: format!("Expired timestamp: given {given} and now {}", given + 400),
+            })
+        };
+        assert_eq!(skewed(1).condition_message(), skewed(2).condition_message());
+        assert!(!skewed(1).condition_message().contains("given"));
+        assert!(
+            skewed(1).to_string().contains("given 1"),
+            "the event keeps the text"
+        );
+        let down = |reason: &str| {
+            ReconcileError::Maas(MaasError::Retryable {
+                op: Operation::Allocate,
+                reason: reason.into(),
+                retry_after: None,
+            })
+        };
+        assert_eq!(
+            down("connection refused (port 5240)").condition_message(),
+            down("timed out after 30.001 s").condition_message()
+        );
+    }
 
     #[test]
     fn classification_and_labels() {

@@ -279,6 +279,7 @@ async fn context(
         ready_machines: Memo::for_resync(flags.sync_period),
         cluster_views: Memo::for_resync(flags.sync_period),
         releases: Memo::for_resync(flags.sync_period),
+        backoffs: Default::default(),
         status_shape: StatusShape::default(),
     })
 }

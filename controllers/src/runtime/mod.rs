@@ -1,6 +1,7 @@
 //! The manager process: flags, start-up discovery, leader election, HTTP servers, shutdown,
 //! telemetry, metrics, the shared context and the reconcile wrapper every controller runs in.
 
+pub mod backoff;
 pub mod context;
 pub mod error;
 pub mod flags;

@@ -44,6 +44,16 @@ where
     RF: Future<Output = ()>,
 {
     let started = Instant::now();
+    let uid = obj.uid().unwrap_or_default();
+    let version = (
+        obj.meta().generation,
+        obj.meta().deletion_timestamp.is_some(),
+    );
+    if let Some(wait) = ctx.backoffs.hold(&uid, version, started) {
+        // A watch event during an error backoff (often our own status write) starts no pass.
+        debug!(controller, name = %obj.name_any(), ?wait, "backing off after errors");
+        return Ok(Action::requeue(wait));
+    }
     let span = info_span!(
         "reconcile",
         controller,
@@ -55,10 +65,17 @@ where
         .await;
     ctx.metrics
         .reconciled(controller, metric_outcome(&result), started.elapsed());
+    if result.is_ok() {
+        ctx.backoffs.succeeded(&uid);
+    }
     match result {
         Ok(None) => Ok(Action::requeue(ctx.sync_period)),
         Ok(Some(after)) => Ok(Action::requeue(after)),
         Err(error) => {
+            if !error.is_conflict() {
+                ctx.backoffs
+                    .failed(&uid, version, error.requeue_after(), Instant::now());
+            }
             async {
                 if error.is_conflict() {
                     debug!(%error, "lost a write race; retrying on the fresh object");
@@ -74,10 +91,23 @@ where
     }
 }
 
-/// The requeue policy of every controller: MAAS's hint, else soon for transient errors and
-/// late for terminal ones (a change to the object triggers sooner).
-pub fn error_policy<K>(_obj: Arc<K>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    Action::requeue(error.requeue_after())
+/// The requeue policy of every controller: the object's error backoff (MAAS's hint, else soon
+/// for transient errors and late for terminal ones, doubled for each failure in a row, within a
+/// cap); a change to the object's spec triggers sooner.
+pub fn error_policy<K: ResourceExt>(
+    obj: Arc<K>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    if error.is_conflict() {
+        return Action::requeue(error.requeue_after());
+    }
+    let uid = obj.uid().unwrap_or_default();
+    Action::requeue(
+        ctx.backoffs
+            .delay(&uid, Instant::now())
+            .unwrap_or_else(|| error.requeue_after()),
+    )
 }
 
 /// Runs a controller's result stream to its end; failed passes were already reported by
