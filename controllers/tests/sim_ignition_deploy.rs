@@ -110,6 +110,7 @@ fn facts(store: &Store) -> MachineFacts {
         default_zone: None,
         was_ready: false,
         released_in_state: None,
+        capacity_refused_for: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: Default::default(),

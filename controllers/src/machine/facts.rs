@@ -120,6 +120,7 @@ pub fn machine_facts(
         was_ready: spec.provider_id.as_deref().is_some_and(|p| !p.is_empty()),
         // Memory of this manager, not of the object: the reconciler fills it in.
         released_in_state: None,
+        capacity_refused_for: None,
         deploying_for: observed
             .filter(|o| o.transit == Transit::Deploying)
             .map(|o| o.since.elapsed()),

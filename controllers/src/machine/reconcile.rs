@@ -4,7 +4,7 @@
 //! from the outcomes) -> write.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use capmaas_api::capi::{Cluster, Machine, cluster_name_label};
 use capmaas_api::{MaasCluster, MaasMachine, MaasMachineStatus, finalizers};
@@ -23,13 +23,15 @@ use crate::k8s::status_patch;
 use crate::maas::credentials::{MaasEndpoint, identity_credentials};
 use crate::maas::no_maas::NoMaas;
 use crate::maas::observer::{Observation, SAFETY_NET, Transit};
-use crate::machine::decide::MaasView;
+use crate::machine::decide::{MaasView, MachineFacts};
 use crate::machine::facts::{Fetched, Settings, machine_facts};
 use crate::machine::outcome::events;
 use crate::machine::ready::{add_gpu_inventory, node_target, patch_node};
 use crate::machine::status::{machine_status, machine_status_on_error};
 use crate::machine::steady::{SteadyFacts, SteadyStep, steady_step};
-use crate::machine::steps::{PassEnd, PassReport, UserDataOptions, run_machine_pass_with};
+use crate::machine::steps::{
+    CapacityAnswer, PassEnd, PassReport, UserDataOptions, run_machine_pass_with,
+};
 use crate::machine::store::KubeMachineStore;
 use crate::runtime::context::Context;
 use crate::runtime::error::{ReconcileError, Stage};
@@ -182,11 +184,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     };
     let now = jiff::Timestamp::now();
     let mut facts = machine_facts(obj, &fetched, &settings, observed.as_ref(), now)?;
-    facts.released_in_state = ctx
-        .releases
-        .get(&uid)
-        .filter(|(id, _)| facts.system_id.as_ref() == Some(id))
-        .map(|(_, status)| status);
+    let recalled = recall(ctx, obj, &mut facts);
     let store = KubeMachineStore {
         api: api.clone(),
         secrets: Api::<Secret>::namespaced(ctx.client.clone(), &ns),
@@ -195,9 +193,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     let options = user_data_options(&obj.spec);
     let report = run_pass(maas.as_ref(), &store, facts, &options).await?;
     let safety_net = hand_back(endpoint.as_ref(), obj, &report, observed.as_ref());
-    if let Some(released) = report.released_in_state() {
-        ctx.releases.set(&uid, Some(released));
-    }
+    remember(ctx, &uid, recalled, &report);
     ctx.ready_machines.set(
         &uid,
         match &report.end {
@@ -208,6 +204,49 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     publish_events(obj, ctx, &report).await;
     write_pass_status(obj, ctx, &api, &report, maas.as_ref()).await?;
     finish(obj, ctx, &api, &fetched, &report, safety_net).await
+}
+
+/// What this manager remembers of the object for the next pass: the last capacity refusal
+/// (keyed by generation, so a changed spec asks MAAS at once).
+struct Recalled {
+    capacity_key: String,
+    refused_at: Option<Instant>,
+}
+
+/// Fills the facts this manager remembers rather than reads: the last capacity refusal and the
+/// state of the last release. The refusal is taken out for the pass and put back only by a pass
+/// that kept to it: a pass cut off by an error may have sent an allocate, and the next must look.
+fn recall(ctx: &Context, obj: &MaasMachine, facts: &mut MachineFacts) -> Recalled {
+    let capacity_key = format!(
+        "{}/{}",
+        facts.uid,
+        obj.metadata.generation.unwrap_or_default()
+    );
+    let refused_at = ctx.capacity_refusals.get(&capacity_key);
+    ctx.capacity_refusals.set(&capacity_key, None);
+    facts.capacity_refused_for = refused_at.map(|at| at.elapsed());
+    facts.released_in_state = ctx
+        .releases
+        .get(&facts.uid)
+        .filter(|(id, _)| facts.system_id.as_ref() == Some(id))
+        .map(|(_, status)| status);
+    Recalled {
+        capacity_key,
+        refused_at,
+    }
+}
+
+/// Stores what the pass taught for the next one.
+fn remember(ctx: &Context, uid: &str, recalled: Recalled, report: &PassReport) {
+    let key = &recalled.capacity_key;
+    match report.capacity() {
+        CapacityAnswer::Refused => ctx.capacity_refusals.set(key, Some(Instant::now())),
+        CapacityAnswer::Waited => ctx.capacity_refusals.set(key, recalled.refused_at),
+        CapacityAnswer::Other => {}
+    }
+    if let Some(released) = report.released_in_state() {
+        ctx.releases.set(uid, Some(released));
+    }
 }
 
 /// The MAAS endpoint (client and observer) for the object's credentials; without observer

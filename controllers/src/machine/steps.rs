@@ -49,6 +49,17 @@ pub enum PassEnd {
     Finalized,
 }
 
+/// How a pass stands to MAAS's capacity, for the memory of refusals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapacityAnswer {
+    /// MAAS answered this pass's allocate with "no machine matches".
+    Refused,
+    /// The pass waited on an earlier refusal without asking MAAS.
+    Waited,
+    /// Anything else: an allocation, or no allocation asked for.
+    Other,
+}
+
 /// What a pass did, for status, events and tests.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PassReport {
@@ -93,6 +104,31 @@ impl PassReport {
                 _ => None,
             })
         })
+    }
+
+    /// How the pass stands to MAAS's capacity: it asked and MAAS had no machine that matches
+    /// (`Refused`), it waited on an earlier refusal without asking (`Waited`), or neither.
+    pub fn capacity(&self) -> CapacityAnswer {
+        let waiting = matches!(
+            self.end,
+            PassEnd::Waiting {
+                reason: WaitReason::NoMachineAvailable,
+                ..
+            }
+        );
+        let asked = self
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, MachineAction::Allocate(_)));
+        let refused = self
+            .steps
+            .iter()
+            .any(|s| s.outcome == StepOutcome::NoMachineMatched);
+        match (waiting, asked, refused) {
+            (true, _, true) => CapacityAnswer::Refused,
+            (true, false, _) => CapacityAnswer::Waited,
+            _ => CapacityAnswer::Other,
+        }
     }
 
     /// The MAAS status the recorded machine showed right after this pass's release, if it sent

@@ -54,6 +54,9 @@ pub struct Context {
     pub releases: Memo<(String, i64)>,
     /// What each MaasCluster last learnt of MAAS: zones and its DNS record.
     pub cluster_views: Memo<ClusterView>,
+    /// When MAAS last had no machine for each waiting MaasMachine (by uid and generation): until
+    /// the retry delay passes, events wake it without a MAAS call.
+    pub capacity_refusals: Memo<std::time::Instant>,
     /// Each failing object's error streak: the backoff before its next pass.
     pub backoffs: Backoffs,
     /// Whether the installed CRDs are narrower than our types (status by merge patch).

@@ -280,6 +280,7 @@ async fn context(
         cluster_views: Memo::for_resync(flags.sync_period),
         releases: Memo::for_resync(flags.sync_period),
         backoffs: Default::default(),
+        capacity_refusals: Memo::for_resync(flags.sync_period),
         status_shape: StatusShape::default(),
     })
 }

@@ -143,6 +143,7 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         default_zone: None,
         was_ready: false,
         released_in_state: None,
+        capacity_refused_for: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts {

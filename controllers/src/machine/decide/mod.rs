@@ -110,6 +110,9 @@ pub struct MachineFacts {
     /// pass or a recent one): while MAAS still shows that status, the release was taken and is
     /// not sent again.
     pub released_in_state: Option<i64>,
+    /// How long ago MAAS last answered this object's allocate with "no machine matches" (409,
+    /// so nothing was allocated), as this manager remembers it.
+    pub capacity_refused_for: Option<Duration>,
     /// How long the machine has been deploying, when known.
     pub deploying_for: Option<Duration>,
     /// The MAAS side.

@@ -51,6 +51,7 @@ fn base() -> MachineFacts {
         default_zone: None,
         was_ready: false,
         released_in_state: None,
+        capacity_refused_for: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts::default(),
@@ -255,6 +256,36 @@ fn second_machines_under_our_agent_name_are_released_before_anything_else() {
             "then the kept one is recorded",
             released_all,
             "RecordSystemId(abc123)",
+        ),
+    ]);
+}
+
+#[test]
+fn a_machine_waiting_for_capacity_asks_maas_at_a_bounded_rate() {
+    let waiting = |ago: u64| MachineFacts {
+        attempt_marked: true,
+        capacity_refused_for: Some(Duration::from_secs(ago)),
+        ..base()
+    };
+    let marked = MachineFacts {
+        attempt_marked: true,
+        ..base()
+    };
+    check(vec![
+        (
+            "refused 10 s ago: wait out the rest",
+            waiting(10),
+            "Wait(NoMachineAvailable, Some(50))",
+        ),
+        (
+            "refused 70 s ago: ask again, without a lookup (a 409 allocated nothing)",
+            waiting(70),
+            "Allocate(zone=Some(\"az1\"))",
+        ),
+        (
+            "no refusal remembered: look first",
+            marked,
+            "AdoptLookup(capmaas:uid-1)",
         ),
     ]);
 }

@@ -38,5 +38,15 @@ pub fn decide_unallocated(f: &MachineFacts) -> MachineAction {
     if f.pass.allocation_refused {
         return wait(WaitReason::NoMachineAvailable, Some(NO_CAPACITY_RETRY));
     }
+    // Woken by an unrelated event (the Cluster's status changes often): MAAS said no a moment
+    // ago, and asking again before the retry delay would only repeat the question.
+    if let Some(since) = f.capacity_refused_for
+        && since < NO_CAPACITY_RETRY
+    {
+        return wait(
+            WaitReason::NoMachineAvailable,
+            Some(NO_CAPACITY_RETRY - since),
+        );
+    }
     pool::acquire(f, owner)
 }

@@ -16,18 +16,25 @@ use crate::runtime::error::ReconcileError;
 pub fn acquire(f: &MachineFacts, owner: &OwnerMachine) -> MachineAction {
     match (f.attempt_marked, &f.maas) {
         (false, _) => MachineAction::MarkAttempt,
+        // The last allocate under this mark was refused (409): MAAS provably allocated nothing,
+        // so there is nothing to look up.
+        (true, MaasView::Unread) if f.capacity_refused_for.is_some() => allocate_action(f, owner),
         (true, MaasView::Unread) => MachineAction::AdoptLookup {
             agent_name: agent_name(&f.uid),
         },
-        (true, _) => MachineAction::Allocate(allocate_request(
-            &f.requirements,
-            owner.failure_domain.as_deref(),
-            f.default_zone.as_deref(),
-            &f.uid,
-            &f.namespace,
-            &f.name,
-        )),
+        (true, _) => allocate_action(f, owner),
     }
+}
+
+fn allocate_action(f: &MachineFacts, owner: &OwnerMachine) -> MachineAction {
+    MachineAction::Allocate(allocate_request(
+        &f.requirements,
+        owner.failure_domain.as_deref(),
+        f.default_zone.as_deref(),
+        &f.uid,
+        &f.namespace,
+        &f.name,
+    ))
 }
 
 /// The client's allocate parameters for our request.
@@ -47,7 +54,7 @@ pub fn allocate_params(r: &AllocateRequest) -> AllocateParams {
     }
 }
 
-/// Allocates, reporting a business conflict (409: nothing matches now) as an outcome.
+/// Allocates (the step), reporting a business conflict (409: nothing matches now) as an outcome.
 pub async fn allocate<M: MaasApi>(
     maas: &M,
     request: &AllocateRequest,
