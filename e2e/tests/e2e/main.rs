@@ -24,3 +24,4 @@ mod manager_restart;
 mod pause;
 mod rbac;
 mod sim_client;
+mod storms;
