@@ -27,7 +27,7 @@ use crate::k8s::capi_api::{CapiKind, get_capi, list_capi};
 use crate::k8s::objects::{
     DELETE_FOR_MOVE, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
 };
-use crate::k8s::status_patch;
+use crate::k8s::{identity, status_patch};
 use crate::maas::credentials::identity_credentials;
 use crate::maas::no_maas::NoMaas;
 use crate::runtime::context::{ClusterView, Context};
@@ -37,14 +37,25 @@ use crate::runtime::reconciler::{PassResult, reconcile_with};
 /// The controller name in metrics and logs.
 pub const CONTROLLER: &str = "maascluster";
 
-struct KubeClusterStore {
+struct KubeClusterStore<'a> {
     api: Api<MaasCluster>,
-    meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    client: &'a kube::Client,
+    ns: &'a str,
+    cluster: &'a MaasCluster,
 }
 
-impl ClusterStore for KubeClusterStore {
+impl ClusterStore for KubeClusterStore<'_> {
+    /// The identity Secret goes first: once the MaasCluster's finalizer is gone nothing would
+    /// let go of it.
     async fn remove_finalizer(&self) -> Result<(), ReconcileError> {
-        set_finalizer(&self.api, &self.meta, finalizers::MAAS_CLUSTER, false).await
+        identity::let_go(self.client, self.ns, self.cluster).await?;
+        set_finalizer(
+            &self.api,
+            &self.cluster.metadata,
+            finalizers::MAAS_CLUSTER,
+            false,
+        )
+        .await
     }
 }
 
@@ -267,6 +278,9 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
         }
         _ => {}
     }
+    if !deleting {
+        identity::protect(&ctx.client, &ns, obj).await?;
+    }
     let machines = list_machines(ctx, &ns, &fetched.cluster_name).await?;
     let mut facts = cluster_facts(obj, &fetched, uid, machines.len());
     if facts.uses_maas_dns() && !facts.deleting {
@@ -310,7 +324,9 @@ async fn run_pass(
     let creds = identity_credentials(&ctx.client, ns, Some(obj)).await?;
     let store = KubeClusterStore {
         api: api.clone(),
-        meta: obj.metadata.clone(),
+        client: &ctx.client,
+        ns,
+        cluster: obj,
     };
     match ctx.connector.client(creds.as_ref())? {
         Some(m) => run_cluster_pass_report(&m, &store, facts).await,

@@ -3,5 +3,6 @@
 
 pub mod capi_api;
 pub mod conditions;
+pub mod identity;
 pub mod objects;
 pub mod status_patch;

@@ -27,10 +27,45 @@ pub struct Fetched {
     pub maas_cluster: Option<MaasCluster>,
 }
 
+/// Whose MAAS credentials a MaasMachine's pass may use.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CredentialScope<'a> {
+    /// Those of this MaasCluster (its identity Secret, else the provider-wide ones).
+    Cluster(&'a MaasCluster),
+    /// The MaasMachine belongs to no cluster: the provider-wide ones.
+    ProviderWide,
+    /// The MaasMachine names a cluster whose Cluster or MaasCluster was not found: that cluster
+    /// may have credentials of its own, for another MAAS, so none are used (the provider-wide
+    /// ones might answer "not found" for its machine, and that would drop the finalizer).
+    Unknown(String),
+}
+
 impl Fetched {
     /// Whether the Cluster or the MaasMachine is paused.
     pub fn paused(&self, obj: &MaasMachine) -> bool {
         self.cluster.as_ref().is_some_and(Cluster::paused) || has_paused_annotation(&obj.metadata)
+    }
+
+    /// Whose credentials the pass may use.
+    pub fn credential_scope(&self, ns: &str) -> CredentialScope<'_> {
+        let Some(cluster_name) = &self.cluster_name else {
+            return CredentialScope::ProviderWide;
+        };
+        let Some(cluster) = &self.cluster else {
+            return CredentialScope::Unknown(format!("Cluster {ns}/{cluster_name} not found"));
+        };
+        let infrastructure = cluster
+            .spec
+            .infrastructure_ref
+            .as_ref()
+            .and_then(|r| r.name.as_deref());
+        match (infrastructure, &self.maas_cluster) {
+            (_, Some(maas_cluster)) => CredentialScope::Cluster(maas_cluster),
+            (None, None) => CredentialScope::ProviderWide,
+            (Some(name), None) => {
+                CredentialScope::Unknown(format!("MaasCluster {ns}/{name} not found"))
+            }
+        }
     }
 }
 
@@ -246,6 +281,35 @@ cluster:
         );
         assert_eq!(f.deploying_for, None);
         assert_eq!(f.now, now());
+    }
+
+    #[test]
+    fn credentials_are_never_guessed_for_a_cluster_that_is_not_found() {
+        let mut o = objects(FIXTURE);
+        assert!(
+            matches!(o.fetched.credential_scope("team-a"), CredentialScope::Unknown(m) if m.contains("MaasCluster team-a/")),
+            "the Cluster names a MaasCluster that is not there"
+        );
+        let maas_cluster: MaasCluster = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "c1", "namespace": "team-a"},
+            "spec": {}
+        }))
+        .unwrap();
+        o.fetched.maas_cluster = Some(maas_cluster.clone());
+        assert_eq!(
+            o.fetched.credential_scope("team-a"),
+            CredentialScope::Cluster(&maas_cluster)
+        );
+        o.fetched.cluster = None;
+        assert!(matches!(
+            o.fetched.credential_scope("team-a"),
+            CredentialScope::Unknown(m) if m == "Cluster team-a/c1 not found"
+        ));
+        let standalone = Fetched::default();
+        assert_eq!(
+            standalone.credential_scope("team-a"),
+            CredentialScope::ProviderWide
+        );
     }
 
     #[test]

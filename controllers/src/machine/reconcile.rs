@@ -24,7 +24,7 @@ use crate::maas::credentials::{MaasEndpoint, identity_credentials};
 use crate::maas::no_maas::NoMaas;
 use crate::maas::observer::{Observation, SAFETY_NET, Transit};
 use crate::machine::decide::{MaasView, MachineFacts};
-use crate::machine::facts::{Fetched, Settings, machine_facts};
+use crate::machine::facts::{CredentialScope, Fetched, Settings, machine_facts};
 use crate::machine::outcome::events;
 use crate::machine::ready::{add_gpu_inventory, node_target, patch_node};
 use crate::machine::status::{machine_status, machine_status_on_error};
@@ -256,7 +256,14 @@ async fn connect(
     ns: &str,
     fetched: &Fetched,
 ) -> Result<(Option<MaasEndpoint>, Option<MaasClient>), ReconcileError> {
-    let creds = identity_credentials(&ctx.client, ns, fetched.maas_cluster.as_ref()).await?;
+    let maas_cluster = match fetched.credential_scope(ns) {
+        CredentialScope::Cluster(c) => Some(c),
+        CredentialScope::ProviderWide => None,
+        CredentialScope::Unknown(why) => {
+            return Err(ReconcileError::CredentialsUnknown(why));
+        }
+    };
+    let creds = identity_credentials(&ctx.client, ns, maas_cluster).await?;
     let endpoint = ctx.connector.endpoint(creds.as_ref())?;
     let maas = match &endpoint {
         Some(e) => Some(e.client.clone()),

@@ -66,6 +66,10 @@ pub enum ReconcileError {
     /// No MAAS credentials are configured for this object.
     #[error("no MAAS credentials: set MAAS_ENDPOINT and MAAS_API_KEY or an identity Secret")]
     MissingCredentials,
+    /// The object's cluster was not found, so whose MAAS credentials apply is unknown: no MAAS
+    /// call is made with a guess.
+    #[error("MAAS credentials unknown: {0}; no MAAS call is made until it is back")]
+    CredentialsUnknown(String),
     /// The pass took more steps than any legitimate sequence needs.
     #[error("reconcile did not settle after {0} steps")]
     TooManySteps(usize),
@@ -86,7 +90,9 @@ impl ReconcileError {
         match self {
             ReconcileError::Maas(_) | ReconcileError::TooManySteps(_) => Stage::MaasStep,
             ReconcileError::Kube { stage, .. } => *stage,
-            ReconcileError::Invalid(_) | ReconcileError::MissingCredentials => Stage::Fetch,
+            ReconcileError::Invalid(_)
+            | ReconcileError::MissingCredentials
+            | ReconcileError::CredentialsUnknown(_) => Stage::Fetch,
         }
     }
 
@@ -115,7 +121,9 @@ impl ReconcileError {
                 | MaasErrorClass::Decode => false,
             },
             ReconcileError::Kube { .. } => true,
-            ReconcileError::Invalid(_) | ReconcileError::MissingCredentials => false,
+            ReconcileError::Invalid(_)
+            | ReconcileError::MissingCredentials
+            | ReconcileError::CredentialsUnknown(_) => false,
             ReconcileError::TooManySteps(_) => true,
         }
     }
@@ -137,6 +145,7 @@ impl ReconcileError {
             ReconcileError::Kube { .. } => "KubernetesError",
             ReconcileError::Invalid(_) => "InvalidObject",
             ReconcileError::MissingCredentials => "MissingCredentials",
+            ReconcileError::CredentialsUnknown(_) => "CredentialsUnknown",
             ReconcileError::TooManySteps(_) => "NotSettling",
         }
     }
@@ -186,6 +195,7 @@ impl ReconcileError {
             }
             ReconcileError::Invalid(_)
             | ReconcileError::MissingCredentials
+            | ReconcileError::CredentialsUnknown(_)
             | ReconcileError::TooManySteps(_) => self.to_string(),
         }
     }

@@ -199,7 +199,8 @@ async fn churn_cluster(env: &Env) -> Result<u32, HarnessError> {
     let started = tokio::time::Instant::now();
     let mut changes = 0u32;
     while started.elapsed() < WATCH {
-        let patch = json!({"metadata": {"annotations": {"storms.test/churn": changes.to_string()}}});
+        let patch =
+            json!({"metadata": {"annotations": {"storms.test/churn": changes.to_string()}}});
         clusters
             .patch("waiting", &PatchParams::default(), &Patch::Merge(&patch))
             .await?;

@@ -1,0 +1,83 @@
+//! The identity Secret's finalizer: held while a MaasCluster names the Secret, so the credentials
+//! outlive every machine allocated with them, even when the whole namespace is deleted at once.
+
+use capmaas_api::{MaasCluster, finalizers};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client, ResourceExt};
+
+use crate::k8s::objects::{has_finalizer, set_finalizer};
+use crate::maas::credentials::identity_secret_name;
+use crate::runtime::error::{ReconcileError, Stage};
+
+/// Adds the finalizer to the identity Secret `cluster` names, when it lacks it. A Secret already
+/// being deleted is left alone: the finalizer cannot be added then, and the machines are released
+/// before the MaasCluster lets go of it.
+pub async fn protect(
+    client: &Client,
+    ns: &str,
+    cluster: &MaasCluster,
+) -> Result<(), ReconcileError> {
+    let Some(name) = identity_secret_name(cluster) else {
+        return Ok(());
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let Some(secret) = api
+        .get_metadata_opt(&name)
+        .await
+        .map_err(ReconcileError::kube(Stage::Fetch, "read identity Secret"))?
+    else {
+        return Ok(());
+    };
+    let meta = &secret.metadata;
+    if meta.deletion_timestamp.is_some() || has_finalizer(meta, finalizers::MAAS_IDENTITY) {
+        return Ok(());
+    }
+    match set_finalizer(&api, meta, finalizers::MAAS_IDENTITY, true).await {
+        // Installed with a role that may not patch Secrets (an older manifest): the cluster works
+        // as before, without the guard, and the log says so.
+        Err(ReconcileError::Kube {
+            source: kube::Error::Api(status),
+            ..
+        }) if status.code == 403 => {
+            tracing::warn!(secret = %name, "may not patch Secrets: the identity Secret is not protected from deletion");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Removes the finalizer from the identity Secret `cluster` names, unless another MaasCluster of
+/// the namespace that still holds its own finalizer names it too. Runs as the MaasCluster's last
+/// step, when all its machines are released.
+pub async fn let_go(
+    client: &Client,
+    ns: &str,
+    cluster: &MaasCluster,
+) -> Result<(), ReconcileError> {
+    let Some(name) = identity_secret_name(cluster) else {
+        return Ok(());
+    };
+    let others = Api::<MaasCluster>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .map_err(ReconcileError::kube(Stage::Store, "list MaasClusters"))?;
+    let still_used = others.items.iter().any(|c| {
+        c.uid() != cluster.uid()
+            && has_finalizer(&c.metadata, finalizers::MAAS_CLUSTER)
+            && identity_secret_name(c).as_deref() == Some(name.as_str())
+    });
+    if still_used {
+        return Ok(());
+    }
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    match api
+        .get_metadata_opt(&name)
+        .await
+        .map_err(ReconcileError::kube(Stage::Store, "read identity Secret"))?
+    {
+        Some(secret) => {
+            set_finalizer(&api, &secret.metadata, finalizers::MAAS_IDENTITY, false).await
+        }
+        None => Ok(()),
+    }
+}
