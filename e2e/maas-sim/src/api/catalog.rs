@@ -72,6 +72,7 @@ pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
                         .machines
                         .values()
                         .filter(|m| m.tags.iter().any(|t| t == name))
+                        .filter(|m| crate::lifecycle::can_access(m, &ctx.caller))
                         .map(|m| machine_json(world, m))
                         .collect(),
                 ))

@@ -5,7 +5,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{Ctx, Outcome};
-use crate::lifecycle::{DeployRequest, OpError, ReleaseRequest};
+use crate::lifecycle::{DeployRequest, OpError, ReleaseRequest, can_access};
 use crate::render::{HARDWARE_TYPES, device_json, machine_json, node_devices};
 use crate::reply::Reply;
 use crate::world::World;
@@ -43,6 +43,9 @@ pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
             "Machine"
         };
         return Outcome::read(Reply::not_found(model));
+    }
+    if let Err(e) = world.check_view(&id, &ctx.caller) {
+        return Outcome::read(Reply::from_op_error(e));
     }
     match action {
         "read" => Outcome::read(machine_reply(world, &id)),
@@ -104,8 +107,19 @@ pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
             done(world, &id, result)
         }
         "mark_broken" => {
-            let result = world.mark_broken(&id, &ctx.caller, p.get("comment"));
-            done(world, &id, result)
+            // MAAS still reads the older name of the comment when no comment is given.
+            let comment = p
+                .get("comment")
+                .filter(|c| !c.is_empty())
+                .or_else(|| p.get("error_description"));
+            match world.mark_broken(&id, &ctx.caller, comment) {
+                Ok(events) => {
+                    let mut outcome = Outcome::write(machine_reply(world, &id));
+                    outcome.events = events;
+                    outcome
+                }
+                Err(e) => Outcome::read(Reply::from_op_error(e)),
+            }
         }
         "mark_fixed" => {
             let result = world.mark_fixed(&id, &ctx.caller);
@@ -133,6 +147,9 @@ pub fn devices(world: &mut World, ctx: &Ctx<'_>) -> Outcome {
     let Some(m) = world.machine(id) else {
         return Outcome::read(Reply::not_found("Node"));
     };
+    if !can_access(m, &ctx.caller) {
+        return Outcome::read(Reply::from_op_error(OpError::Forbidden(String::new())));
+    }
     let p = ctx.params;
     let mut types = Vec::new();
     for t in p.get_all("hardware_type") {
@@ -181,6 +198,9 @@ pub fn device(world: &mut World, ctx: &Ctx<'_>) -> Outcome {
     let Some(m) = world.machine(ctx.route.param("system_id")) else {
         return Outcome::read(Reply::not_found("Node"));
     };
+    if !can_access(m, &ctx.caller) {
+        return Outcome::read(Reply::from_op_error(OpError::Forbidden(String::new())));
+    }
     let wanted = ctx.route.param("id");
     match node_devices(m).iter().find(|d| d.id.to_string() == wanted) {
         Some(d) => Outcome::read(Reply::json(device_json(m, d))),
