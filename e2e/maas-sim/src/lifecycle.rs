@@ -258,6 +258,35 @@ impl World {
         events
     }
 
+    /// Deploys `count` machines to `username` at once (the fixed setup of another user's
+    /// machines). Plain machines go first, the highest host names first, so the cheapest
+    /// machines and the GPU machines stay available; returns their system ids.
+    pub fn predeploy(&mut self, username: &str, count: usize) -> Vec<String> {
+        let mut candidates: Vec<(bool, String, String)> = self
+            .machines
+            .values()
+            .filter(|m| m.status == NodeStatus::Ready && m.owner.is_none())
+            .map(|m| (!m.gpus.is_empty(), m.hostname.clone(), m.system_id.clone()))
+            .collect();
+        candidates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        let mut ids = Vec::new();
+        for (_, _, id) in candidates.into_iter().take(count) {
+            let ip = self.subnet.first_free(&self.used_ips());
+            let Some(m) = self.machines.get_mut(&id) else {
+                continue;
+            };
+            set_status(m, NodeStatus::Deployed);
+            m.status_message = "Deployed".to_string();
+            m.owner = Some(username.to_string());
+            m.power_state = PowerState::On;
+            m.osystem = "ubuntu".to_string();
+            m.distro_series = DEFAULT_SERIES.to_string();
+            m.ip_addresses = ip.into_iter().collect();
+            ids.push(id);
+        }
+        ids
+    }
+
     /// Schedules a machine to break at `at`.
     pub fn schedule_break(&mut self, id_or_hostname: &str, at: Timestamp) -> bool {
         match self
@@ -836,6 +865,29 @@ mod tests {
             w.set_owner_data(&bobs, &admin(), &[]),
             Err(OpError::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn predeployed_machines_spare_the_gpu_and_cheapest_ones() {
+        let mut w = world();
+        let ids = w.predeploy("other", 2);
+        assert_eq!(ids.len(), 2);
+        let hostnames: Vec<&str> = ids
+            .iter()
+            .map(|id| w.machines[id].hostname.as_str())
+            .collect();
+        assert_eq!(hostnames, vec!["node-006", "node-005"]);
+        for id in &ids {
+            let m = &w.machines[id];
+            assert_eq!(m.status, NodeStatus::Deployed);
+            assert_eq!(m.owner.as_deref(), Some("other"));
+            assert_eq!(m.ip_addresses.len(), 1);
+        }
+        assert_ne!(
+            w.machines[&ids[0]].ip_addresses,
+            w.machines[&ids[1]].ip_addresses
+        );
+        assert_eq!(w.predeploy("other", 100).len(), 5);
     }
 
     #[test]

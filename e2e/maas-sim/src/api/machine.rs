@@ -49,6 +49,16 @@ pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
     }
     match action {
         "read" => Outcome::read(machine_reply(world, &id)),
+        "update" => {
+            // MAAS asks for the admin permission: the owner of the machine is not enough.
+            if !ctx.caller.is_admin() {
+                return Outcome::read(Reply::from_op_error(OpError::Forbidden(String::new())));
+            }
+            match crate::machine_update::update_machine(world, &id, p) {
+                Ok(()) => Outcome::write(machine_reply(world, &id)),
+                Err(errors) => Outcome::read(Reply::form_errors(errors)),
+            }
+        }
         "deploy" => {
             let user_data = match p.get("user_data").map(decode_user_data).transpose() {
                 Ok(u) => u,
