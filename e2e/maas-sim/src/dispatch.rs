@@ -319,6 +319,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_post_signs_its_form_body() {
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let keys = |method: Method, headers: &HeaderMap| -> Vec<String> {
+            signed_params(&method, Some("op=x"), headers, b"a=1&b=2")
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(keys(Method::POST, &form), vec!["op", "a", "b"]);
+        assert_eq!(keys(Method::PUT, &form), vec!["op"]);
+        assert_eq!(keys(Method::POST, &HeaderMap::new()), vec!["op"]);
+    }
+
+    #[test]
     fn resolve_follows_django() {
         assert!(matches!(
             resolve("/MAAS/api/2.0/machines/"),
