@@ -64,9 +64,21 @@ pub struct Cli {
     /// A machine that goes Broken, `NAME[:AFTER_SECONDS]` (repeatable).
     #[arg(long = "break-machine")]
     pub break_machines: Vec<String>,
+    /// A machine whose every deployment fails, system id or host name (repeatable).
+    #[arg(long = "fail-deploy-machine")]
+    pub fail_deploy_machines: Vec<String>,
     /// Seed of the fault draws.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Seconds an idle keep-alive connection stays open (MAAS's front end: 65).
+    #[arg(long, default_value_t = crate::config::DEFAULT_IDLE_TIMEOUT_SECONDS)]
+    pub idle_timeout_seconds: f64,
+    /// Issue the main API key to a non-admin user, as a MAAS account without admin rights.
+    #[arg(long)]
+    pub non_admin: bool,
+    /// Machines Deployed to another non-admin user at start (default 2 with --non-admin).
+    #[arg(long)]
+    pub other_user_machines: Option<usize>,
     /// Log as JSON lines.
     #[arg(long)]
     pub log_json: bool,
@@ -142,6 +154,9 @@ pub fn faults_from_flags(cli: &Cli) -> Result<FaultConfig, String> {
             after_seconds: after,
         });
     }
+    config
+        .fail_deploy_machines
+        .extend(cli.fail_deploy_machines.iter().cloned());
     if cli.deploy_failure_rate > 0.0 {
         config.deploy_failure_rate = cli.deploy_failure_rate;
     }
@@ -177,6 +192,9 @@ pub fn config_from_cli(cli: &Cli) -> Result<SimConfig, String> {
         state_file: cli.state_file.clone(),
         kubeconfig: cli.kubeconfig.clone(),
         faults: faults_from_flags(cli)?,
+        idle_timeout_seconds: cli.idle_timeout_seconds,
+        non_admin: cli.non_admin,
+        other_user_machines: cli.other_user_machines,
     })
 }
 
@@ -212,6 +230,27 @@ mod tests {
         assert_eq!(c.gpu_machines, 1);
         assert_eq!(c.deploy_seconds, 0.0);
         assert_eq!(c.api_key.as_deref(), Some("a:b:c"));
+        assert!(!c.non_admin);
+        assert_eq!(c.effective_other_user_machines(), 0);
+        assert_eq!(c.idle_timeout_seconds, 5.0);
+    }
+
+    #[test]
+    fn non_admin_and_connection_flags() {
+        let c = config_from_cli(&parse(&[
+            "--non-admin",
+            "--idle-timeout-seconds",
+            "65",
+            "--fail-deploy-machine",
+            "node-002",
+        ]))
+        .unwrap();
+        assert!(c.non_admin);
+        assert_eq!(c.effective_other_user_machines(), 2);
+        assert_eq!(c.idle_timeout_seconds, 65.0);
+        assert_eq!(c.faults.fail_deploy_machines, vec!["node-002".to_string()]);
+        let c = config_from_cli(&parse(&["--non-admin", "--other-user-machines", "0"])).unwrap();
+        assert_eq!(c.effective_other_user_machines(), 0);
     }
 
     #[test]

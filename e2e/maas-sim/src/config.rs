@@ -13,6 +13,12 @@ use crate::inventory::Inventory;
 
 /// The user name the main API key belongs to (an administrator, as in a fresh MAAS).
 pub const ADMIN_USER: &str = "admin";
+/// The non-admin user the main API key belongs to with `non_admin`.
+pub const NON_ADMIN_USER: &str = "user";
+/// The other non-admin user, owner of `other_user_machines`.
+pub const OTHER_USER: &str = "other";
+/// Default seconds before an idle keep-alive connection is closed.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: f64 = 5.0;
 
 /// Everything a simulator needs to start. `Default` gives a loopback server on a free port
 /// with 10 plain and 2 GPU machines and immediate transitions.
@@ -44,6 +50,15 @@ pub struct SimConfig {
     pub kubeconfig: Option<PathBuf>,
     /// Faults active from the start (added to the inventory's).
     pub faults: FaultConfig,
+    /// Seconds an idle keep-alive connection stays open (MAAS's nginx front end keeps them
+    /// 65 seconds; the default is shorter so tests see it happen).
+    pub idle_timeout_seconds: f64,
+    /// Issue the main API key to a non-admin user (`NON_ADMIN_USER`), as a MAAS where the
+    /// provider runs with an ordinary account; the admin key is then a separate one.
+    pub non_admin: bool,
+    /// Machines Deployed to another non-admin user (`OTHER_USER`) at start, out of the main
+    /// user's reach; two by default when `non_admin` is set, none otherwise.
+    pub other_user_machines: Option<usize>,
 }
 
 /// A non-admin user and its API key.
@@ -71,6 +86,9 @@ impl Default for SimConfig {
             state_file: None,
             kubeconfig: None,
             faults: FaultConfig::default(),
+            idle_timeout_seconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
+            non_admin: false,
+            other_user_machines: None,
         }
     }
 }
@@ -81,6 +99,12 @@ impl SimConfig {
         self.release_seconds
             .unwrap_or(self.deploy_seconds / 3.0)
             .max(0.0)
+    }
+
+    /// How many machines start Deployed to `OTHER_USER`.
+    pub fn effective_other_user_machines(&self) -> usize {
+        self.other_user_machines
+            .unwrap_or(if self.non_admin { 2 } else { 0 })
     }
 
     /// Erase time actually used.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, Request, StatusCode, header};
@@ -12,12 +12,13 @@ use jiff::Timestamp;
 
 use crate::api::{Ctx, handle};
 use crate::config::ADMIN_USER;
+use crate::faults::{AfterApply, InjectedError};
 use crate::lifecycle::Caller;
 use crate::oauth::{SignedRequest, verify};
 use crate::params::{BodyKind, Params, body_kind, split_params};
 use crate::reply::Reply;
 use crate::requests::RequestEntry;
-use crate::routes::{API_PREFIX, Action, RouteMatch, find_action, match_path};
+use crate::routes::{API_PREFIX, Action, RouteMatch, find_action, match_op_path, match_path};
 use crate::shared::{Shared, lock};
 
 /// Largest body accepted (user data can be large; MAAS accepts a few MiB).
@@ -48,7 +49,7 @@ pub fn resolve(path: &str) -> Target {
     if rest == "describe/" {
         return Target::Describe;
     }
-    if let Some(m) = match_path(rest) {
+    if let Some(m) = match_path(rest).or_else(|| match_op_path(rest)) {
         return Target::Route(m);
     }
     if !rest.ends_with('/') {
@@ -81,15 +82,14 @@ pub async fn serve(State(shared): State<Arc<Shared>>, request: Request<Body>) ->
                 .into_response();
         }
     };
-    let (op_label, reply) = answer(
-        &shared,
-        &method,
-        &path,
-        query.as_deref(),
-        &parts.headers,
+    let incoming = Incoming {
+        method: &method,
+        path: &path,
+        query: query.as_deref(),
+        headers: &parts.headers,
         body,
-    )
-    .await;
+    };
+    let (op_label, reply) = answer(&shared, &incoming).await;
     // Method, path, operation and code only: never headers, parameters or bodies.
     tracing::debug!(%method, %path, op = %op_label, code = reply.logged_code(), "request");
     lock(&shared.requests).record(RequestEntry {
@@ -98,6 +98,10 @@ pub async fn serve(State(shared): State<Arc<Shared>>, request: Request<Body>) ->
         op: op_label,
         code: reply.logged_code(),
     });
+    if let Some(hold) = reply.hold {
+        // Logged already: a caller that gives up and hangs up ends this task here.
+        tokio::time::sleep(hold).await;
+    }
     reply.into_response()
 }
 
@@ -107,34 +111,47 @@ fn op_of(query: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn answer(
-    shared: &Shared,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: axum::body::Bytes,
-) -> (String, Reply) {
-    let route = match resolve(path) {
-        Target::NotFound => return ("-".to_string(), Reply::no_route()),
+/// One request as the dispatcher reads it.
+struct Incoming<'a> {
+    method: &'a Method,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: &'a HeaderMap,
+    body: Bytes,
+}
+
+/// The route a path leads to, or the answer when it leads to none.
+fn route_or_reply(req: &Incoming<'_>) -> Result<RouteMatch, (String, Reply)> {
+    match resolve(req.path) {
+        Target::Route(route) => Ok(route),
+        Target::NotFound => Err(("-".to_string(), Reply::no_route())),
         Target::AppendSlash => {
-            let location = match query {
-                Some(q) => format!("{path}/?{q}"),
-                None => format!("{path}/"),
+            let location = match req.query {
+                Some(q) => format!("{}/?{q}", req.path),
+                None => format!("{}/", req.path),
             };
-            return ("-".to_string(), Reply::redirect(location));
+            Err(("-".to_string(), Reply::redirect(location)))
         }
         Target::Describe => {
             let label = "describe:read".to_string();
-            if *method != Method::GET {
-                return (label, signature_error(method, op_of(query).as_deref()));
+            if *req.method != Method::GET {
+                return Err((
+                    label,
+                    signature_error(req.method, op_of(req.query).as_deref()),
+                ));
             }
-            let base = format!("http://{}", host(headers));
-            return (label, Reply::json(crate::describe::describe(&base)));
+            let base = format!("http://{}", host(req.headers));
+            Err((label, Reply::json(crate::describe::describe(&base))))
         }
-        Target::Route(route) => route,
+    }
+}
+
+async fn answer(shared: &Shared, req: &Incoming<'_>) -> (String, Reply) {
+    let route = match route_or_reply(req) {
+        Ok(route) => route,
+        Err(early) => return early,
     };
-    let split = match split_params(method, query, headers, &body).await {
+    let split = match split_params(req.method, req.query, req.headers, &req.body).await {
         Ok(p) => p,
         Err(message) => {
             return (
@@ -143,9 +160,13 @@ async fn answer(
             );
         }
     };
-    let op = split.op().map(str::to_string);
+    // MAAS takes `op` from the query, else the body, else an `op-NAME` path.
+    let op = split
+        .op()
+        .map(str::to_string)
+        .or_else(|| route.path_op.clone());
     let action: Option<&'static Action> =
-        find_action(route.resource, method.as_str(), op.as_deref());
+        find_action(route.resource, req.method.as_str(), op.as_deref());
     let label = format!(
         "{}:{}",
         route.resource.label,
@@ -154,65 +175,94 @@ async fn answer(
             |a| a.name.to_string()
         )
     );
-
     // Authentication comes first, as in MAAS.
-    let caller = if route.resource.anonymous {
-        Caller {
-            username: ADMIN_USER.to_string(),
-        }
-    } else {
-        let mut signed_params = Params::from_urlencoded(query.unwrap_or("").as_bytes()).0;
-        if body_kind(headers) == BodyKind::Form {
-            signed_params.extend(Params::from_urlencoded(&body).0);
-        }
-        let base_url = format!("http://{}{}", host(headers), path);
-        let signed = SignedRequest {
-            method: method.as_str(),
-            base_url: &base_url,
-            params: &signed_params,
-        };
-        let auth_header = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok());
-        let result = {
-            let mut nonces = lock(&shared.nonces);
-            verify(
-                auth_header,
-                &signed,
-                &shared.keys,
-                &mut nonces,
-                Timestamp::now().as_second(),
-            )
-        };
-        match result {
-            Ok(creds) => Caller {
-                username: creds.username,
-            },
-            Err(e) => return (label, Reply::text(StatusCode::UNAUTHORIZED, e.to_string())),
-        }
+    let caller = match authenticate(shared, req, &route) {
+        Ok(caller) => caller,
+        Err(reply) => return (label, reply),
     };
     let Some(action) = action else {
-        return (label, signature_error(method, op.as_deref()));
+        return (label, signature_error(req.method, op.as_deref()));
     };
+    let reply = apply(
+        shared,
+        &label,
+        action,
+        &route,
+        caller,
+        &split.handler_params(),
+    )
+    .await;
+    (label, reply)
+}
 
-    let decision = lock(&shared.faults).decide(&label);
+/// The parameters an OAuth signature covers, as MAAS collects them: the query string, and
+/// the form body of a POST only (Django fills `request.POST` for POST requests alone, so a
+/// PUT's form body is not signed).
+pub fn signed_params(
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let mut params = Params::from_urlencoded(query.unwrap_or("").as_bytes()).0;
+    if *method == Method::POST && body_kind(headers) == BodyKind::Form {
+        params.extend(Params::from_urlencoded(body).0);
+    }
+    params
+}
+
+fn authenticate(shared: &Shared, req: &Incoming<'_>, route: &RouteMatch) -> Result<Caller, Reply> {
+    if route.resource.anonymous {
+        return Ok(Caller {
+            username: ADMIN_USER.to_string(),
+        });
+    }
+    let params = signed_params(req.method, req.query, req.headers, &req.body);
+    let base_url = format!("http://{}{}", host(req.headers), req.path);
+    let signed = SignedRequest {
+        method: req.method.as_str(),
+        base_url: &base_url,
+        params: &params,
+    };
+    let auth_header = req
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let mut nonces = lock(&shared.nonces);
+    verify(
+        auth_header,
+        &signed,
+        &shared.keys,
+        &mut nonces,
+        Timestamp::now().as_second(),
+    )
+    .map(|creds| Caller {
+        username: creds.username,
+    })
+    .map_err(|e| Reply::text(StatusCode::UNAUTHORIZED, e.to_string()))
+}
+
+/// Injects the faults chosen for this request around the handler.
+async fn apply(
+    shared: &Shared,
+    label: &str,
+    action: &Action,
+    route: &RouteMatch,
+    caller: Caller,
+    params: &Params,
+) -> Reply {
+    let decision = lock(&shared.faults).decide(label);
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
     }
     if decision.reset {
-        return (label, Reply::reset());
+        return Reply::reset();
     }
     if let Some(e) = decision.error {
-        let mut reply = Reply::text(
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-            e.body,
-        );
-        reply.retry_after = e.retry_after;
-        return (label, reply);
+        return injected_reply(e);
     }
-
-    let params = split.handler_params();
-    let deploy_fails = action.name == "deploy" && lock(&shared.faults).deploy_fails();
+    let deploy_fails =
+        action.name == "deploy" && lock(&shared.faults).deploy_fails(route.param("system_id"));
     let now = Timestamp::now();
     let outcome = {
         let mut world = lock(&shared.world);
@@ -221,8 +271,8 @@ async fn answer(
             caller,
             now,
             timing: shared.timing,
-            route: &route,
-            params: &params,
+            route,
+            params,
             deploy_fails,
         };
         handle(&mut world, &ctx, action.name)
@@ -231,11 +281,26 @@ async fn answer(
         shared.dirty.store(true, Ordering::Release);
     }
     shared.emit(outcome.events);
-    if decision.lose_answer {
-        // Applied and committed; the caller only sees the connection close.
-        return (label, Reply::reset());
+    // Applied and committed: whatever comes now, MAAS did it.
+    match decision.after {
+        None => outcome.reply,
+        Some(AfterApply::Lose) => Reply::reset(),
+        Some(AfterApply::Hold(hold)) => {
+            let mut reply = outcome.reply;
+            reply.hold = Some(hold);
+            reply
+        }
+        Some(AfterApply::Fail(e)) => injected_reply(e),
     }
-    (label, outcome.reply)
+}
+
+fn injected_reply(e: InjectedError) -> Reply {
+    let mut reply = Reply::text(
+        StatusCode::from_u16(e.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        e.body,
+    );
+    reply.retry_after = e.retry_after;
+    reply
 }
 
 fn signature_error(method: &Method, op: Option<&str>) -> Reply {
@@ -254,6 +319,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_post_signs_its_form_body() {
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let keys = |method: Method, headers: &HeaderMap| -> Vec<String> {
+            signed_params(&method, Some("op=x"), headers, b"a=1&b=2")
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(keys(Method::POST, &form), vec!["op", "a", "b"]);
+        assert_eq!(keys(Method::PUT, &form), vec!["op"]);
+        assert_eq!(keys(Method::POST, &HeaderMap::new()), vec!["op"]);
+    }
+
+    #[test]
     fn resolve_follows_django() {
         assert!(matches!(
             resolve("/MAAS/api/2.0/machines/"),
@@ -264,6 +347,15 @@ mod tests {
         assert_eq!(resolve("/MAAS/api/2.0/describe"), Target::AppendSlash);
         assert_eq!(resolve("/MAAS/api/2.0/describe/"), Target::Describe);
         assert_eq!(resolve("/MAAS/api/2.0/nothing"), Target::NotFound);
+        assert!(matches!(
+            resolve("/MAAS/api/2.0/tags/gpu/op-update_nodes"),
+            Target::Route(m) if m.path_op.as_deref() == Some("update_nodes")
+        ));
+        assert_eq!(
+            resolve("/MAAS/api/2.0/tags/gpu/op-update_nodes/"),
+            Target::NotFound
+        );
+        assert_eq!(resolve("/MAAS/api/2.0/tags/gpu/op-nope"), Target::NotFound);
         assert_eq!(resolve("/elsewhere/"), Target::NotFound);
     }
 }

@@ -1,7 +1,12 @@
 //! Fault injection: what to break (configuration, settable at start and at run time) and the
 //! decision, per request, of whether to break it. Decisions are pure given the random draw, and a
-//! deterministic mode (`fail_next`, `reset_next`, `fail_next_deploys`) needs no randomness at all.
+//! deterministic mode (the `*_next` counters, `fail_next_deploys`) needs no randomness at all.
+//!
+//! Two families: faults before the operation (an error or a reset instead of doing it) and
+//! faults after it (MAAS did it and committed, but the caller never learns so: the connection
+//! is reset, the answer comes only after the caller's timeout, or a 5xx comes instead of it).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -18,6 +23,9 @@ pub struct FaultConfig {
     pub deploy_failure_rate: f64,
     /// The next K deployments to start end in `Failed deployment` (deterministic).
     pub fail_next_deploys: u32,
+    /// Machines (system id or host name) whose every deployment ends in `Failed deployment`,
+    /// as a machine with broken hardware would.
+    pub fail_deploy_machines: Vec<String>,
     /// Machines (system id or host name) that go `Broken`, after a delay.
     pub break_machines: Vec<BreakMachine>,
     /// Seed of the random draws, for reproducible runs; random when absent.
@@ -64,6 +72,23 @@ pub struct FaultRule {
     /// answer.
     #[serde(default)]
     pub lose_rate: f64,
+    /// Apply the next K calls, then hold the answer for `hold_ms` before sending it: by then
+    /// the caller has given up (deterministic; counts down).
+    #[serde(default)]
+    pub hold_next: u32,
+    /// Probability (0..=1) of applying a call and then holding its answer for `hold_ms`.
+    #[serde(default)]
+    pub hold_rate: f64,
+    /// Milliseconds a held answer waits.
+    #[serde(default = "default_hold_ms")]
+    pub hold_ms: u64,
+    /// Apply the next K calls, then answer with `status` (a 5xx after commit) instead of the
+    /// result (deterministic; counts down).
+    #[serde(default)]
+    pub fail_after_next: u32,
+    /// Probability (0..=1) of applying a call and then answering with `status`.
+    #[serde(default)]
+    pub fail_after_rate: f64,
 }
 
 /// A machine that breaks on its own.
@@ -81,17 +106,40 @@ fn default_status() -> u16 {
     503
 }
 
+/// Longer than the timeouts MAAS clients use for one call.
+fn default_hold_ms() -> u64 {
+    60_000
+}
+
 /// What to do with one request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FaultDecision {
     /// Wait this long first.
     pub latency: Duration,
-    /// Then close the connection without answering.
+    /// Then close the connection without applying the operation or answering.
     pub reset: bool,
-    /// Apply the operation, then close the connection without answering.
-    pub lose_answer: bool,
-    /// Or answer with this error instead.
+    /// Or answer with this error instead of applying the operation.
     pub error: Option<InjectedError>,
+    /// Or apply the operation, then do this instead of answering normally.
+    pub after: Option<AfterApply>,
+}
+
+impl FaultDecision {
+    /// Whether some fault other than latency was chosen (one per request).
+    fn decided(&self) -> bool {
+        self.reset || self.error.is_some() || self.after.is_some()
+    }
+}
+
+/// What becomes of the answer to an operation that was applied and committed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterApply {
+    /// Close the connection without the answer.
+    Lose,
+    /// Send the answer only after this long (the caller has given up by then).
+    Hold(Duration),
+    /// Answer with this error instead of the result.
+    Fail(InjectedError),
 }
 
 /// An injected error answer.
@@ -120,6 +168,11 @@ impl FaultRule {
             reset_next: 0,
             lose_next: 0,
             lose_rate: 0.0,
+            hold_next: 0,
+            hold_rate: 0.0,
+            hold_ms: default_hold_ms(),
+            fail_after_next: 0,
+            fail_after_rate: 0.0,
         }
     }
 
@@ -134,6 +187,8 @@ impl FaultRule {
 pub struct FaultState {
     config: FaultConfig,
     rng: StdRng,
+    /// System ids of `fail_deploy_machines`, resolved against the world.
+    failing_machines: BTreeSet<String>,
 }
 
 impl FaultState {
@@ -143,7 +198,16 @@ impl FaultState {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_rng(&mut rand::rng()),
         };
-        Self { config, rng }
+        Self {
+            config,
+            rng,
+            failing_machines: BTreeSet::new(),
+        }
+    }
+
+    /// Sets the system ids whose deployments always fail (`fail_deploy_machines` resolved).
+    pub fn set_failing_machines(&mut self, system_ids: BTreeSet<String>) {
+        self.failing_machines = system_ids;
     }
 
     /// The configuration now in force (counters as they stand).
@@ -157,45 +221,29 @@ impl FaultState {
     }
 
     /// Decides the fate of one request of operation `op`, consuming deterministic counters.
+    /// Latencies add up; of the other faults the first rule that chooses one wins, with
+    /// counters before rates and faults after the operation before faults instead of it.
     pub fn decide(&mut self, op: &str) -> FaultDecision {
         let mut decision = FaultDecision::default();
         for rule in self.config.rules.iter_mut().filter(|r| r.matches(op)) {
             decision.latency += Duration::from_millis(rule.latency_ms);
-            if decision.reset || decision.lose_answer || decision.error.is_some() {
+            if decision.decided() {
                 continue;
             }
-            if rule.lose_next > 0 {
-                rule.lose_next -= 1;
-                decision.lose_answer = true;
-                continue;
-            }
-            if rule.lose_rate > 0.0 && self.rng.random_bool(rule.lose_rate.clamp(0.0, 1.0)) {
-                decision.lose_answer = true;
-                continue;
-            }
-            if rule.reset_next > 0 {
-                rule.reset_next -= 1;
-                decision.reset = true;
-                continue;
-            }
-            if rule.fail_next > 0 {
-                rule.fail_next -= 1;
-                decision.error = Some(injected(rule));
-                continue;
-            }
-            if rule.reset_rate > 0.0 && self.rng.random_bool(rule.reset_rate.clamp(0.0, 1.0)) {
-                decision.reset = true;
-                continue;
-            }
-            if rule.error_rate > 0.0 && self.rng.random_bool(rule.error_rate.clamp(0.0, 1.0)) {
-                decision.error = Some(injected(rule));
+            decision.after = after_apply(rule, &mut self.rng);
+            if decision.after.is_none() {
+                before_apply(rule, &mut self.rng, &mut decision);
             }
         }
         decision
     }
 
-    /// Decides whether the deployment starting now will fail.
-    pub fn deploy_fails(&mut self) -> bool {
+    /// Decides whether the deployment of `system_id` starting now will fail. A machine that
+    /// always fails leaves the counters and the random draws to the other machines.
+    pub fn deploy_fails(&mut self, system_id: &str) -> bool {
+        if self.failing_machines.contains(system_id) {
+            return true;
+        }
         if self.config.fail_next_deploys > 0 {
             self.config.fail_next_deploys -= 1;
             return true;
@@ -207,6 +255,52 @@ impl FaultState {
     /// Takes the machines to break (the world schedules them).
     pub fn take_break_machines(&mut self) -> Vec<BreakMachine> {
         std::mem::take(&mut self.config.break_machines)
+    }
+}
+
+fn draw(rng: &mut StdRng, rate: f64) -> bool {
+    rate > 0.0 && rng.random_bool(rate.clamp(0.0, 1.0))
+}
+
+fn count_down(counter: &mut u32) -> bool {
+    if *counter > 0 {
+        *counter -= 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// The fault, if any, this rule puts on the answer of an applied operation.
+fn after_apply(rule: &mut FaultRule, rng: &mut StdRng) -> Option<AfterApply> {
+    let hold = AfterApply::Hold(Duration::from_millis(rule.hold_ms));
+    if count_down(&mut rule.lose_next) {
+        Some(AfterApply::Lose)
+    } else if count_down(&mut rule.hold_next) {
+        Some(hold)
+    } else if count_down(&mut rule.fail_after_next) {
+        Some(AfterApply::Fail(injected(rule)))
+    } else if draw(rng, rule.lose_rate) {
+        Some(AfterApply::Lose)
+    } else if draw(rng, rule.hold_rate) {
+        Some(hold)
+    } else if draw(rng, rule.fail_after_rate) {
+        Some(AfterApply::Fail(injected(rule)))
+    } else {
+        None
+    }
+}
+
+/// The fault, if any, this rule puts in place of the operation.
+fn before_apply(rule: &mut FaultRule, rng: &mut StdRng, decision: &mut FaultDecision) {
+    if count_down(&mut rule.reset_next) {
+        decision.reset = true;
+    } else if count_down(&mut rule.fail_next) {
+        decision.error = Some(injected(rule));
+    } else if draw(rng, rule.reset_rate) {
+        decision.reset = true;
+    } else if draw(rng, rule.error_rate) {
+        decision.error = Some(injected(rule));
     }
 }
 
@@ -263,10 +357,71 @@ mod tests {
             ..Default::default()
         });
         let first = state.decide("machines:allocate");
-        assert!(first.lose_answer && first.error.is_none());
+        assert!(first.after == Some(AfterApply::Lose) && first.error.is_none());
         let second = state.decide("machines:allocate");
-        assert!(!second.lose_answer && second.error.is_some());
+        assert!(second.after.is_none() && second.error.is_some());
         assert_eq!(state.decide("machines:allocate"), FaultDecision::default());
+    }
+
+    #[test]
+    fn answers_held_or_failed_after_apply_count_down_in_order() {
+        let mut a = rule("deploy");
+        a.hold_next = 1;
+        a.hold_ms = 1500;
+        a.fail_after_next = 1;
+        a.status = 502;
+        a.fail_next = 1;
+        let mut state = FaultState::new(FaultConfig {
+            rules: vec![a],
+            ..Default::default()
+        });
+        assert_eq!(
+            state.decide("machine:deploy").after,
+            Some(AfterApply::Hold(Duration::from_millis(1500)))
+        );
+        let failed = state.decide("machine:deploy");
+        assert!(failed.error.is_none());
+        assert!(matches!(failed.after, Some(AfterApply::Fail(ref e)) if e.status == 502));
+        let before = state.decide("machine:deploy");
+        assert!(before.after.is_none() && before.error.is_some());
+        assert_eq!(state.decide("machine:deploy"), FaultDecision::default());
+        assert_eq!(state.decide("machine:read"), FaultDecision::default());
+    }
+
+    #[test]
+    fn after_apply_rates_draw_from_the_seed() {
+        let mut r = rule("*");
+        r.hold_rate = 0.3;
+        r.fail_after_rate = 0.3;
+        let config = FaultConfig {
+            rules: vec![r],
+            seed: Some(9),
+            ..Default::default()
+        };
+        let draw = |config: &FaultConfig| {
+            let mut s = FaultState::new(config.clone());
+            (0..64)
+                .map(|_| s.decide("machines:allocate").after)
+                .collect::<Vec<_>>()
+        };
+        let a = draw(&config);
+        assert_eq!(a, draw(&config));
+        let held = a
+            .iter()
+            .filter(|d| matches!(d, Some(AfterApply::Hold(_))))
+            .count();
+        let failed = a
+            .iter()
+            .filter(|d| matches!(d, Some(AfterApply::Fail(_))))
+            .count();
+        assert!(
+            held > 0 && failed > 0 && held + failed < 64,
+            "{held} {failed}"
+        );
+        // A rule written without the new fields holds for the default time.
+        let parsed: FaultRule =
+            serde_json::from_str(r#"{"op": "deploy", "hold_next": 1}"#).unwrap();
+        assert_eq!(parsed.hold_ms, default_hold_ms());
     }
 
     #[test]
@@ -314,7 +469,21 @@ mod tests {
             seed: Some(3),
             ..Default::default()
         });
-        assert!(state.deploy_fails());
-        assert!(!state.deploy_fails());
+        assert!(state.deploy_fails("a"));
+        assert!(!state.deploy_fails("a"));
+    }
+
+    #[test]
+    fn failing_machines_fail_every_time_without_using_the_counter() {
+        let mut state = FaultState::new(FaultConfig {
+            fail_next_deploys: 1,
+            ..Default::default()
+        });
+        state.set_failing_machines(["bad".to_string()].into());
+        assert!(state.deploy_fails("bad"));
+        assert!(state.deploy_fails("bad"));
+        assert!(state.deploy_fails("good"));
+        assert!(!state.deploy_fails("good"));
+        assert!(state.deploy_fails("bad"));
     }
 }

@@ -43,6 +43,7 @@ pub mod error;
 pub mod faults;
 pub mod inventory;
 pub mod lifecycle;
+pub mod machine_update;
 pub mod oauth;
 pub mod params;
 pub mod render;

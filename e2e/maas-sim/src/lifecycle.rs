@@ -108,18 +108,111 @@ pub fn resolve_series(images: &[String], wanted: &str) -> Option<(String, String
     })
 }
 
+/// MAAS answers a refused permission check with an empty 403 (a bare `PermissionDenied`).
+fn forbidden() -> OpError {
+    OpError::Forbidden(String::new())
+}
+
+/// MAAS's view and edit permission on a machine without RBAC: the administrator may do both
+/// on every machine, other users only on machines that are unowned or their own.
+pub fn can_access(m: &Machine, caller: &Caller) -> bool {
+    caller.is_admin() || m.owner.is_none() || m.owner.as_deref() == Some(caller.username.as_str())
+}
+
 fn check_access(m: &Machine, caller: &Caller) -> Result<(), OpError> {
-    match &m.owner {
-        Some(owner) if owner != &caller.username && !caller.is_admin() => Err(OpError::Forbidden(
-            "You do not have permission to perform this action on this machine.".to_string(),
-        )),
-        _ => Ok(()),
+    if can_access(m, caller) {
+        Ok(())
+    } else {
+        Err(forbidden())
     }
+}
+
+/// Statuses a release (and a user's mark_broken) starts from, as MAAS lists them.
+pub const RELEASABLE: [NodeStatus; 8] = [
+    NodeStatus::Allocated,
+    NodeStatus::Reserved,
+    NodeStatus::Broken,
+    NodeStatus::Deploying,
+    NodeStatus::Deployed,
+    NodeStatus::FailedDeployment,
+    NodeStatus::FailedDiskErasing,
+    NodeStatus::FailedReleasing,
+];
+
+/// Moves a machine to `status`, remembering where it came from.
+fn set_status(m: &mut Machine, status: NodeStatus) {
+    if m.status != status {
+        m.previous_status = Some(m.status);
+        m.status = status;
+    }
+}
+
+/// The first steps of every release: what MAAS clears at once. The owner, the owner data and
+/// the addresses stay until the release completes (`finalize_release`). Returns whether the
+/// release may complete at once, which MAAS does when the machine is already powered off.
+fn release_steps(m: &mut Machine, events: &mut Vec<HookEvent>) -> bool {
+    if m.node_registered {
+        m.node_registered = false;
+        events.push(HookEvent::Released {
+            hostname: m.hostname.clone(),
+        });
+    }
+    m.agent_name = None;
+    m.osystem = String::new();
+    m.distro_series = String::new();
+    m.hwe_kernel = None;
+    m.deploy_will_fail = false;
+    m.transition_at = None;
+    m.power_state == PowerState::Off
+}
+
+/// The end of a release: Ready, and only now without owner, owner data and addresses.
+fn finalize_release(m: &mut Machine) {
+    set_status(m, NodeStatus::Ready);
+    m.status_message = "Released".to_string();
+    m.power_state = PowerState::Off;
+    m.owner = None;
+    m.owner_data = BTreeMap::new();
+    m.ip_addresses.clear();
+    m.ephemeral_deploy = false;
+    m.transition_at = None;
+}
+
+/// Breaks a machine as MAAS's `mark_broken` does: a releasable machine is released first;
+/// when it was already off the release completes (owner and owner data go), otherwise MAAS
+/// powers it off and the Broken status keeps the release from ever completing, so the owner
+/// and the owner data stay.
+fn break_machine(m: &mut Machine, comment: &str) -> Vec<HookEvent> {
+    let before = m.status;
+    let mut events = Vec::new();
+    if RELEASABLE.contains(&m.status) {
+        if release_steps(m, &mut events) {
+            finalize_release(m);
+        } else {
+            m.power_state = PowerState::Off;
+        }
+    }
+    m.status = NodeStatus::Broken;
+    if before != NodeStatus::Broken {
+        // MAAS records the status the request found, not the intermediate Releasing.
+        m.previous_status = Some(before);
+    }
+    m.status_message = comment.to_string();
+    m.transition_at = None;
+    m.deploy_will_fail = false;
+    events
 }
 
 impl World {
     fn machine_mut(&mut self, system_id: &str) -> Result<&mut Machine, OpError> {
         self.machines.get_mut(system_id).ok_or(OpError::NotFound)
+    }
+
+    /// Whether `caller` may see a machine: 404 when there is none, 403 when it belongs to
+    /// another user (and the caller is not the administrator).
+    pub fn check_view(&self, system_id: &str, caller: &Caller) -> Result<(), OpError> {
+        let m = self.machines.get(system_id).ok_or(OpError::NotFound)?;
+        check_access(m, caller)
     }
 
     /// Applies every transition due at `now`.
@@ -128,10 +221,14 @@ impl World {
         for m in self.machines.values_mut() {
             if m.break_at.is_some_and(|t| t <= now) {
                 m.break_at = None;
-                m.status = NodeStatus::Broken;
-                m.status_message = "Marked broken by fault injection".to_string();
-                m.transition_at = None;
-                m.power_state = PowerState::Off;
+                // MAAS marks a machine broken on its own (a system event, no user) when it
+                // finds it failing, in practice a machine that is powered on: the release
+                // mark_broken starts then never completes, so the owner and the owner data
+                // stay, as they do for a user's mark_broken of a running machine.
+                if RELEASABLE.contains(&m.status) {
+                    m.power_state = PowerState::On;
+                }
+                events.extend(break_machine(m, "Marked broken by fault injection"));
                 continue;
             }
             if m.transition_at.is_none_or(|t| t > now) {
@@ -141,28 +238,53 @@ impl World {
             match m.status {
                 NodeStatus::Deploying if m.deploy_will_fail => {
                     m.deploy_will_fail = false;
-                    m.status = NodeStatus::FailedDeployment;
+                    set_status(m, NodeStatus::FailedDeployment);
                     m.status_message =
                         "Installation failed (refer to the installation log for more information)."
                             .to_string();
                 }
                 NodeStatus::Deploying => {
-                    m.status = NodeStatus::Deployed;
+                    set_status(m, NodeStatus::Deployed);
                     m.status_message = "Deployed".to_string();
                     m.node_registered = true;
                     events.push(HookEvent::Deployed {
                         hostname: m.hostname.clone(),
                     });
                 }
-                NodeStatus::Releasing | NodeStatus::DiskErasing => {
-                    m.status = NodeStatus::Ready;
-                    m.status_message = "Released".to_string();
-                    m.power_state = PowerState::Off;
-                }
+                NodeStatus::Releasing | NodeStatus::DiskErasing => finalize_release(m),
                 _ => {}
             }
         }
         events
+    }
+
+    /// Deploys `count` machines to `username` at once (the fixed setup of another user's
+    /// machines). Plain machines go first, the highest host names first, so the cheapest
+    /// machines and the GPU machines stay available; returns their system ids.
+    pub fn predeploy(&mut self, username: &str, count: usize) -> Vec<String> {
+        let mut candidates: Vec<(bool, String, String)> = self
+            .machines
+            .values()
+            .filter(|m| m.status == NodeStatus::Ready && m.owner.is_none())
+            .map(|m| (!m.gpus.is_empty(), m.hostname.clone(), m.system_id.clone()))
+            .collect();
+        candidates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        let mut ids = Vec::new();
+        for (_, _, id) in candidates.into_iter().take(count) {
+            let ip = self.subnet.first_free(&self.used_ips());
+            let Some(m) = self.machines.get_mut(&id) else {
+                continue;
+            };
+            set_status(m, NodeStatus::Deployed);
+            m.status_message = "Deployed".to_string();
+            m.owner = Some(username.to_string());
+            m.power_state = PowerState::On;
+            m.osystem = "ubuntu".to_string();
+            m.distro_series = DEFAULT_SERIES.to_string();
+            m.ip_addresses = ip.into_iter().collect();
+            ids.push(id);
+        }
+        ids
     }
 
     /// Schedules a machine to break at `at`.
@@ -194,7 +316,7 @@ impl World {
             return Ok(id);
         }
         let m = self.machine_mut(&id)?;
-        m.status = NodeStatus::Allocated;
+        set_status(m, NodeStatus::Allocated);
         m.owner = Some(caller.username.clone());
         m.agent_name = c.agent_name.clone();
         m.status_message = c.comment.clone().unwrap_or_default();
@@ -248,7 +370,7 @@ impl World {
         if req.agent_name.is_some() {
             m.agent_name = req.agent_name;
         }
-        m.status = NodeStatus::Deploying;
+        set_status(m, NodeStatus::Deploying);
         m.status_message = "Deploying".to_string();
         m.osystem = osystem;
         m.distro_series = series;
@@ -262,7 +384,9 @@ impl World {
         Ok(())
     }
 
-    /// Starts a release; a no-op when already Ready or on its way there.
+    /// Starts a release; a no-op when already Ready or Releasing. A machine already powered
+    /// off (and not erasing) is Ready at once, as in MAAS; otherwise it goes through Releasing
+    /// or Disk erasing, keeping its owner and owner data until it is Ready.
     pub fn release(
         &mut self,
         system_id: &str,
@@ -273,62 +397,38 @@ impl World {
     ) -> Result<Vec<HookEvent>, OpError> {
         let m = self.machine_mut(system_id)?;
         check_access(m, caller)?;
-        match m.status {
-            NodeStatus::Ready | NodeStatus::Releasing | NodeStatus::DiskErasing => {
-                return Ok(Vec::new());
-            }
-            NodeStatus::Allocated
-            | NodeStatus::Reserved
-            | NodeStatus::Deployed
-            | NodeStatus::Deploying
-            | NodeStatus::FailedDeployment
-            | NodeStatus::FailedReleasing
-            | NodeStatus::FailedDiskErasing
-            | NodeStatus::Broken => {}
-            other => {
-                return Err(OpError::Conflict(format!(
-                    "Node cannot be released in its current state ('{}').",
-                    other.label()
-                )));
-            }
+        if matches!(m.status, NodeStatus::Ready | NodeStatus::Releasing) {
+            // MAAS calls a repeated release a success: the postcondition holds.
+            return Ok(Vec::new());
+        }
+        if !RELEASABLE.contains(&m.status) {
+            return Err(OpError::Conflict(format!(
+                "Machine cannot be released in its current state ('{}').",
+                m.status.label()
+            )));
         }
         let mut events = Vec::new();
-        if m.node_registered {
-            m.node_registered = false;
-            events.push(HookEvent::Released {
-                hostname: m.hostname.clone(),
-            });
-        }
-        m.owner = None;
-        m.owner_data = BTreeMap::new();
-        m.agent_name = None;
-        m.osystem = String::new();
-        m.distro_series = String::new();
-        m.hwe_kernel = None;
-        m.ephemeral_deploy = false;
-        m.ip_addresses.clear();
-        m.deploy_will_fail = false;
-        if m.status == NodeStatus::Broken {
-            // A broken machine stays broken; releasing only returns it to the pool of owners.
-            m.transition_at = None;
-            return Ok(events);
-        }
+        let powered_off = release_steps(m, &mut events);
         if req.erase {
+            // Erasing boots the machine into an ephemeral environment first.
             let seconds = if req.quick_erase {
                 timing.erase / 4.0
             } else {
                 timing.erase
             };
-            m.status = NodeStatus::DiskErasing;
+            set_status(m, NodeStatus::DiskErasing);
             m.status_message = if req.secure_erase {
                 "Secure erasing disks"
             } else {
                 "Erasing disks"
             }
             .to_string();
+            m.power_state = PowerState::On;
             m.transition_at = Some(after(now, seconds));
+        } else if powered_off {
+            finalize_release(m);
         } else {
-            m.status = NodeStatus::Releasing;
+            set_status(m, NodeStatus::Releasing);
             m.status_message = "Releasing".to_string();
             m.transition_at = Some(after(now, timing.release));
         }
@@ -341,11 +441,11 @@ impl World {
         check_access(m, caller)?;
         match m.status {
             NodeStatus::Deploying => {
-                m.status = NodeStatus::Allocated;
+                set_status(m, NodeStatus::Allocated);
                 m.power_state = PowerState::Off;
                 m.ip_addresses.clear();
             }
-            NodeStatus::DiskErasing => m.status = NodeStatus::FailedDiskErasing,
+            NodeStatus::DiskErasing => set_status(m, NodeStatus::FailedDiskErasing),
             other => {
                 return Err(OpError::Conflict(format!(
                     "Cannot abort in current state: {}",
@@ -359,38 +459,44 @@ impl World {
         Ok(())
     }
 
-    /// Marks a machine broken.
+    /// Marks a machine broken at a user's request. MAAS lets only the machine's owner do so,
+    /// the administrator included: anyone else, and anyone on an unowned machine, gets 403.
     pub fn mark_broken(
         &mut self,
         system_id: &str,
         caller: &Caller,
         comment: Option<&str>,
-    ) -> Result<(), OpError> {
+    ) -> Result<Vec<HookEvent>, OpError> {
         let m = self.machine_mut(system_id)?;
         check_access(m, caller)?;
-        m.status = NodeStatus::Broken;
-        m.transition_at = None;
-        m.deploy_will_fail = false;
-        m.status_message = comment.unwrap_or("").to_string();
-        Ok(())
+        if m.owner.as_deref() != Some(caller.username.as_str()) {
+            return Err(forbidden());
+        }
+        Ok(break_machine(m, comment.unwrap_or("")))
     }
 
-    /// Marks a broken machine fixed.
+    /// Marks a broken machine fixed (administrators only): back to Deployed when it was
+    /// Deployed before it broke, else Ready. MAAS leaves the owner as it is.
     pub fn mark_fixed(&mut self, system_id: &str, caller: &Caller) -> Result<(), OpError> {
         let m = self.machine_mut(system_id)?;
-        check_access(m, caller)?;
-        if m.status != NodeStatus::Broken {
-            return Err(OpError::Conflict(format!(
-                "Node cannot be marked fixed in its current state ('{}').",
-                m.status.label()
-            )));
+        if !caller.is_admin() {
+            return Err(forbidden());
         }
-        m.status = if m.owner.is_some() {
-            NodeStatus::Allocated
+        if m.status != NodeStatus::Broken {
+            return Err(OpError::Conflict(
+                "Can't mark a non-broken node as 'Ready'.".to_string(),
+            ));
+        }
+        let to = if m.previous_status == Some(NodeStatus::Deployed) {
+            NodeStatus::Deployed
         } else {
             NodeStatus::Ready
         };
+        set_status(m, to);
         m.status_message = String::new();
+        m.osystem = String::new();
+        m.distro_series = String::new();
+        m.hwe_kernel = None;
         Ok(())
     }
 
@@ -402,7 +508,9 @@ impl World {
         Ok(())
     }
 
-    /// Merges owner data; an empty value removes the key. Only the owner may.
+    /// Merges owner data; an empty value removes the key. Only the owner may: someone who may
+    /// not edit the machine gets 403, anyone else who does not own it (the administrator on
+    /// another user's machine, anyone on an unowned one) MAAS's 409.
     pub fn set_owner_data(
         &mut self,
         system_id: &str,
@@ -410,9 +518,10 @@ impl World {
         data: &[(String, String)],
     ) -> Result<(), OpError> {
         let m = self.machine_mut(system_id)?;
+        check_access(m, caller)?;
         if m.owner.as_deref() != Some(caller.username.as_str()) {
-            return Err(OpError::Forbidden(
-                "Only the owner of a machine can set its owner data.".to_string(),
+            return Err(OpError::Conflict(
+                "Cannot set workload annotation: it hasn't been acquired.".to_string(),
             ));
         }
         for (k, v) in data {
@@ -511,17 +620,18 @@ mod tests {
         assert!(matches!(events.as_slice(), [HookEvent::Released { .. }]));
         let m = &w.machines[&id];
         assert_eq!(m.status, NodeStatus::DiskErasing);
-        assert!(
-            m.owner_data.is_empty()
-                && m.owner.is_none()
-                && m.agent_name.is_none()
-                && m.ip_addresses.is_empty()
-        );
+        // The agent name and the OS go at once; owner, owner data and addresses stay.
+        assert!(m.agent_name.is_none() && m.osystem.is_empty());
+        assert_eq!(m.owner.as_deref(), Some(ADMIN_USER));
+        assert_eq!(m.owner_data.len(), 1);
+        assert_eq!(m.ip_addresses.len(), 1);
         w.advance(after(now, 23.0));
         assert_eq!(w.machines[&id].status, NodeStatus::DiskErasing);
         w.advance(after(now, 24.0));
-        assert_eq!(w.machines[&id].status, NodeStatus::Ready);
-        assert_eq!(w.machines[&id].power_state, PowerState::Off);
+        let m = &w.machines[&id];
+        assert_eq!(m.status, NodeStatus::Ready);
+        assert_eq!(m.power_state, PowerState::Off);
+        assert!(m.owner.is_none() && m.owner_data.is_empty() && m.ip_addresses.is_empty());
         // Releasing a Ready machine is a no-op.
         assert!(
             w.release(&id, &admin(), ReleaseRequest::default(), T, now)
@@ -568,10 +678,10 @@ mod tests {
         let bob = Caller {
             username: "bob".into(),
         };
-        assert!(matches!(
+        assert_eq!(
             w.set_owner_data(&id, &bob, &[]),
-            Err(OpError::Forbidden(_))
-        ));
+            Err(OpError::Forbidden(String::new()))
+        );
         assert!(matches!(
             w.release(&id, &bob, ReleaseRequest::default(), T, Timestamp::now()),
             Err(OpError::Forbidden(_))
@@ -592,6 +702,192 @@ mod tests {
             w.set_owner_data("nope", &admin(), &[]),
             Err(OpError::NotFound)
         );
+    }
+
+    fn bob() -> Caller {
+        Caller {
+            username: "bob".into(),
+        }
+    }
+
+    fn allocate_as(w: &mut World, caller: &Caller) -> String {
+        let c = parse_constraints(&Params::default(), w).unwrap();
+        w.allocate(&c, caller).unwrap()
+    }
+
+    /// A machine Deployed to `caller`, with owner data and an agent name.
+    fn deployed_to(w: &mut World, caller: &Caller, now: Timestamp) -> String {
+        let id = allocate_as(w, caller);
+        w.set_owner_data(&id, caller, &[("k".into(), "v".into())])
+            .unwrap();
+        let req = DeployRequest {
+            agent_name: Some("agent".into()),
+            ..Default::default()
+        };
+        w.deploy(&id, caller, req, T, now).unwrap();
+        w.advance(after(now, 10.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::Deployed);
+        id
+    }
+
+    #[test]
+    fn release_keeps_owner_until_ready_and_is_immediate_when_off() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = deployed_to(&mut w, &admin(), now);
+        w.release(&id, &admin(), ReleaseRequest::default(), T, now)
+            .unwrap();
+        let m = &w.machines[&id];
+        assert_eq!(m.status, NodeStatus::Releasing);
+        assert!(m.agent_name.is_none() && m.distro_series.is_empty());
+        assert_eq!(m.owner.as_deref(), Some(ADMIN_USER));
+        assert_eq!(m.owner_data["k"], "v");
+        w.advance(after(now, 2.0));
+        let m = &w.machines[&id];
+        assert_eq!(m.status, NodeStatus::Ready);
+        assert!(m.owner.is_none() && m.owner_data.is_empty());
+        // An allocated machine is powered off: MAAS completes its release at once.
+        let id = allocate_as(&mut w, &admin());
+        w.set_owner_data(&id, &admin(), &[("k".into(), "v".into())])
+            .unwrap();
+        w.release(&id, &admin(), ReleaseRequest::default(), T, now)
+            .unwrap();
+        let m = &w.machines[&id];
+        assert_eq!(m.status, NodeStatus::Ready);
+        assert!(m.owner.is_none() && m.owner_data.is_empty());
+    }
+
+    #[test]
+    fn release_refused_while_erasing() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = deployed_to(&mut w, &admin(), now);
+        let erase = ReleaseRequest {
+            erase: true,
+            ..Default::default()
+        };
+        w.release(&id, &admin(), erase, T, now).unwrap();
+        assert_eq!(
+            w.release(&id, &admin(), ReleaseRequest::default(), T, now),
+            Err(OpError::Conflict(
+                "Machine cannot be released in its current state ('Disk erasing').".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn mark_broken_only_by_the_owner_keeps_a_running_machine_owned() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = deployed_to(&mut w, &admin(), now);
+        let forbidden = OpError::Forbidden(String::new());
+        assert_eq!(w.mark_broken(&id, &bob(), None), Err(forbidden.clone()));
+        let bobs = allocate_as(&mut w, &bob());
+        assert_eq!(w.mark_broken(&bobs, &admin(), None), Err(forbidden.clone()));
+        let unowned = w
+            .machines
+            .values()
+            .find(|m| m.owner.is_none())
+            .map(|m| m.system_id.clone())
+            .unwrap();
+        assert_eq!(
+            w.mark_broken(&unowned, &admin(), None),
+            Err(forbidden.clone())
+        );
+        let events = w.mark_broken(&id, &admin(), Some("disk")).unwrap();
+        assert!(matches!(events.as_slice(), [HookEvent::Released { .. }]));
+        let m = &w.machines[&id];
+        assert_eq!(
+            (m.status, m.status_message.as_str(), m.power_state),
+            (NodeStatus::Broken, "disk", PowerState::Off)
+        );
+        assert!(m.agent_name.is_none());
+        assert_eq!(m.owner.as_deref(), Some(ADMIN_USER));
+        assert_eq!(m.owner_data["k"], "v");
+        assert_eq!(w.mark_fixed(&id, &bob()), Err(forbidden));
+        w.mark_fixed(&id, &admin()).unwrap();
+        assert_eq!(w.machines[&id].status, NodeStatus::Deployed);
+        assert_eq!(
+            w.mark_fixed(&id, &admin()),
+            Err(OpError::Conflict(
+                "Can't mark a non-broken node as 'Ready'.".into()
+            ))
+        );
+        // Broken is releasable; powered off, the release completes at once.
+        w.mark_broken(&id, &admin(), None).unwrap();
+        w.release(&id, &admin(), ReleaseRequest::default(), T, now)
+            .unwrap();
+        let m = &w.machines[&id];
+        assert_eq!(m.status, NodeStatus::Ready);
+        assert!(m.owner.is_none() && m.owner_data.is_empty());
+    }
+
+    #[test]
+    fn mark_broken_of_a_powered_off_machine_completes_its_release() {
+        let mut w = world();
+        let id = allocate_as(&mut w, &bob());
+        w.set_owner_data(&id, &bob(), &[("k".into(), "v".into())])
+            .unwrap();
+        w.mark_broken(&id, &bob(), None).unwrap();
+        let m = &w.machines[&id];
+        assert_eq!(m.status, NodeStatus::Broken);
+        assert!(m.owner.is_none() && m.owner_data.is_empty());
+        w.mark_fixed(&id, &admin()).unwrap();
+        assert_eq!(w.machines[&id].status, NodeStatus::Ready);
+    }
+
+    #[test]
+    fn breaking_on_its_own_keeps_owner_and_owner_data() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = deployed_to(&mut w, &bob(), now);
+        assert!(w.schedule_break(&id, now));
+        w.advance(after(now, 11.0));
+        let m = &w.machines[&id];
+        assert_eq!(m.status, NodeStatus::Broken);
+        assert_eq!(m.owner.as_deref(), Some("bob"));
+        assert_eq!(m.owner_data["k"], "v");
+    }
+
+    #[test]
+    fn other_users_machines_are_out_of_reach() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = deployed_to(&mut w, &admin(), now);
+        let forbidden = Err(OpError::Forbidden(String::new()));
+        assert_eq!(w.check_view(&id, &bob()), forbidden);
+        assert_eq!(w.set_power(&id, &bob(), false), forbidden);
+        assert_eq!(w.set_owner_data(&id, &bob(), &[]), forbidden);
+        assert!(w.check_view("nope", &bob()) == Err(OpError::NotFound));
+        let bobs = allocate_as(&mut w, &bob());
+        assert_eq!(w.check_view(&bobs, &admin()), Ok(()));
+        assert!(matches!(
+            w.set_owner_data(&bobs, &admin(), &[]),
+            Err(OpError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn predeployed_machines_spare_the_gpu_and_cheapest_ones() {
+        let mut w = world();
+        let ids = w.predeploy("other", 2);
+        assert_eq!(ids.len(), 2);
+        let hostnames: Vec<&str> = ids
+            .iter()
+            .map(|id| w.machines[id].hostname.as_str())
+            .collect();
+        assert_eq!(hostnames, vec!["node-006", "node-005"]);
+        for id in &ids {
+            let m = &w.machines[id];
+            assert_eq!(m.status, NodeStatus::Deployed);
+            assert_eq!(m.owner.as_deref(), Some("other"));
+            assert_eq!(m.ip_addresses.len(), 1);
+        }
+        assert_ne!(
+            w.machines[&ids[0]].ip_addresses,
+            w.machines[&ids[1]].ip_addresses
+        );
+        assert_eq!(w.predeploy("other", 100).len(), 5);
     }
 
     #[test]

@@ -26,6 +26,9 @@ async fn main() -> anyhow::Result<()> {
     // The URL and key are the program's output, for the user to hand to clients.
     println!("MAAS URL: {}", sim.url());
     println!("API key: {}", sim.api_key());
+    if sim.admin_api_key() != sim.api_key() {
+        println!("Admin API key: {}", sim.admin_api_key());
+    }
     wait_for_signal().await;
     sim.shutdown().await?;
     Ok(())

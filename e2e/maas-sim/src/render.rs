@@ -364,7 +364,7 @@ pub fn machine_json(world: &World, m: &Machine) -> Value {
         "system_id": m.system_id,
         "hostname": m.hostname,
         "fqdn": m.fqdn(),
-        "description": "",
+        "description": m.description,
         "domain": {
             "authoritative": true, "ttl": null, "is_default": domain_id == 0, "name": m.domain,
             "resource_record_count": 0, "id": domain_id,
@@ -380,7 +380,7 @@ pub fn machine_json(world: &World, m: &Machine) -> Value {
         "cpu_speed": 2200,
         "memory": m.memory,
         "storage": m.storage_mb(),
-        "swap_size": null,
+        "swap_size": m.swap_size,
         "architecture": m.architecture,
         "osystem": m.osystem,
         "distro_series": m.distro_series,

@@ -25,6 +25,8 @@ pub struct Reply {
     pub location: Option<String>,
     /// Close the connection without answering.
     pub reset: bool,
+    /// Send the answer only after this long (fault injection; the request is logged first).
+    pub hold: Option<std::time::Duration>,
 }
 
 /// Body kinds.
@@ -48,6 +50,7 @@ impl Reply {
             retry_after: None,
             location: None,
             reset: false,
+            hold: None,
         }
     }
 

@@ -91,6 +91,12 @@ pub const RESOURCES: &[Resource] = &[
         anonymous: false,
         actions: &[
             read("Read a machine."),
+            Action {
+                name: "update",
+                method: "PUT",
+                op: None,
+                doc: "Update a machine.",
+            },
             op("deploy", "POST", "Deploy an operating system to a machine."),
             op("release", "POST", "Release a machine."),
             op("power_on", "POST", "Turn on a machine."),
@@ -198,6 +204,11 @@ pub const RESOURCES: &[Resource] = &[
         actions: &[
             read("Read a tag."),
             op("machines", "GET", "List machines carrying this tag."),
+            op(
+                "update_nodes",
+                "POST",
+                "Add or remove nodes associated with this tag.",
+            ),
         ],
     },
     Resource {
@@ -298,6 +309,8 @@ pub struct RouteMatch {
     pub resource: &'static Resource,
     /// Path parameters by name.
     pub params: Vec<(&'static str, String)>,
+    /// The `op` named by an `op-NAME` path (`machines/{id}/op-deploy`).
+    pub path_op: Option<String>,
 }
 
 impl RouteMatch {
@@ -335,7 +348,25 @@ pub fn match_path(rest: &str) -> Option<RouteMatch> {
                 return None;
             }
         }
-        Some(RouteMatch { resource, params })
+        Some(RouteMatch {
+            resource,
+            params,
+            path_op: None,
+        })
+    })
+}
+
+/// Matches the `op-NAME` form of a path (`tags/gpu/op-update_nodes`, without a trailing
+/// slash): MAAS routes it for every operation the resource's handler exports, and for nothing
+/// else.
+pub fn match_op_path(rest: &str) -> Option<RouteMatch> {
+    let (prefix, last) = rest.rsplit_once('/')?;
+    let op = last.strip_prefix("op-").filter(|op| !op.is_empty())?;
+    let mut m = match_path(&format!("{prefix}/"))?;
+    let exported = m.resource.actions.iter().any(|a| a.op == Some(op));
+    exported.then(|| {
+        m.path_op = Some(op.to_string());
+        m
     })
 }
 
@@ -369,6 +400,30 @@ mod tests {
         assert!(match_path("machines").is_none());
         assert!(match_path("machines//").is_none());
         assert!(match_path("nope/").is_none());
+    }
+
+    #[test]
+    fn op_paths_route_exported_ops_only() {
+        let m = match_op_path("tags/gpu/op-update_nodes").unwrap();
+        assert_eq!(m.resource.handler, "TagHandler");
+        assert_eq!(m.param("name"), "gpu");
+        assert_eq!(m.path_op.as_deref(), Some("update_nodes"));
+        let m = match_op_path("machines/abc/op-deploy").unwrap();
+        assert_eq!(
+            (m.resource.handler, m.path_op.as_deref()),
+            ("MachineHandler", Some("deploy"))
+        );
+        assert_eq!(
+            match_op_path("machines/op-allocate")
+                .unwrap()
+                .resource
+                .handler,
+            "MachinesHandler"
+        );
+        assert!(match_op_path("tags/gpu/op-bogus").is_none());
+        assert!(match_op_path("tags/gpu/op-").is_none());
+        assert!(match_op_path("tags/gpu/update_nodes").is_none());
+        assert!(match_op_path("tags/gpu/op-update_nodes/").is_none());
     }
 
     #[test]

@@ -11,14 +11,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use jiff::Timestamp;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::config::{ADMIN_USER, ApiKey, SimConfig};
+use crate::config::{ADMIN_USER, ApiKey, NON_ADMIN_USER, OTHER_USER, SimConfig};
 use crate::error::SimError;
 use crate::faults::{FaultConfig, FaultState};
 use crate::inventory::Inventory;
@@ -44,6 +44,8 @@ pub struct Simulator;
 pub struct SimHandle {
     addr: SocketAddr,
     api_key: String,
+    admin_api_key: String,
+    other_api_key: String,
     shared: Arc<Shared>,
     state_file: Option<PathBuf>,
     stop: watch::Sender<bool>,
@@ -70,7 +72,47 @@ fn initial_world(config: &SimConfig, inventory: &Inventory) -> Result<World, Sim
         tracing::info!(path = %path.display(), machines = world.machines.len(), "state restored");
         return Ok(world);
     }
-    World::from_inventory(inventory)
+    let mut world = World::from_inventory(inventory)?;
+    world.predeploy(OTHER_USER, config.effective_other_user_machines());
+    Ok(world)
+}
+
+/// The keys served: the main key (the admin's, or the non-admin user's with `non_admin`),
+/// the admin key, the other user's key and the configured users' keys.
+struct Keys {
+    main: ApiKey,
+    admin: ApiKey,
+    other: ApiKey,
+    all: Vec<Credentials>,
+}
+
+fn keys(config: &SimConfig) -> Result<Keys, SimError> {
+    let main = match &config.api_key {
+        Some(k) => ApiKey::parse(k)?,
+        None => ApiKey::generate(),
+    };
+    let (admin, main_user) = if config.non_admin {
+        (ApiKey::generate(), NON_ADMIN_USER)
+    } else {
+        (main.clone(), ADMIN_USER)
+    };
+    let other = ApiKey::generate();
+    let mut all = vec![
+        credentials(&main, main_user),
+        credentials(&other, OTHER_USER),
+    ];
+    if config.non_admin {
+        all.push(credentials(&admin, ADMIN_USER));
+    }
+    for user in &config.users {
+        all.push(credentials(&ApiKey::parse(&user.api_key)?, &user.username));
+    }
+    Ok(Keys {
+        main,
+        admin,
+        other,
+        all,
+    })
 }
 
 impl Simulator {
@@ -82,14 +124,7 @@ impl Simulator {
             (None, None) => Inventory::generate(config.machines, config.gpu_machines),
         };
         let world = initial_world(&config, &inventory)?;
-        let admin_key = match &config.api_key {
-            Some(k) => ApiKey::parse(k)?,
-            None => ApiKey::generate(),
-        };
-        let mut keys = vec![credentials(&admin_key, ADMIN_USER)];
-        for user in &config.users {
-            keys.push(credentials(&ApiKey::parse(&user.api_key)?, &user.username));
-        }
+        let keys = keys(&config)?;
         let mut faults = inventory.faults.clone().unwrap_or_default();
         merge_faults(&mut faults, config.faults.clone());
 
@@ -100,7 +135,7 @@ impl Simulator {
             nonces: Mutex::new(NonceStore::default()),
             faults: Mutex::new(FaultState::new(FaultConfig::default())),
             requests: Mutex::new(RequestStats::default()),
-            keys,
+            keys: keys.all,
             timing: Timing {
                 deploy: config.deploy_seconds.max(0.0),
                 release: config.effective_release_seconds(),
@@ -131,7 +166,13 @@ impl Simulator {
             .merge(crate::admin::router())
             .fallback(crate::dispatch::serve)
             .with_state(shared.clone());
-        let mut tasks = vec![tokio::spawn(accept_loop(listener, router, stop_rx.clone()))];
+        let idle = Duration::from_secs_f64(config.idle_timeout_seconds.max(0.001));
+        let mut tasks = vec![tokio::spawn(accept_loop(
+            listener,
+            router,
+            idle,
+            stop_rx.clone(),
+        ))];
         tasks.push(tokio::spawn(ticker(
             shared.clone(),
             config.state_file.clone(),
@@ -147,7 +188,9 @@ impl Simulator {
         tracing::info!(%addr, machines = lock(&shared.world).machines.len(), "MAAS simulator listening");
         Ok(SimHandle {
             addr,
-            api_key: admin_key.to_key_string(),
+            api_key: keys.main.to_key_string(),
+            admin_api_key: keys.admin.to_key_string(),
+            other_api_key: keys.other.to_key_string(),
             shared,
             state_file: config.state_file,
             stop,
@@ -161,10 +204,16 @@ fn merge_faults(into: &mut FaultConfig, extra: FaultConfig) {
     into.break_machines.extend(extra.break_machines);
     into.deploy_failure_rate = into.deploy_failure_rate.max(extra.deploy_failure_rate);
     into.fail_next_deploys += extra.fail_next_deploys;
+    into.fail_deploy_machines.extend(extra.fail_deploy_machines);
     into.seed = extra.seed.or(into.seed);
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    idle: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -192,8 +241,13 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stop: watch::Rec
                         Ok::<_, InjectedReset>(response)
                     }
                 });
+                // Waiting for the next request's head is what an idle keep-alive connection
+                // does, so the header read timeout closes idle connections, as MAAS's front
+                // end does: a client opening a new pool every time cannot pile them up.
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(idle)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -257,9 +311,19 @@ impl SimHandle {
         self.addr
     }
 
-    /// The admin API key served.
+    /// The main API key served: the admin's, or the non-admin user's with `non_admin`.
     pub fn api_key(&self) -> &str {
         &self.api_key
+    }
+
+    /// The administrator's API key (the main key unless `non_admin`).
+    pub fn admin_api_key(&self) -> &str {
+        &self.admin_api_key
+    }
+
+    /// The API key of `OTHER_USER`, the owner of the other user's machines.
+    pub fn other_api_key(&self) -> &str {
+        &self.other_api_key
     }
 
     /// Every machine's state, as `GET /_sim/state` shows it.

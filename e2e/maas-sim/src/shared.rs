@@ -60,15 +60,27 @@ impl Shared {
         }
     }
 
-    /// Replaces the faults, scheduling the machines they break.
+    /// Replaces the faults, scheduling the machines they break and resolving the machines
+    /// whose deployments fail; returns the machine names it did not know.
     pub fn set_faults(&self, config: FaultConfig) -> Vec<String> {
         let mut faults = lock(&self.faults);
+        let failing = config.fail_deploy_machines.clone();
         faults.replace(config);
         let breaks = faults.take_break_machines();
         drop(faults);
         let now = Timestamp::now();
         let mut world = lock(&self.world);
         let mut unknown = Vec::new();
+        let mut failing_ids = std::collections::BTreeSet::new();
+        for name in failing {
+            match world.find_machine_id(&name) {
+                Some(id) => {
+                    failing_ids.insert(id);
+                }
+                None => unknown.push(name),
+            }
+        }
+        lock(&self.faults).set_failing_machines(failing_ids);
         for b in breaks {
             let at = now
                 .checked_add(SignedDuration::from_secs_f64(b.after_seconds.max(0.0)))

@@ -146,6 +146,16 @@ pub struct Machine {
     pub break_at: Option<Timestamp>,
     /// Whether a Node was registered for it (boot hook).
     pub node_registered: bool,
+    /// The status before the last change, which `mark_fixed` returns a machine to when it was
+    /// Deployed (MAAS keeps the same field).
+    #[serde(default)]
+    pub previous_status: Option<NodeStatus>,
+    /// Free-text description (machine update).
+    #[serde(default)]
+    pub description: String,
+    /// Swap file size in bytes (machine update); `None` lets the installer choose.
+    #[serde(default)]
+    pub swap_size: Option<u64>,
 }
 
 /// A DNS resource.
@@ -351,6 +361,9 @@ impl Machine {
             deploy_will_fail: false,
             break_at: None,
             node_registered: false,
+            previous_status: None,
+            description: String::new(),
+            swap_size: None,
         }
     }
 

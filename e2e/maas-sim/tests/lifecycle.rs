@@ -125,11 +125,17 @@ async fn full_lifecycle(c: &Raw, sim: &maas_sim::SimHandle) {
     assert_eq!(r.status, 200, "{}", r.text);
     let m = r.json();
     assert_eq!(m["status_name"], "Disk erasing");
+    // As in MAAS, the owner and the owner data stay until the machine is Ready.
+    assert_eq!(
+        m["owner_data"],
+        json!({"capmaas-uid": "uid-1", "capmaas-name": "m1"})
+    );
+    assert_eq!(m["owner"], "admin");
+    let m = c.wait_status(&id, "Ready").await;
+    assert_eq!(m["power_state"], "off");
     assert_eq!(m["owner_data"], json!({}));
     assert!(m["owner"].is_null());
     assert_eq!(m["ip_addresses"], json!([]));
-    let m = c.wait_status(&id, "Ready").await;
-    assert_eq!(m["power_state"], "off");
     assert_eq!(
         c.get("machines/", &[("agent_name", "capmaas:uid-1")])
             .await
@@ -194,9 +200,31 @@ async fn release_without_erase_abort_and_broken() {
     );
     let r = c.post(&format!("machines/{id}/"), "abort", &[]).await;
     assert_eq!(r.json()["status_name"], "Allocated");
+    // Aborting powered the machine off: MAAS completes such a release at once.
+    let r = c.post(&format!("machines/{id}/"), "release", &[]).await;
+    assert_eq!(r.json()["status_name"], "Ready");
+    assert!(r.json()["owner"].is_null());
+    let id = c.allocate(&[]).await.json()["system_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.post(&format!("machines/{id}/"), "power_on", &[]).await;
     let r = c.post(&format!("machines/{id}/"), "release", &[]).await;
     assert_eq!(r.json()["status_name"], "Releasing");
     c.wait_status(&id, "Ready").await;
+    // Only the owner may mark a machine broken: on an unowned one even the admin gets 403.
+    let r = c
+        .post(
+            &format!("machines/{id}/"),
+            "mark_broken",
+            &[("comment", "x")],
+        )
+        .await;
+    assert_eq!((r.status, r.text.as_str()), (403, ""));
+    let id = c.allocate(&[]).await.json()["system_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = c
         .post(
             &format!("machines/{id}/"),

@@ -287,3 +287,48 @@ async fn op_is_read_from_the_query_else_from_the_form_body() {
     );
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_put_signature_covers_the_query_only_a_post_signature_the_form_too() {
+    let sim = start_default().await;
+    let c = Raw::new(&sim).hmac();
+    let r = c
+        .send(
+            "POST",
+            "dnsresources/",
+            &[],
+            Some(&[("fqdn", "api.maas"), ("ip_addresses", "10.0.0.1")]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let path = format!("dnsresources/{}/", r.json()["id"]);
+    // As the Go client signs it: the PUT body is not part of the base string.
+    let r = c
+        .send_signing("PUT", &path, &[], &[("ip_addresses", "10.0.0.2")], false)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["ip_addresses"][0]["ip"], "10.0.0.2");
+    // Signed over the body as well, the base string differs from MAAS's: refused.
+    let r = c
+        .send_signing("PUT", &path, &[], &[("ip_addresses", "10.0.0.3")], true)
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (401, "Authorization Error: 'Invalid signature.'")
+    );
+    // A POST's form body is signed: leaving it out is refused, including it accepted.
+    let form = [("fqdn", "other.maas")];
+    let r = c
+        .send_signing("POST", "dnsresources/", &[], &form, false)
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = c
+        .send_signing("POST", "dnsresources/", &[], &form, true)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        sim.state().dnsresources[0].ip_addresses,
+        vec!["10.0.0.2".to_string()]
+    );
+    sim.shutdown().await.unwrap();
+}

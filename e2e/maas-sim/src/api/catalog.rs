@@ -32,6 +32,42 @@ fn config_value(name: &str) -> Value {
     }
 }
 
+/// `POST tags/{name}/?op=update_nodes`: tags (`add`) and untags (`remove`) machines by
+/// system id. MAAS allows it to administrators only, checks that before looking the tag up,
+/// skips unknown system ids and counts the machines it found, tagged already or not.
+fn update_nodes(world: &mut World, ctx: &Ctx<'_>) -> Reply {
+    if !ctx.caller.is_admin() {
+        return Reply::text(http::StatusCode::FORBIDDEN, "");
+    }
+    let name = ctx.route.param("name").to_string();
+    if !world.tags.contains(&name) {
+        return Reply::not_found("Tag");
+    }
+    // Tags of the simulator have no definition: a worker sending one is out of date.
+    if let Some(definition) = ctx.params.get("definition").filter(|d| !d.is_empty()) {
+        return Reply::text(
+            http::StatusCode::CONFLICT,
+            format!("Definition supplied '{definition}' doesn't match current definition ''"),
+        );
+    }
+    let add = ctx.params.get_all("add");
+    let remove = ctx.params.get_all("remove");
+    let (mut added, mut removed) = (0, 0);
+    for m in world.machines.values_mut() {
+        if add.contains(&m.system_id.as_str()) {
+            added += 1;
+            if !m.tags.contains(&name) {
+                m.tags.push(name.clone());
+            }
+        }
+        if remove.contains(&m.system_id.as_str()) {
+            removed += 1;
+            m.tags.retain(|t| *t != name);
+        }
+    }
+    Reply::json(json!({"added": added, "removed": removed}))
+}
+
 /// Runs a catalogue action.
 pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
     let route = ctx.route;
@@ -72,10 +108,19 @@ pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
                         .machines
                         .values()
                         .filter(|m| m.tags.iter().any(|t| t == name))
+                        .filter(|m| crate::lifecycle::can_access(m, &ctx.caller))
                         .map(|m| machine_json(world, m))
                         .collect(),
                 ))
             }
+        }
+        ("tag", "update_nodes") => {
+            let reply = update_nodes(world, ctx);
+            return if reply.status == http::StatusCode::OK {
+                Outcome::write(reply)
+            } else {
+                Outcome::read(reply)
+            };
         }
         ("domains", "read") => Reply::json(Value::Array(
             world

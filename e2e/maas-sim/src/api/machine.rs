@@ -5,7 +5,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{Ctx, Outcome};
-use crate::lifecycle::{DeployRequest, OpError, ReleaseRequest};
+use crate::lifecycle::{DeployRequest, HookEvent, OpError, ReleaseRequest, can_access};
 use crate::render::{HARDWARE_TYPES, device_json, machine_json, node_devices};
 use crate::reply::Reply;
 use crate::world::World;
@@ -32,10 +32,75 @@ fn decode_user_data(value: &str) -> Result<String, Reply> {
         .map_err(|_| Reply::field_error("user_data", "User data must be base64 encoded."))
 }
 
-/// Runs a machine (or node) action.
+fn done_with_events(world: &World, id: &str, result: Result<Vec<HookEvent>, OpError>) -> Outcome {
+    match result {
+        Ok(events) => {
+            let mut outcome = Outcome::write(machine_reply(world, id));
+            outcome.events = events;
+            outcome
+        }
+        Err(e) => Outcome::read(Reply::from_op_error(e)),
+    }
+}
+
+/// `PUT machines/{id}/`: MAAS asks for the admin permission, the owner is not enough.
+fn update(world: &mut World, ctx: &Ctx<'_>, id: &str) -> Outcome {
+    if !ctx.caller.is_admin() {
+        return Outcome::read(Reply::from_op_error(OpError::Forbidden(String::new())));
+    }
+    match crate::machine_update::update_machine(world, id, ctx.params) {
+        Ok(()) => Outcome::write(machine_reply(world, id)),
+        Err(errors) => Outcome::read(Reply::form_errors(errors)),
+    }
+}
+
+fn deploy(world: &mut World, ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let p = ctx.params;
+    let user_data = match p.get("user_data").map(decode_user_data).transpose() {
+        Ok(u) => u,
+        Err(reply) => return Outcome::read(reply),
+    };
+    let req = DeployRequest {
+        distro_series: p.get("distro_series").map(str::to_string),
+        user_data,
+        hwe_kernel: p
+            .get("hwe_kernel")
+            .filter(|k| !k.is_empty())
+            .map(str::to_string),
+        ephemeral_deploy: p.flag("ephemeral_deploy"),
+        agent_name: p.get("agent_name").map(str::to_string),
+        will_fail: ctx.deploy_fails,
+    };
+    let result = world.deploy(id, &ctx.caller, req, ctx.timing, ctx.now);
+    done(world, id, result)
+}
+
+fn release(world: &mut World, ctx: &Ctx<'_>, id: &str) -> Outcome {
+    let p = ctx.params;
+    let req = ReleaseRequest {
+        erase: p.flag("erase"),
+        quick_erase: p.flag("quick_erase"),
+        secure_erase: p.flag("secure_erase"),
+    };
+    let result = world.release(id, &ctx.caller, req, ctx.timing, ctx.now);
+    done_with_events(world, id, result)
+}
+
+fn mark_broken(world: &mut World, ctx: &Ctx<'_>, id: &str) -> Outcome {
+    // MAAS still reads the older name of the comment when no comment is given.
+    let comment = ctx
+        .params
+        .get("comment")
+        .filter(|c| !c.is_empty())
+        .or_else(|| ctx.params.get("error_description"));
+    let result = world.mark_broken(id, &ctx.caller, comment);
+    done_with_events(world, id, result)
+}
+
+/// Runs a machine (or node) action: 404 for an unknown machine, 403 for one the caller may
+/// not see, then the action.
 pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
     let id = ctx.route.param("system_id").to_string();
-    let p = ctx.params;
     if world.machine(&id).is_none() {
         let model = if ctx.route.resource.label == "node" {
             "Node"
@@ -44,78 +109,38 @@ pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
         };
         return Outcome::read(Reply::not_found(model));
     }
-    match action {
-        "read" => Outcome::read(machine_reply(world, &id)),
-        "deploy" => {
-            let user_data = match p.get("user_data").map(decode_user_data).transpose() {
-                Ok(u) => u,
-                Err(reply) => return Outcome::read(reply),
-            };
-            let req = DeployRequest {
-                distro_series: p.get("distro_series").map(str::to_string),
-                user_data,
-                hwe_kernel: p
-                    .get("hwe_kernel")
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_string),
-                ephemeral_deploy: p.flag("ephemeral_deploy"),
-                agent_name: p.get("agent_name").map(str::to_string),
-                will_fail: ctx.deploy_fails,
-            };
-            let result = world.deploy(&id, &ctx.caller, req, ctx.timing, ctx.now);
-            done(world, &id, result)
-        }
-        "release" => {
-            let req = ReleaseRequest {
-                erase: p.flag("erase"),
-                quick_erase: p.flag("quick_erase"),
-                secure_erase: p.flag("secure_erase"),
-            };
-            match world.release(&id, &ctx.caller, req, ctx.timing, ctx.now) {
-                Ok(events) => {
-                    let mut outcome = Outcome::write(machine_reply(world, &id));
-                    outcome.events = events;
-                    outcome
-                }
-                Err(e) => Outcome::read(Reply::from_op_error(e)),
-            }
-        }
-        "power_on" => {
-            let result = world.set_power(&id, &ctx.caller, true);
-            done(world, &id, result)
-        }
-        "power_off" => {
-            let result = world.set_power(&id, &ctx.caller, false);
-            done(world, &id, result)
-        }
+    if let Err(e) = world.check_view(&id, &ctx.caller) {
+        return Outcome::read(Reply::from_op_error(e));
+    }
+    let caller = &ctx.caller;
+    let result = match action {
+        "read" => return Outcome::read(machine_reply(world, &id)),
+        "update" => return update(world, ctx, &id),
+        "deploy" => return deploy(world, ctx, &id),
+        "release" => return release(world, ctx, &id),
+        "mark_broken" => return mark_broken(world, ctx, &id),
         "query_power_state" => {
             let state = world
                 .machine(&id)
                 .map(|m| m.power_state.as_str())
                 .unwrap_or("unknown");
-            Outcome::read(Reply::json(json!({"state": state})))
+            return Outcome::read(Reply::json(json!({"state": state})));
         }
+        "power_on" => world.set_power(&id, caller, true),
+        "power_off" => world.set_power(&id, caller, false),
         "set_owner_data" | "set_workload_annotations" => {
-            let result = world.set_owner_data(&id, &ctx.caller, &p.0);
-            done(world, &id, result)
+            world.set_owner_data(&id, caller, &ctx.params.0)
         }
-        "abort" => {
-            let result = world.abort(&id, &ctx.caller);
-            done(world, &id, result)
+        "abort" => world.abort(&id, caller),
+        "mark_fixed" => world.mark_fixed(&id, caller),
+        other => {
+            return Outcome::read(Reply::text(
+                http::StatusCode::BAD_REQUEST,
+                format!("Unrecognised signature: op={other}"),
+            ));
         }
-        "mark_broken" => {
-            let result = world.mark_broken(&id, &ctx.caller, p.get("comment"));
-            done(world, &id, result)
-        }
-        "mark_fixed" => {
-            let result = world.mark_fixed(&id, &ctx.caller);
-            done(world, &id, result)
-        }
-        other => Outcome::read(Reply::text(
-            http::StatusCode::BAD_REQUEST,
-            format!("Unrecognised signature: op={other}"),
-        )),
-    }
+    };
+    done(world, &id, result)
 }
 
 fn hardware_type_filter(value: &str) -> Option<usize> {
@@ -133,6 +158,9 @@ pub fn devices(world: &mut World, ctx: &Ctx<'_>) -> Outcome {
     let Some(m) = world.machine(id) else {
         return Outcome::read(Reply::not_found("Node"));
     };
+    if !can_access(m, &ctx.caller) {
+        return Outcome::read(Reply::from_op_error(OpError::Forbidden(String::new())));
+    }
     let p = ctx.params;
     let mut types = Vec::new();
     for t in p.get_all("hardware_type") {
@@ -181,6 +209,9 @@ pub fn device(world: &mut World, ctx: &Ctx<'_>) -> Outcome {
     let Some(m) = world.machine(ctx.route.param("system_id")) else {
         return Outcome::read(Reply::not_found("Node"));
     };
+    if !can_access(m, &ctx.caller) {
+        return Outcome::read(Reply::from_op_error(OpError::Forbidden(String::new())));
+    }
     let wanted = ctx.route.param("id");
     match node_devices(m).iter().find(|d| d.id.to_string() == wanted) {
         Some(d) => Outcome::read(Reply::json(device_json(m, d))),

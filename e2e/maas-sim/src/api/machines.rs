@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::{Ctx, Outcome};
 use crate::constraints::parse_constraints;
+use crate::lifecycle::can_access;
 use crate::render::machine_json;
 use crate::reply::Reply;
 use crate::status::NodeStatus;
@@ -54,6 +55,7 @@ pub fn read(world: &mut World, ctx: &Ctx<'_>, allocated_only: bool) -> Outcome {
     let list: Vec<Value> = world
         .machines
         .values()
+        .filter(|m| can_access(m, &ctx.caller))
         .filter(|m| matches_filters(ctx, m, &statuses))
         .filter(|m| !allocated_only || m.owner.as_deref() == Some(ctx.caller.username.as_str()))
         .map(|m| machine_json(world, m))

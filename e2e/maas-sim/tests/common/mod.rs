@@ -162,6 +162,35 @@ impl Raw {
             .await
     }
 
+    /// Sends a form, signing the query with or without the form (MAAS signs a POST's form
+    /// body but not a PUT's).
+    pub async fn send_signing(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        form: &[(&str, &str)],
+        sign_form: bool,
+    ) -> Resp {
+        let url = format!("{}/MAAS/api/2.0/{path}", self.base);
+        let mut params: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if sign_form {
+            params.extend(form.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        }
+        let header = self.auth_header(method, &url, &params, &fresh_nonce(), now());
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let req = self
+            .http
+            .request(m, &url)
+            .query(query)
+            .header("Authorization", header)
+            .form(form);
+        finish(req).await
+    }
+
     pub async fn send_with(
         &self,
         method: &str,
