@@ -291,6 +291,10 @@ fn error_chain(err: &reqwest::Error) -> String {
     message
 }
 
+/// How long an idle connection to MAAS is kept for reuse: well under the 65 s after which
+/// MAAS's nginx front end closes it.
+const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
 fn build_http(config: &MaasConfig) -> Result<reqwest::Client, MaasError> {
     let mut builder = reqwest::Client::builder()
         .timeout(config.request_timeout)
@@ -298,6 +302,10 @@ fn build_http(config: &MaasConfig) -> Result<reqwest::Client, MaasError> {
         // MAAS answers a missing trailing slash with a redirect that drops POST bodies; we always
         // send the slash, and a redirect surfaces as an error instead of a silent loss.
         .redirect(reqwest::redirect::Policy::none())
+        // MAAS's front end closes idle connections after 65 s; dropping ours first means a call
+        // never goes out on a connection the server is closing (which, for a non-idempotent
+        // call, would leave its outcome unknown).
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .user_agent(concat!("capmaas-maas-client/", env!("CARGO_PKG_VERSION")));
     builder = apply_tls(builder, &config.tls)?;
     builder

@@ -286,13 +286,31 @@ cluster:
     #[test]
     fn credentials_are_never_guessed_for_a_cluster_that_is_not_found() {
         let mut o = objects(FIXTURE);
+        assert_eq!(
+            o.fetched.credential_scope("team-a"),
+            CredentialScope::ProviderWide,
+            "a Cluster without infrastructure has no credentials of its own"
+        );
+        o.fetched.cluster = Some(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "cluster.x-k8s.io/v1beta2",
+                "kind": "Cluster",
+                "metadata": {"name": "c1", "namespace": "team-a"},
+                "spec": {"infrastructureRef": {
+                    "apiGroup": "infrastructure.cluster.x-k8s.io",
+                    "kind": "MaasCluster",
+                    "name": "c1"
+                }}
+            }))
+            .unwrap(),
+        );
         assert!(
-            matches!(o.fetched.credential_scope("team-a"), CredentialScope::Unknown(m) if m.contains("MaasCluster team-a/")),
+            matches!(o.fetched.credential_scope("team-a"), CredentialScope::Unknown(m) if m == "MaasCluster team-a/c1 not found"),
             "the Cluster names a MaasCluster that is not there"
         );
         let maas_cluster: MaasCluster = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "c1", "namespace": "team-a"},
-            "spec": {}
+            "spec": {"dnsDomain": "maas"}
         }))
         .unwrap();
         o.fetched.maas_cluster = Some(maas_cluster.clone());

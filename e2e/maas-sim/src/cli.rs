@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(c.api_key.as_deref(), Some("a:b:c"));
         assert!(!c.non_admin);
         assert_eq!(c.effective_other_user_machines(), 0);
-        assert_eq!(c.idle_timeout_seconds, 5.0);
+        assert_eq!(c.idle_timeout_seconds, 65.0);
     }
 
     #[test]

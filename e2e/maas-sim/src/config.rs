@@ -17,8 +17,9 @@ pub const ADMIN_USER: &str = "admin";
 pub const NON_ADMIN_USER: &str = "user";
 /// The other non-admin user, owner of `other_user_machines`.
 pub const OTHER_USER: &str = "other";
-/// Default seconds before an idle keep-alive connection is closed.
-pub const DEFAULT_IDLE_TIMEOUT_SECONDS: f64 = 5.0;
+/// Default seconds before an idle keep-alive connection is closed: MAAS's nginx front end's
+/// `keepalive_timeout`.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: f64 = 65.0;
 
 /// Everything a simulator needs to start. `Default` gives a loopback server on a free port
 /// with 10 plain and 2 GPU machines and immediate transitions.
@@ -50,8 +51,8 @@ pub struct SimConfig {
     pub kubeconfig: Option<PathBuf>,
     /// Faults active from the start (added to the inventory's).
     pub faults: FaultConfig,
-    /// Seconds an idle keep-alive connection stays open (MAAS's nginx front end keeps them
-    /// 65 seconds; the default is shorter so tests see it happen).
+    /// Seconds an idle keep-alive connection stays open (MAAS's nginx front end keeps them 65
+    /// seconds, the default).
     pub idle_timeout_seconds: f64,
     /// Issue the main API key to a non-admin user (`NON_ADMIN_USER`), as a MAAS where the
     /// provider runs with an ordinary account; the admin key is then a separate one.
