@@ -111,3 +111,58 @@ async fn releases_only_machines_whose_owner_is_gone() {
     );
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_orphan_is_released_as_its_owner_asked_with_one_list_per_sweep() {
+    use capmaas_controllers::domain::maas_machine::{EraseOptions, OWNER_KEY_RELEASE};
+    use maas_client::{MaasClient, MaasConfig, RetryConfig};
+    use maas_sim::{SimConfig, Simulator};
+    let sim = Simulator::start(SimConfig {
+        machines: 2,
+        gpu_machines: 0,
+        erase_seconds: Some(600.0),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client =
+        MaasClient::new(MaasConfig::new(sim.url(), sim.api_key()).with_retry(RetryConfig::none()))
+            .unwrap();
+    let m = client
+        .allocate(&AllocateParams {
+            agent_name: Some(agent_name("u-gone")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut data = owner_data_for("u-gone", "ns", "mm", Some(MGMT));
+    let secure = EraseOptions {
+        erase: true,
+        secure_erase: true,
+        ..Default::default()
+    };
+    data.insert(OWNER_KEY_RELEASE.into(), secure.owner_data_value().unwrap());
+    client.set_owner_data(&m.system_id, &data).await.unwrap();
+    sim.reset_requests();
+
+    let live = Live(LiveSet::default());
+    let mut sweeper = Sweeper::new(Some("ns".into()), Some(MGMT.into()), Duration::ZERO);
+    let released = sweeper
+        .sweep_once(&client, &live, Instant::now())
+        .await
+        .unwrap();
+    assert_eq!(released, [m.system_id.clone()]);
+    let state = sim.state();
+    let machine = state.machine(&m.system_id).unwrap();
+    assert_eq!(
+        machine.status, "Disk erasing",
+        "released with the owner's erase"
+    );
+    let requests = sim.requests();
+    let read = client.read_machine(&m.system_id).await.unwrap();
+    assert_eq!(read.status_message.as_deref(), Some("Secure erasing disks"));
+    assert_eq!(requests.count_op("machines:read"), 1, "one list per sweep");
+    assert_eq!(requests.count_op("machine:release"), 1);
+    assert_eq!(requests.log.len(), 2, "nothing else: {:?}", requests.log);
+    sim.shutdown().await.unwrap();
+}

@@ -97,6 +97,66 @@ pub const OWNER_KEY_NAME: &str = "capmaas-name";
 /// ever release the machine as an orphan.
 pub const OWNER_KEY_MANAGEMENT: &str = "capmaas-management";
 
+/// Owner data key holding the release options the MaasMachine asked for (`erase`,
+/// `erase,quick`, `erase,secure`, `erase,quick,secure`; absent for a plain release), so that the
+/// orphan sweep releases a machine whose object is gone the way its owner wanted.
+pub const OWNER_KEY_RELEASE: &str = "capmaas-release";
+
+/// The release options asked for on a MaasMachine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EraseOptions {
+    /// Erase the disks.
+    pub erase: bool,
+    /// Quick erase (wipe the start and end of each disk).
+    pub quick_erase: bool,
+    /// Secure erase where the disk supports it.
+    pub secure_erase: bool,
+}
+
+impl EraseOptions {
+    /// The options as an owner data value; `None` for a plain release. Quick or secure erase
+    /// imply erase, as MAAS's release reads them.
+    pub fn owner_data_value(self) -> Option<String> {
+        if !(self.erase || self.quick_erase || self.secure_erase) {
+            return None;
+        }
+        let mut words = vec!["erase"];
+        if self.quick_erase {
+            words.push("quick");
+        }
+        if self.secure_erase {
+            words.push("secure");
+        }
+        Some(words.join(","))
+    }
+
+    /// The client's release parameters for these options.
+    pub fn release_params(self) -> maas_client::ReleaseParams {
+        maas_client::ReleaseParams {
+            erase: self.erase || self.quick_erase || self.secure_erase,
+            quick_erase: self.quick_erase,
+            secure_erase: self.secure_erase,
+            ..Default::default()
+        }
+    }
+
+    /// The options an owner data value names; unknown words are ignored, so a value written by
+    /// a later version still erases at least as asked.
+    pub fn from_owner_data_value(value: Option<&str>) -> Self {
+        let words: Vec<&str> = value
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let has = |w: &str| words.contains(&w);
+        EraseOptions {
+            erase: has("erase") || has("quick") || has("secure"),
+            quick_erase: has("quick"),
+            secure_erase: has("secure"),
+        }
+    }
+}
+
 /// The facts of one MAAS machine that the machine decision reads.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ObservedMachine {
@@ -147,6 +207,13 @@ impl ObservedMachine {
             Some(_) => Ownership::Other,
             None => Ownership::Unmarked,
         }
+    }
+
+    /// The release options the owner data asks for.
+    pub fn release_options(&self) -> EraseOptions {
+        EraseOptions::from_owner_data_value(
+            self.owner_data.get(OWNER_KEY_RELEASE).map(String::as_str),
+        )
     }
 
     /// The management cluster identity the owner data names, if any.
@@ -235,6 +302,47 @@ mod tests {
         assert!(!MaasPhase::Free.is_held());
         assert!(!MaasPhase::Releasing.is_held());
         assert!(!MaasPhase::OperatorHeld.is_held());
+    }
+
+    #[test]
+    fn release_options_survive_owner_data() {
+        let cases = [
+            (EraseOptions::default(), None),
+            (
+                EraseOptions {
+                    erase: true,
+                    ..Default::default()
+                },
+                Some("erase"),
+            ),
+            (
+                EraseOptions {
+                    erase: true,
+                    quick_erase: true,
+                    secure_erase: true,
+                },
+                Some("erase,quick,secure"),
+            ),
+        ];
+        for (options, value) in cases {
+            assert_eq!(options.owner_data_value().as_deref(), value);
+            assert_eq!(EraseOptions::from_owner_data_value(value), options);
+        }
+        let secure_only = EraseOptions {
+            secure_erase: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            secure_only.owner_data_value().as_deref(),
+            Some("erase,secure")
+        );
+        assert_eq!(
+            EraseOptions::from_owner_data_value(Some("erase,zero-fill")),
+            EraseOptions {
+                erase: true,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]

@@ -149,12 +149,7 @@ impl PassReport {
 
 /// The client's release parameters for the erase options.
 pub fn release_params(e: EraseOptions) -> ReleaseParams {
-    ReleaseParams {
-        erase: e.erase || e.quick_erase || e.secure_erase,
-        quick_erase: e.quick_erase,
-        secure_erase: e.secure_erase,
-        ..Default::default()
-    }
+    e.release_params()
 }
 
 /// How to turn the bootstrap secret into deploy user data: the MaasMachine's choices.

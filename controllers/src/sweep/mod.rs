@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use maas_client::{MaasApi, MachineFilter, ReleaseParams};
 use tracing::{info, warn};
 
-use crate::domain::maas_machine::ObservedMachine;
+use crate::domain::maas_machine::{EraseOptions, ObservedMachine};
 use crate::domain::maas_machine::{OWNER_KEY_NAME, OWNER_KEY_NAMESPACE, OWNER_KEY_UID};
 use crate::domain::observe::observe;
 use crate::runtime::error::ReconcileError;
@@ -173,12 +173,20 @@ impl Sweeper {
             self.namespace.as_deref(),
             self.management.as_deref(),
         );
+        let options: BTreeMap<String, EraseOptions> = machines
+            .iter()
+            .map(|m| (m.system_id.clone(), m.release_options()))
+            .collect();
         let targets = due(&mut self.suspects, candidates, now, self.grace);
         let mut released = Vec::new();
         for id in targets {
             let params = ReleaseParams {
                 comment: Some("capmaas: owner MaasMachine is gone".into()),
-                ..Default::default()
+                ..options
+                    .get(&id)
+                    .copied()
+                    .unwrap_or_default()
+                    .release_params()
             };
             match maas.release(&id, &params).await {
                 Ok(_) => {

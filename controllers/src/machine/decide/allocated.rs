@@ -5,7 +5,9 @@ use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::Duration;
 
 use crate::domain::image::distro_series;
-use crate::domain::maas_machine::{MaasPhase, ObservedMachine, Ownership, Power, owner_data_for};
+use crate::domain::maas_machine::{
+    MaasPhase, OWNER_KEY_RELEASE, ObservedMachine, Ownership, Power, owner_data_for,
+};
 use crate::domain::reasons::{FailReason, WaitReason};
 use crate::domain::timing::{
     DEPLOY_REFUSED_RETRY, INVALID_BOOTSTRAP_RETRY, MAX_DEPLOY_FAILURES, POWER_ON_POLL,
@@ -93,7 +95,7 @@ fn still_ours<'a>(
     if phase.is_held() && needs_owner_data(f, m, ownership) {
         return Break(MachineAction::SetOwnerData {
             system_id: id.to_string(),
-            data: owner_data_for(&f.uid, &f.namespace, &f.name, f.management.as_deref()),
+            data: owner_data(f),
         });
     }
     if phase == MaasPhase::Allocated
@@ -150,6 +152,15 @@ fn failed_deployment(f: &MachineFacts, id: &str, m: &ObservedMachine) -> Machine
     }
 }
 
+/// The owner data of this MaasMachine: who it is, which management cluster, how to release it.
+fn owner_data(f: &MachineFacts) -> std::collections::BTreeMap<String, String> {
+    let mut data = owner_data_for(&f.uid, &f.namespace, &f.name, f.management.as_deref());
+    if let Some(release) = f.erase.owner_data_value() {
+        data.insert(OWNER_KEY_RELEASE.to_string(), release);
+    }
+    data
+}
+
 /// Whether the held machine's owner data must be (re)written: nothing written yet (right after
 /// allocate), the object was moved here from another management cluster (adopt it: new uid and
 /// management identity, same machine), or it is ours but names no or another management
@@ -157,10 +168,12 @@ fn failed_deployment(f: &MachineFacts, id: &str, m: &ObservedMachine) -> Machine
 fn needs_owner_data(f: &MachineFacts, m: &ObservedMachine, ownership: Ownership) -> bool {
     match ownership {
         Ownership::Unmarked | Ownership::Moved => true,
-        Ownership::Ours => f
-            .management
-            .as_deref()
-            .is_some_and(|ours| m.management() != Some(ours)),
+        Ownership::Ours => {
+            f.management
+                .as_deref()
+                .is_some_and(|ours| m.management() != Some(ours))
+                || m.owner_data.get(OWNER_KEY_RELEASE) != f.erase.owner_data_value().as_ref()
+        }
         Ownership::Other => false,
     }
 }

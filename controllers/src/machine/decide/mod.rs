@@ -50,16 +50,7 @@ pub struct OwnerMachine {
     pub failure_domain: Option<String>,
 }
 
-/// The release options asked for on the MaasMachine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct EraseOptions {
-    /// Erase the disks.
-    pub erase: bool,
-    /// Quick erase (wipe the start and end of each disk).
-    pub quick_erase: bool,
-    /// Secure erase where the disk supports it.
-    pub secure_erase: bool,
-}
+pub use crate::domain::maas_machine::EraseOptions;
 
 /// Everything the decision reads about one MaasMachine.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,7 +1,7 @@
 //! The decision table of a MaasMachine, row by row.
 
 use super::*;
-use crate::domain::maas_machine::owner_data_for;
+use crate::domain::maas_machine::{OWNER_KEY_RELEASE, owner_data_for};
 use crate::domain::timing::{MAX_DEPLOY_FAILURES, POLL_MIN, failure_retry_delay};
 use crate::machine::source::gpu::{GpuAction, GpuFacts, GpuNotes, MAX_GPU_REJECTIONS};
 use maas_client::MachineStatus;
@@ -73,7 +73,14 @@ fn machine(status: MachineStatus, power: Power, owner_uid: Option<&str>) -> Obse
         // Another uid stands for another object (another name); a moved object is built
         // with `owned_by`.
         owner_data: owner_uid
-            .map(|u| owner_data_for(u, "ns", if u == UID { "mm-0" } else { "mm-x" }, None))
+            .map(|u| {
+                with_release(owner_data_for(
+                    u,
+                    "ns",
+                    if u == UID { "mm-0" } else { "mm-x" },
+                    None,
+                ))
+            })
             .unwrap_or_default(),
         ..Default::default()
     }
@@ -960,12 +967,20 @@ fn owned_by(
     owner: (&str, &str, &str, Option<&str>),
 ) -> MachineFacts {
     let mut m = machine(status, Power::On, None);
-    m.owner_data = owner_data_for(owner.0, owner.1, owner.2, owner.3);
+    m.owner_data = with_release(owner_data_for(owner.0, owner.1, owner.2, owner.3));
     MachineFacts {
         system_id: Some("abc123".into()),
         maas: MaasView::Found(m),
         ..f
     }
+}
+
+/// Owner data with the release options of `base()`, as its allocation wrote them.
+fn with_release(
+    mut data: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    data.insert(OWNER_KEY_RELEASE.into(), "erase,quick".into());
+    data
 }
 
 fn mgmt(f: MachineFacts) -> MachineFacts {
@@ -986,7 +1001,10 @@ fn owner_data_after_allocate_names_the_management_cluster() {
     match decide_machine(&f) {
         MachineAction::SetOwnerData { system_id, data } => {
             assert_eq!(system_id, "abc123");
-            assert_eq!(data, owner_data_for(UID, "ns", "mm-0", Some("mgmt-target")));
+            assert_eq!(
+                data,
+                with_release(owner_data_for(UID, "ns", "mm-0", Some("mgmt-target")))
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -1003,7 +1021,10 @@ fn a_moved_machine_is_adopted_not_taken_over() {
     match decide_machine(&f) {
         MachineAction::SetOwnerData { system_id, data } => {
             assert_eq!(system_id, "abc123");
-            assert_eq!(data, owner_data_for(UID, "ns", "mm-0", Some("mgmt-target")));
+            assert_eq!(
+                data,
+                with_release(owner_data_for(UID, "ns", "mm-0", Some("mgmt-target")))
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -1032,6 +1053,14 @@ fn a_machine_naming_another_object_stays_taken_over() {
             "{owner:?}"
         );
     }
+}
+
+#[test]
+fn owner_data_follows_a_change_of_the_release_options() {
+    let mut f = allocated(base(), MachineStatus::Deployed, Power::On, Some(UID));
+    assert_eq!(label(&decide_machine(&f)), "Ready(maas:///az1/abc123)");
+    f.erase.secure_erase = true;
+    assert_eq!(label(&decide_machine(&f)), "SetOwnerData(abc123)");
 }
 
 #[test]
