@@ -151,7 +151,7 @@ async fn an_orphan_is_released_as_its_owner_asked_with_one_list_per_sweep() {
         .sweep_once(&client, &live, Instant::now())
         .await
         .unwrap();
-    assert_eq!(released, [m.system_id.clone()]);
+    assert_eq!(released, std::slice::from_ref(&m.system_id));
     let state = sim.state();
     let machine = state.machine(&m.system_id).unwrap();
     assert_eq!(
