@@ -42,9 +42,14 @@ struct KubeClusterStore<'a> {
     client: &'a kube::Client,
     ns: &'a str,
     cluster: &'a MaasCluster,
+    gate: &'a crate::runtime::lease_gate::ActGate,
 }
 
 impl ClusterStore for KubeClusterStore<'_> {
+    fn may_act(&self) -> bool {
+        self.gate.may_act()
+    }
+
     /// The identity Secret goes first: once the MaasCluster's finalizer is gone nothing would
     /// let go of it.
     async fn remove_finalizer(&self) -> Result<(), ReconcileError> {
@@ -327,6 +332,7 @@ async fn run_pass(
         client: &ctx.client,
         ns,
         cluster: obj,
+        gate: &ctx.gate,
     };
     match ctx.connector.client(creds.as_ref())? {
         Some(m) => run_cluster_pass_report(&m, &store, facts).await,

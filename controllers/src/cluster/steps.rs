@@ -22,6 +22,10 @@ pub const MAX_STEPS: usize = 8;
 
 /// The Kubernetes write a MaasCluster pass may need.
 pub trait ClusterStore: Send + Sync {
+    /// Whether a MAAS step may start now (this replica's hold on the leader Lease lasts).
+    fn may_act(&self) -> bool {
+        true
+    }
     /// Drop the finalizer.
     fn remove_finalizer(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
 }
@@ -115,6 +119,7 @@ pub async fn run_cluster_pass_report<M: MaasApi, S: ClusterStore>(
                 store.remove_finalizer().await?;
                 return Ok(report(facts, ClusterPassEnd::Finalized));
             }
+            _ if !store.may_act() => return Err(ReconcileError::NotLeader),
             step => perform_maas(maas, &mut facts, step).await?,
         }
     }

@@ -189,6 +189,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         api: api.clone(),
         secrets: Api::<Secret>::namespaced(ctx.client.clone(), &ns),
         meta: obj.metadata.clone(),
+        gate: ctx.gate.clone(),
     };
     let options = user_data_options(&obj.spec);
     let report = run_pass(maas.as_ref(), &store, facts, &options).await?;

@@ -213,6 +213,7 @@ pub async fn run_machine_pass_with<M: MaasApi, S: MachineStore>(
         let end = pass_end(&action);
         let outcome = match &end {
             Some(_) => StepOutcome::Ended,
+            None if !store.may_act() => return Err(ReconcileError::NotLeader),
             None => perform(maas, store, &facts, options, &action).await?,
         };
         absorb(&mut facts, &outcome);

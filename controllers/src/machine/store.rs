@@ -37,6 +37,10 @@ impl std::fmt::Debug for BootstrapData {
 /// The Kubernetes writes and reads a MaasMachine pass needs. Each write must be durable when it
 /// returns: the next MAAS call relies on it across a crash.
 pub trait MachineStore: Send + Sync {
+    /// Whether a MAAS step may start now (this replica's hold on the leader Lease lasts).
+    fn may_act(&self) -> bool {
+        true
+    }
     /// Add the allocation-attempt annotation.
     fn mark_attempt(&self) -> impl Future<Output = Result<(), ReconcileError>> + Send;
     /// Record `spec.systemID`.
@@ -83,6 +87,8 @@ pub struct KubeMachineStore {
     pub secrets: Api<Secret>,
     /// The object's metadata as read at the start of the pass.
     pub meta: ObjectMeta,
+    /// The leader Lease's gate.
+    pub gate: std::sync::Arc<crate::runtime::lease_gate::ActGate>,
 }
 
 impl KubeMachineStore {
@@ -102,6 +108,10 @@ impl KubeMachineStore {
 }
 
 impl MachineStore for KubeMachineStore {
+    fn may_act(&self) -> bool {
+        self.gate.may_act()
+    }
+
     async fn mark_attempt(&self) -> Result<(), ReconcileError> {
         let now = jiff::Timestamp::now().to_string();
         self.annotate(

@@ -14,6 +14,7 @@ use crate::k8s::status_patch::StatusShape;
 use crate::maas::credentials::MaasConnector;
 use crate::machine::steady::NodeTarget;
 use crate::runtime::backoff::Backoffs;
+use crate::runtime::lease_gate::ActGate;
 use crate::runtime::memo::Memo;
 use crate::runtime::metrics::Metrics;
 
@@ -59,6 +60,8 @@ pub struct Context {
     pub capacity_refusals: Memo<std::time::Instant>,
     /// Each failing object's error streak: the backoff before its next pass.
     pub backoffs: Backoffs,
+    /// Whether this replica may start a MAAS step (its hold on the leader Lease lasts).
+    pub gate: Arc<ActGate>,
     /// Whether the installed CRDs are narrower than our types (status by merge patch).
     pub status_shape: StatusShape,
 }

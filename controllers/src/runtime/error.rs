@@ -70,6 +70,9 @@ pub enum ReconcileError {
     /// call is made with a guess.
     #[error("MAAS credentials unknown: {0}; no MAAS call is made until it is back")]
     CredentialsUnknown(String),
+    /// This replica's hold on the leader Lease ended: no further step of the pass starts.
+    #[error("the hold on the leader Lease has ended; the pass stops before its next step")]
+    NotLeader,
     /// The pass took more steps than any legitimate sequence needs.
     #[error("reconcile did not settle after {0} steps")]
     TooManySteps(usize),
@@ -88,7 +91,9 @@ impl ReconcileError {
     /// The stage of the pass that failed.
     pub fn stage(&self) -> Stage {
         match self {
-            ReconcileError::Maas(_) | ReconcileError::TooManySteps(_) => Stage::MaasStep,
+            ReconcileError::Maas(_)
+            | ReconcileError::TooManySteps(_)
+            | ReconcileError::NotLeader => Stage::MaasStep,
             ReconcileError::Kube { stage, .. } => *stage,
             ReconcileError::Invalid(_)
             | ReconcileError::MissingCredentials
@@ -124,7 +129,7 @@ impl ReconcileError {
             ReconcileError::Invalid(_)
             | ReconcileError::MissingCredentials
             | ReconcileError::CredentialsUnknown(_) => false,
-            ReconcileError::TooManySteps(_) => true,
+            ReconcileError::TooManySteps(_) | ReconcileError::NotLeader => true,
         }
     }
 
@@ -147,6 +152,7 @@ impl ReconcileError {
             ReconcileError::MissingCredentials => "MissingCredentials",
             ReconcileError::CredentialsUnknown(_) => "CredentialsUnknown",
             ReconcileError::TooManySteps(_) => "NotSettling",
+            ReconcileError::NotLeader => "NotLeader",
         }
     }
 
@@ -196,6 +202,7 @@ impl ReconcileError {
             ReconcileError::Invalid(_)
             | ReconcileError::MissingCredentials
             | ReconcileError::CredentialsUnknown(_)
+            | ReconcileError::NotLeader
             | ReconcileError::TooManySteps(_) => self.to_string(),
         }
     }

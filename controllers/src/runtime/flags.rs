@@ -48,11 +48,12 @@ pub struct Flags {
     /// Address of `/healthz` and `/readyz`.
     #[arg(long, default_value = "0.0.0.0:9440")]
     pub health_probe_bind_address: String,
-    /// MaasMachines reconciled at the same time (bounds MAAS load).
-    #[arg(long, default_value_t = 10)]
+    /// MaasMachines reconciled at the same time (bounds MAAS load; at least 1, as 0 would mean
+    /// no bound at all).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub machine_concurrency: u16,
-    /// MaasClusters reconciled at the same time.
-    #[arg(long, default_value_t = 5)]
+    /// MaasClusters reconciled at the same time (at least 1).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     pub cluster_concurrency: u16,
     /// Accepted for compatibility; the manager serves no webhooks.
     #[arg(long, default_value = "")]
@@ -184,6 +185,15 @@ pub fn parse_bind_address(value: &str) -> Result<Option<SocketAddr>, std::net::A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_concurrency_of_zero_is_refused_with_its_reason() {
+        for flag in ["--machine-concurrency=0", "--cluster-concurrency=0"] {
+            let err = Flags::try_parse_from(["capmaas-manager", flag]).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("0 is not in 1.."), "{flag}: {text}");
+        }
+    }
 
     fn parse(args: &[&str]) -> Flags {
         Flags::try_parse_from(std::iter::once("capmaas-manager").chain(args.iter().copied()))

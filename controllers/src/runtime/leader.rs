@@ -1,17 +1,30 @@
 //! Leader election on a coordination.k8s.io Lease: controllers run only while this replica holds
 //! it, and the manager exits when it loses it (a fresh process starts cleanly as a follower).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use kube::Client;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::runtime::lease_gate::{ActGate, watch_hold};
 use crate::runtime::shutdown::Shutdown;
+
+/// Seconds a renewal of the Lease holds it.
+pub const LEASE_DURATION_SECONDS: u64 = 15;
+/// Seconds before the end of the hold within which the holder renews; also the margin by which
+/// MAAS steps stop before the Lease can pass to another replica.
+pub const LEASE_GRACE_SECONDS: u64 = 5;
 
 /// A held lease; dropping it releases the lease.
 pub struct Leadership {
     rx: watch::Receiver<bool>,
     task: tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
+    namespace: String,
+    lease_name: String,
+    identity: String,
 }
 
 /// Why leader election ended.
@@ -39,8 +52,8 @@ pub async fn acquire(
     let manager = LeaseManagerBuilder::new(client, lease_name)
         .with_namespace(namespace)
         .with_identity(identity)
-        .with_duration(15)
-        .with_grace(5)
+        .with_duration(LEASE_DURATION_SECONDS)
+        .with_grace(LEASE_GRACE_SECONDS)
         .build()
         .await?;
     let (mut rx, task) = manager.watch().await;
@@ -48,7 +61,13 @@ pub async fn acquire(
     loop {
         if *rx.borrow_and_update() {
             info!(lease = lease_name, "became leader");
-            return Ok(Leadership { rx, task });
+            return Ok(Leadership {
+                rx,
+                task,
+                namespace: namespace.to_string(),
+                lease_name: lease_name.to_string(),
+                identity: identity.to_string(),
+            });
         }
         tokio::select! {
             changed = rx.changed() => if changed.is_err() { return Err(LeaderError::TaskEnded) },
@@ -58,6 +77,27 @@ pub async fn acquire(
 }
 
 impl Leadership {
+    /// The gate of MAAS steps for this hold, just taken, and the task that follows the hold
+    /// from the Lease (and fires `shutdown` when it ends).
+    pub fn gate(&self, client: Client, shutdown: &Shutdown) -> Arc<ActGate> {
+        let grace = Duration::from_secs(LEASE_GRACE_SECONDS);
+        let hold = Duration::from_secs(LEASE_DURATION_SECONDS) - grace;
+        let until = jiff::Timestamp::now()
+            .checked_add(hold)
+            .unwrap_or_else(|_| jiff::Timestamp::now());
+        let gate = Arc::new(ActGate::until(until));
+        tokio::spawn(watch_hold(
+            client,
+            self.namespace.clone(),
+            self.lease_name.clone(),
+            self.identity.clone(),
+            grace,
+            gate.clone(),
+            shutdown.clone(),
+        ));
+        gate
+    }
+
     /// Resolves when leadership is lost or the lease task dies; triggers `shutdown` then.
     pub async fn watch_loss(mut self, shutdown: Shutdown) -> LeaderError {
         loop {

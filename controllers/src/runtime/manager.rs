@@ -22,6 +22,7 @@ use crate::maas::credentials::{MaasConnector, MaasCredentials, ObserverWiring};
 use crate::runtime::context::Context;
 use crate::runtime::flags::{Flags, parse_bind_address};
 use crate::runtime::leader;
+use crate::runtime::lease_gate::ActGate;
 use crate::runtime::memo::Memo;
 use crate::runtime::metrics::{MaasRequestCounter, Metrics};
 use crate::runtime::servers::{Readiness, metrics_router, probe_router, serve};
@@ -148,7 +149,11 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         wake,
         shutdown: shutdown.clone(),
     };
-    let ctx = Arc::new(context(&flags, client, &metrics, identity, wiring).await?);
+    let gate = match &leadership {
+        Some(l) => l.gate(client.clone(), &shutdown),
+        None => Arc::new(ActGate::always()),
+    };
+    let ctx = Arc::new(context(&flags, client, &metrics, identity, wiring, gate).await?);
     let lost = run_controllers(&flags, ctx, woken, &readiness, leadership, &shutdown).await;
     shutdown.trigger();
     readiness.set_ready(false);
@@ -249,6 +254,7 @@ async fn context(
     metrics: &Arc<Metrics>,
     identity: String,
     wiring: ObserverWiring,
+    gate: Arc<ActGate>,
 ) -> Result<Context, ManagerError> {
     let namespace = flags.watch_namespace().map(str::to_string);
     let capi = discover_capi(&client).await;
@@ -282,6 +288,7 @@ async fn context(
         backoffs: Default::default(),
         capacity_refusals: Memo::for_resync(flags.sync_period),
         status_shape: StatusShape::default(),
+        gate,
     })
 }
 
@@ -311,6 +318,7 @@ async fn run_controllers(
         tokio::join!(templates, machines, clusters);
         info!("controllers stopped");
     };
+    let ctx_gate = ctx.gate.clone();
     let (interval, grace) = (flags.orphan_sweep_interval, flags.orphan_sweep_grace);
     let sweep = orphan_sweep(ctx, interval, grace, shutdown.clone());
     let lost = async {
@@ -322,20 +330,26 @@ async fn run_controllers(
             }
         }
     };
-    let (_, _, lost) = tokio::join!(with_grace(controllers, shutdown), sweep, lost);
+    let gate = ctx_gate;
+    let (_, _, lost) = tokio::join!(with_grace(controllers, shutdown, &gate), sweep, lost);
     ready_task.abort();
     lost
 }
 
-/// Runs `controllers` until they end; after the shutdown signal they get a grace period. Every
-/// step is durable, so cutting one short is safe (the next leader continues from the recorded
-/// state).
-async fn with_grace(controllers: impl std::future::Future<Output = ()>, shutdown: &Shutdown) {
+/// Runs `controllers` until they end; after the shutdown signal they get a grace period, none
+/// once the hold on the Lease has ended (another replica may take it soon). Every step is
+/// durable, so cutting one short is safe (the next leader continues from the recorded state).
+async fn with_grace(
+    controllers: impl std::future::Future<Output = ()>,
+    shutdown: &Shutdown,
+    gate: &ActGate,
+) {
     tokio::pin!(controllers);
     tokio::select! {
         _ = &mut controllers => {}
         _ = shutdown.wait() => {
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut controllers).await.is_err() {
+            let grace = if gate.may_act() { SHUTDOWN_GRACE } else { Duration::ZERO };
+            if tokio::time::timeout(grace, &mut controllers).await.is_err() {
                 warn!("controllers did not stop within the grace period; abandoning in-flight work");
             }
         }

@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod flags;
 pub mod leader;
+pub mod lease_gate;
 pub mod manager;
 pub mod memo;
 pub mod metrics;

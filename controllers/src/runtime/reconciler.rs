@@ -49,6 +49,10 @@ where
         obj.meta().generation,
         obj.meta().deletion_timestamp.is_some(),
     );
+    if !ctx.gate.may_act() {
+        // The hold on the leader Lease has ended: the manager is stopping.
+        return Ok(Action::await_change());
+    }
     if let Some(wait) = ctx.backoffs.hold(&uid, version, started) {
         // A watch event during an error backoff (often our own status write) starts no pass.
         debug!(controller, name = %obj.name_any(), ?wait, "backing off after errors");

@@ -59,6 +59,9 @@ pub async fn orphan_sweep(
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.wait() => return,
         }
+        if !ctx.gate.may_act() {
+            return;
+        }
         let client = match ctx.connector.client(None) {
             Ok(Some(c)) => c,
             Ok(None) => continue,

@@ -51,6 +51,8 @@ struct MemStore {
     obj: Mutex<Object>,
     /// Simulates the manager dying right after allocate: the next `record_system_id` fails.
     crash_before_record: Mutex<bool>,
+    /// The hold on the leader Lease has ended.
+    lease_ended: Mutex<bool>,
 }
 
 impl MemStore {
@@ -60,6 +62,9 @@ impl MemStore {
 }
 
 impl MachineStore for MemStore {
+    fn may_act(&self) -> bool {
+        !*self.lease_ended.lock().unwrap()
+    }
     async fn mark_attempt(&self) -> Result<(), ReconcileError> {
         self.obj.lock().unwrap().attempt_marked = true;
         Ok(())

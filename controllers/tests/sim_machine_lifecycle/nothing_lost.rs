@@ -157,3 +157,16 @@ async fn a_ready_machine_that_breaks_is_left_for_capi_to_replace_never_released(
     assert_eq!(sim.requests().count_op("machine:release"), 1);
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn once_the_hold_on_the_lease_ends_no_maas_step_starts() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    *store.lease_ended.lock().unwrap() = true;
+    sim.reset_requests();
+    let pass = run_machine_pass(&client, &store, facts(&store.get(), now()), None).await;
+    assert!(matches!(pass, Err(ReconcileError::NotLeader)), "{pass:?}");
+    assert_eq!(maas_calls(&sim), 0, "not a single MAAS call");
+    assert_eq!(held_machines(&sim), 0);
+    sim.shutdown().await.unwrap();
+}

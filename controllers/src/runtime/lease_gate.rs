@@ -1,0 +1,166 @@
+//! Whether this replica may still start a MAAS step: with leader election, only while its hold
+//! on the Lease is known to last. The lease manager keeps reporting "leader" while its renewals
+//! fail, so the hold is judged from the Lease itself: the last renewal this replica wrote, plus
+//! the lease duration, less the grace within which the holder renews. Past that, no new step
+//! starts and the controllers stop, before another replica may take the Lease.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
+use tracing::{debug, warn};
+
+use crate::runtime::shutdown::Shutdown;
+
+/// How often the Lease is read to follow the hold.
+pub const LEASE_CHECK: Duration = Duration::from_secs(2);
+
+/// When `identity`'s hold on `lease` ends by its own last renewal, less `grace`; `None` when
+/// another replica holds it, or it names no renewal or duration.
+pub fn hold_ends(lease: &Lease, identity: &str, grace: Duration) -> Option<Timestamp> {
+    let spec = lease.spec.as_ref()?;
+    if spec.holder_identity.as_deref() != Some(identity) {
+        return None;
+    }
+    let renewed = spec.renew_time.as_ref()?.0;
+    let duration = SignedDuration::from_secs(i64::from(spec.lease_duration_seconds?));
+    let grace = SignedDuration::try_from(grace).ok()?;
+    renewed.checked_add(duration - grace).ok()
+}
+
+/// The gate every MAAS step passes: open for good without leader election, else open until the
+/// hold on the Lease ends.
+#[derive(Debug, Default)]
+pub struct ActGate {
+    /// `None`: no leader election, always open.
+    until: Mutex<Option<Timestamp>>,
+    bounded: bool,
+}
+
+impl ActGate {
+    /// A gate that is always open (no leader election).
+    pub fn always() -> Self {
+        Self::default()
+    }
+
+    /// A gate open until `until`, moved forward by each renewal seen.
+    pub fn until(until: Timestamp) -> Self {
+        ActGate {
+            until: Mutex::new(Some(until)),
+            bounded: true,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Timestamp>> {
+        self.until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a MAAS step may start at `now`.
+    pub fn may_act_at(&self, now: Timestamp) -> bool {
+        !self.bounded || self.lock().is_some_and(|until| now < until)
+    }
+
+    /// Whether a MAAS step may start now.
+    pub fn may_act(&self) -> bool {
+        self.may_act_at(Timestamp::now())
+    }
+
+    /// Records what the latest read of the Lease says: a later end of the hold, or none.
+    pub fn observe(&self, hold_ends: Option<Timestamp>) {
+        let mut until = self.lock();
+        *until = match (hold_ends, *until) {
+            (Some(new), Some(old)) => Some(new.max(old)),
+            (new, _) => new,
+        };
+    }
+}
+
+/// Follows the hold until it ends, then fires `shutdown`. A failed read of the Lease changes
+/// nothing: the hold then ends at the last renewal seen, as it would for another replica.
+pub async fn watch_hold(
+    client: Client,
+    namespace: String,
+    name: String,
+    identity: String,
+    grace: Duration,
+    gate: std::sync::Arc<ActGate>,
+    shutdown: Shutdown,
+) {
+    let leases: Api<Lease> = Api::namespaced(client, &namespace);
+    while !shutdown.is_triggered() {
+        match leases.get_opt(&name).await {
+            Ok(Some(lease)) => gate.observe(hold_ends(&lease, &identity, grace)),
+            Ok(None) => gate.observe(None),
+            Err(error) => debug!(%error, "cannot read the leader Lease"),
+        }
+        if !gate.may_act() {
+            warn!(lease = %name, "the hold on the leader Lease has ended; no new MAAS step starts");
+            shutdown.trigger();
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_CHECK) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+
+    fn lease(holder: &str, renewed: &str, seconds: i32) -> Lease {
+        Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.into()),
+                renew_time: Some(MicroTime(renewed.parse().unwrap())),
+                lease_duration_seconds: Some(seconds),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_hold_ends_a_grace_before_the_lease_can_pass() {
+        let grace = Duration::from_secs(5);
+        let ours = lease("me", "2026-12-01T10:00:00Z", 15);
+        assert_eq!(
+            hold_ends(&ours, "me", grace),
+            Some("2026-12-01T10:00:10Z".parse().unwrap())
+        );
+        assert_eq!(hold_ends(&ours, "other", grace), None);
+        assert_eq!(hold_ends(&Lease::default(), "me", grace), None);
+    }
+
+    #[test]
+    fn the_gate_closes_when_renewals_stop_or_the_lease_passes() {
+        let t = |s: &str| -> Timestamp { s.parse().unwrap() };
+        let gate = ActGate::until(t("2026-12-01T10:00:10Z"));
+        assert!(gate.may_act_at(t("2026-12-01T10:00:09Z")));
+        assert!(
+            !gate.may_act_at(t("2026-12-01T10:00:10Z")),
+            "no renewal seen since"
+        );
+        gate.observe(Some(t("2026-12-01T10:00:20Z")));
+        assert!(
+            gate.may_act_at(t("2026-12-01T10:00:15Z")),
+            "a renewal moves it on"
+        );
+        gate.observe(Some(t("2026-12-01T10:00:12Z")));
+        assert!(
+            gate.may_act_at(t("2026-12-01T10:00:15Z")),
+            "an older read never moves it back"
+        );
+        gate.observe(None);
+        assert!(
+            !gate.may_act_at(t("2026-12-01T10:00:15Z")),
+            "another replica holds it"
+        );
+        assert!(ActGate::always().may_act_at(t("2030-01-01T00:00:00Z")));
+    }
+}
