@@ -111,6 +111,7 @@ fn facts(store: &Store) -> MachineFacts {
         was_ready: false,
         released_in_state: None,
         capacity_refused_for: None,
+        power_ons: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: Default::default(),

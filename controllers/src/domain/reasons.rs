@@ -34,9 +34,22 @@ pub enum WaitReason {
     DeployRefused,
     /// MAAS refuses to release the machine (403, 409).
     ReleaseRefused,
+    /// MAAS keeps reporting the deployed machine's power off after several power-ons.
+    PowerStaysOff,
 }
 
 impl WaitReason {
+    /// What the condition says for this wait when the pass has no words of MAAS's to give.
+    pub fn hint(self) -> Option<&'static str> {
+        match self {
+            WaitReason::PowerStaysOff => Some(
+                "MAAS still reports the power off after several power-ons; check the machine's \
+                 power driver (BMC)",
+            ),
+            _ => None,
+        }
+    }
+
     /// The condition reason.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,6 +68,7 @@ impl WaitReason {
             WaitReason::InvalidBootstrapData => "InvalidBootstrapData",
             WaitReason::DeployRefused => "DeployRefused",
             WaitReason::ReleaseRefused => "ReleaseRefused",
+            WaitReason::PowerStaysOff => "PowerStaysOff",
         }
     }
 }

@@ -19,6 +19,17 @@ pub const RELEASE_POLL_MAX: Duration = Duration::from_secs(300);
 pub const RELEASE_REFUSED_RETRY: Duration = Duration::from_secs(120);
 /// Poll gap for a deployed machine whose power does not read `on` yet.
 pub const POWER_ON_POLL: Duration = Duration::from_secs(10);
+/// Power-ons of one deployed machine before the provider stops asking and says so.
+pub const MAX_POWER_ONS: u32 = 3;
+/// How long a machine whose power stays off after [`MAX_POWER_ONS`] waits before the next round.
+pub const POWER_STAYS_OFF_RETRY: Duration = Duration::from_secs(600);
+
+/// The wait after the `sent`-th power-on (1 for the first) before another is sent: doubling
+/// from [`POWER_ON_POLL`].
+pub fn power_on_backoff(sent: u32) -> Duration {
+    POWER_ON_POLL.saturating_mul(1u32 << sent.saturating_sub(1).min(8))
+}
+
 /// A malformed bootstrap Secret is read again after this long (a fix to the Secret also wakes the
 /// machine earlier through the Secret watch).
 pub const INVALID_BOOTSTRAP_RETRY: Duration = Duration::from_secs(120);
@@ -124,6 +135,12 @@ impl DeployFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn power_ons_back_off() {
+        let waits: Vec<u64> = (1..=4).map(|n| power_on_backoff(n).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80]);
+    }
 
     #[test]
     fn release_polls_slow_down_to_minutes_for_long_erases() {

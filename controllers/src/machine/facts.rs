@@ -156,6 +156,7 @@ pub fn machine_facts(
         // Memory of this manager, not of the object: the reconciler fills it in.
         released_in_state: None,
         capacity_refused_for: None,
+        power_ons: None,
         deploying_for: observed
             .filter(|o| o.transit == Transit::Deploying)
             .map(|o| o.since.elapsed()),

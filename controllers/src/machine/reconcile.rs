@@ -208,10 +208,11 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
 }
 
 /// What this manager remembers of the object for the next pass: the last capacity refusal
-/// (keyed by generation, so a changed spec asks MAAS at once).
+/// (keyed by generation, so a changed spec asks MAAS at once) and the power-ons sent.
 struct Recalled {
     capacity_key: String,
     refused_at: Option<Instant>,
+    power_ons: u32,
 }
 
 /// Fills the facts this manager remembers rather than reads: the last capacity refusal and the
@@ -226,6 +227,11 @@ fn recall(ctx: &Context, obj: &MaasMachine, facts: &mut MachineFacts) -> Recalle
     let refused_at = ctx.capacity_refusals.get(&capacity_key);
     ctx.capacity_refusals.set(&capacity_key, None);
     facts.capacity_refused_for = refused_at.map(|at| at.elapsed());
+    facts.power_ons = ctx
+        .power_ons
+        .get(&facts.uid)
+        .filter(|(id, _, _)| facts.system_id.as_ref() == Some(id))
+        .map(|(_, sent, at)| (sent, at.elapsed()));
     facts.released_in_state = ctx
         .releases
         .get(&facts.uid)
@@ -234,6 +240,7 @@ fn recall(ctx: &Context, obj: &MaasMachine, facts: &mut MachineFacts) -> Recalle
     Recalled {
         capacity_key,
         refused_at,
+        power_ons: facts.power_ons.map_or(0, |(sent, _)| sent),
     }
 }
 
@@ -247,6 +254,14 @@ fn remember(ctx: &Context, uid: &str, recalled: Recalled, report: &PassReport) {
     }
     if let Some(released) = report.released_in_state() {
         ctx.releases.set(uid, Some(released));
+    }
+    match (&report.end, report.power_on_sent()) {
+        (PassEnd::Ready(_), _) => ctx.power_ons.set(uid, None),
+        (_, Some(id)) => {
+            let sent = recalled.power_ons.saturating_add(1);
+            ctx.power_ons.set(uid, Some((id, sent, Instant::now())));
+        }
+        _ => {}
     }
 }
 

@@ -62,7 +62,7 @@ pub fn machine_status(
         PassEnd::Ready(r) => set_ready(&mut s, r, generation, now),
         PassEnd::Waiting { reason, .. } => {
             // Empty for ordinary waits; the refusal for bad bootstrap data or a refused deploy.
-            let message = report.wait_message().unwrap_or_default();
+            let message = report.wait_message().or(reason.hint()).unwrap_or_default();
             set_waiting(&mut s, *reason, message, generation, now);
         }
         PassEnd::Failed { reason, message } => {

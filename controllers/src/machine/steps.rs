@@ -131,6 +131,14 @@ impl PassReport {
         }
     }
 
+    /// The machine this pass sent a power-on to, if it did.
+    pub fn power_on_sent(&self) -> Option<String> {
+        self.steps.iter().find_map(|s| match &s.action {
+            MachineAction::PowerOn { system_id } => Some(system_id.clone()),
+            _ => None,
+        })
+    }
+
     /// The MAAS status the recorded machine showed right after this pass's release, if it sent
     /// one that MAAS took.
     pub fn released_in_state(&self) -> Option<(String, i64)> {

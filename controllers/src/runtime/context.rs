@@ -58,6 +58,9 @@ pub struct Context {
     /// When MAAS last had no machine for each waiting MaasMachine (by uid and generation): until
     /// the retry delay passes, events wake it without a MAAS call.
     pub capacity_refusals: Memo<std::time::Instant>,
+    /// Power-ons sent to each MaasMachine's deployed machine lately: system id, how many, when
+    /// the last.
+    pub power_ons: Memo<(String, u32, std::time::Instant)>,
     /// Each failing object's error streak: the backoff before its next pass.
     pub backoffs: Backoffs,
     /// Whether this replica may start a MAAS step (its hold on the leader Lease lasts).

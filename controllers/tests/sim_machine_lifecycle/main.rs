@@ -149,6 +149,7 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         was_ready: false,
         released_in_state: None,
         capacity_refused_for: None,
+        power_ons: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts {

@@ -10,8 +10,8 @@ use crate::domain::maas_machine::{
 };
 use crate::domain::reasons::{FailReason, WaitReason};
 use crate::domain::timing::{
-    DEPLOY_REFUSED_RETRY, INVALID_BOOTSTRAP_RETRY, MAX_DEPLOY_FAILURES, POWER_ON_POLL,
-    deploy_poll_delay,
+    DEPLOY_REFUSED_RETRY, INVALID_BOOTSTRAP_RETRY, MAX_DEPLOY_FAILURES, MAX_POWER_ONS,
+    POWER_ON_POLL, POWER_STAYS_OFF_RETRY, deploy_poll_delay, power_on_backoff,
 };
 use crate::machine::source::gpu;
 
@@ -30,13 +30,7 @@ pub fn decide_allocated(f: &MachineFacts, id: &str) -> MachineAction {
             after: deploy_poll_delay(f.deploying_for),
         },
         MaasPhase::Deployed => match m.power {
-            Power::Off if f.pass.power_on_sent => MachineAction::Poll {
-                reason: WaitReason::PoweringOn,
-                after: POWER_ON_POLL,
-            },
-            Power::Off => MachineAction::PowerOn {
-                system_id: id.to_string(),
-            },
+            Power::Off => power_on(f, id),
             Power::On | Power::Unknown => MachineAction::Ready(ready_machine(f, m)),
         },
         MaasPhase::FailedDeployment | MaasPhase::Broken if f.was_ready => MachineAction::Fail {
@@ -104,6 +98,29 @@ fn still_ours<'a>(
         return Break(step);
     }
     Continue(m)
+}
+
+/// A deployed machine that MAAS reports off: power it on, then wait for the power to read on,
+/// each power-on waiting longer than the last; after a few, stop asking and say so.
+fn power_on(f: &MachineFacts, id: &str) -> MachineAction {
+    if f.pass.power_on_sent {
+        return MachineAction::Poll {
+            reason: WaitReason::PoweringOn,
+            after: POWER_ON_POLL,
+        };
+    }
+    match f.power_ons {
+        Some((sent, _)) if sent >= MAX_POWER_ONS => {
+            wait(WaitReason::PowerStaysOff, Some(POWER_STAYS_OFF_RETRY))
+        }
+        Some((sent, ago)) if ago < power_on_backoff(sent) => MachineAction::Poll {
+            reason: WaitReason::PoweringOn,
+            after: power_on_backoff(sent) - ago,
+        },
+        _ => MachineAction::PowerOn {
+            system_id: id.to_string(),
+        },
+    }
 }
 
 /// An allocated machine of ours: deploy it with the bootstrap data, unless this pass already

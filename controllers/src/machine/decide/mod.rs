@@ -104,6 +104,8 @@ pub struct MachineFacts {
     /// How long ago MAAS last answered this object's allocate with "no machine matches" (409,
     /// so nothing was allocated), as this manager remembers it.
     pub capacity_refused_for: Option<Duration>,
+    /// Power-ons this manager sent to the recorded machine lately, and how long ago the last.
+    pub power_ons: Option<(u32, Duration)>,
     /// How long the machine has been deploying, when known.
     pub deploying_for: Option<Duration>,
     /// The MAAS side.

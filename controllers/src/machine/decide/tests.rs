@@ -52,6 +52,7 @@ fn base() -> MachineFacts {
         was_ready: false,
         released_in_state: None,
         capacity_refused_for: None,
+        power_ons: None,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts::default(),
@@ -293,6 +294,38 @@ fn a_machine_waiting_for_capacity_asks_maas_at_a_bounded_rate() {
             "no refusal remembered: look first",
             marked,
             "AdoptLookup(capmaas:uid-1)",
+        ),
+    ]);
+}
+
+#[test]
+fn a_machine_whose_power_stays_off_is_powered_on_with_backoff_then_reported() {
+    let off = |power_ons| MachineFacts {
+        power_ons,
+        ..allocated(base(), MachineStatus::Deployed, Power::Off, Some(UID))
+    };
+    let secs = Duration::from_secs;
+    check(vec![
+        ("first time off: power on", off(None), "PowerOn(abc123)"),
+        (
+            "one sent 4 s ago: wait out the backoff",
+            off(Some((1, secs(4)))),
+            "Poll(PoweringOn, 6)",
+        ),
+        (
+            "one sent 11 s ago: again",
+            off(Some((1, secs(11)))),
+            "PowerOn(abc123)",
+        ),
+        (
+            "two sent, 15 s ago: wait longer",
+            off(Some((2, secs(15)))),
+            "Poll(PoweringOn, 5)",
+        ),
+        (
+            "three sent: stop and say so",
+            off(Some((3, secs(900)))),
+            "Wait(PowerStaysOff, Some(600))",
         ),
     ]);
 }
