@@ -112,6 +112,7 @@ fn facts(store: &Store) -> MachineFacts {
         released_in_state: None,
         capacity_refused_for: None,
         power_ons: None,
+        ready_confirmed: false,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: Default::default(),

@@ -157,6 +157,7 @@ pub fn machine_facts(
         released_in_state: None,
         capacity_refused_for: None,
         power_ons: None,
+        ready_confirmed: false,
         deploying_for: observed
             .filter(|o| o.transit == Transit::Deploying)
             .map(|o| o.since.elapsed()),

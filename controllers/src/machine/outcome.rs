@@ -19,6 +19,8 @@ pub enum StepOutcome {
     /// The lookup under our agent name found this held machine (or none), and these other held
     /// machines under the same agent name, to be released.
     LookedUp(Option<ObservedMachine>, Vec<String>),
+    /// MAAS says whether the machine carries our agent name.
+    AgentNameChecked(bool),
     /// A second machine under our agent name is released (or was already gone).
     DuplicateReleased(String),
     /// MAAS allocated this machine.
@@ -76,11 +78,18 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
             f.maas = MaasView::NotFound;
         }
         StepOutcome::LookedUp(found, duplicates) => {
+            if found.is_some() {
+                f.pass.agent_name = Some(true);
+            }
             f.maas = found.clone().map_or(MaasView::NotFound, MaasView::Found);
             f.pass.duplicates = duplicates.clone();
         }
+        StepOutcome::AgentNameChecked(ours) => f.pass.agent_name = Some(*ours),
         StepOutcome::DuplicateReleased(id) => f.pass.duplicates.retain(|d| d != id),
-        StepOutcome::Allocated(m) => f.maas = MaasView::Found(m.clone()),
+        StepOutcome::Allocated(m) => {
+            f.pass.agent_name = Some(true);
+            f.maas = MaasView::Found(m.clone());
+        }
         // After setting machines aside, MAAS having nothing else means the GPU search is over.
         StepOutcome::NoMachineMatched if !f.gpu.rejected.is_empty() => f.pass.gpu.exhausted = true,
         StepOutcome::NoMachineMatched => f.pass.allocation_refused = true,

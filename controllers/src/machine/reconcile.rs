@@ -227,6 +227,7 @@ fn recall(ctx: &Context, obj: &MaasMachine, facts: &mut MachineFacts) -> Recalle
     let refused_at = ctx.capacity_refusals.get(&capacity_key);
     ctx.capacity_refusals.set(&capacity_key, None);
     facts.capacity_refused_for = refused_at.map(|at| at.elapsed());
+    facts.ready_confirmed = ctx.ready_machines.get(&facts.uid).is_some();
     facts.power_ons = ctx
         .power_ons
         .get(&facts.uid)

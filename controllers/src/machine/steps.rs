@@ -319,6 +319,10 @@ async fn perform<M: MaasApi, S: MachineStore>(
                 Err(e) => return Err(e),
             }
         }
+        MachineAction::ConfirmAgentName {
+            system_id,
+            agent_name,
+        } => pool::confirm_agent_name(maas, system_id, agent_name).await?,
         MachineAction::ReleaseDuplicate { system_id, erase } => {
             found_or_gone(maas.release(system_id, &release_params(*erase)).await)?;
             warn!(%system_id, "released a second machine allocated under this object's agent name");

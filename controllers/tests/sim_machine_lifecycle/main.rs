@@ -44,6 +44,9 @@ struct Object {
     finalizer: bool,
     deleting: bool,
     gpu_rejected: Vec<String>,
+    /// The manager's memory that the machine was seen ready and ours lately (as the reconciler
+    /// keeps it: set by a pass that ends ready, cleared by any other).
+    ready_confirmed: bool,
 }
 
 #[derive(Default)]
@@ -150,6 +153,7 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         released_in_state: None,
         capacity_refused_for: None,
         power_ons: None,
+        ready_confirmed: o.ready_confirmed,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts {
@@ -184,6 +188,7 @@ async fn drive(client: &MaasClient, store: &MemStore, now: Timestamp) -> Vec<Pas
         let report = run_machine_pass(client, store, facts(&store.get(), now), None)
             .await
             .unwrap();
+        store.obj.lock().unwrap().ready_confirmed = matches!(report.end, PassEnd::Ready(_));
         let again = matches!(
             report.end,
             PassEnd::Waiting {

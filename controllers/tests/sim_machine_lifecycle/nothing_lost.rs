@@ -110,7 +110,9 @@ async fn two_machines_under_our_agent_name_keep_one_and_release_the_other() {
 async fn pass_after_ready(client: &MaasClient, store: &MemStore) -> PassReport {
     let mut f = facts(&store.get(), now());
     f.was_ready = true;
-    run_machine_pass(client, store, f, None).await.unwrap()
+    let report = run_machine_pass(client, store, f, None).await.unwrap();
+    store.obj.lock().unwrap().ready_confirmed = matches!(report.end, PassEnd::Ready(_));
+    report
 }
 
 #[tokio::test]
@@ -168,5 +170,59 @@ async fn once_the_hold_on_the_lease_ends_no_maas_step_starts() {
     assert!(matches!(pass, Err(ReconcileError::NotLeader)), "{pass:?}");
     assert_eq!(maas_calls(&sim), 0, "not a single MAAS call");
     assert_eq!(held_machines(&sim), 0);
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_machine_taken_by_another_tool_under_our_maas_user_is_never_claimed_or_released() {
+    use maas_client::{AllocateParams, MaasApi, ReleaseParams};
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    let reports = drive(&client, &store, now()).await;
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    let id = store.get().system_id.unwrap();
+
+    // An admin releases it behind our back; another tool with the same MAAS user takes it.
+    let admin = MaasClient::new(
+        MaasConfig::new(sim.url(), sim.admin_api_key()).with_retry(RetryConfig::none()),
+    )
+    .unwrap();
+    admin.release(&id, &ReleaseParams::default()).await.unwrap();
+    let retaken = client
+        .allocate(&AllocateParams {
+            system_id: Some(id.clone()),
+            agent_name: Some("another-tool".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(retaken.system_id, id);
+    sim.reset_requests();
+
+    let report = pass_after_ready(&client, &store).await;
+    let PassEnd::Failed { reason, .. } = &report.end else {
+        panic!("{report:?}")
+    };
+    assert_eq!(*reason, FailReason::MachineTakenOver);
+    assert_eq!(
+        sim.requests().count_op("machine:set_owner_data"),
+        0,
+        "not claimed"
+    );
+
+    store.obj.lock().unwrap().deleting = true;
+    let reports = drive(&client, &store, now()).await;
+    assert_eq!(reports.last().unwrap().end, PassEnd::Finalized);
+    assert_eq!(
+        sim.requests().count_op("machine:release"),
+        0,
+        "not released"
+    );
+    let view = sim.state();
+    assert_eq!(
+        view.machine(&id).unwrap().status,
+        "Allocated",
+        "the other tool keeps it"
+    );
     sim.shutdown().await.unwrap();
 }

@@ -4,6 +4,7 @@
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::Duration;
 
+use crate::domain::allocation::agent_name;
 use crate::domain::image::distro_series;
 use crate::domain::maas_machine::{
     MaasPhase, OWNER_KEY_RELEASE, ObservedMachine, Ownership, Power, owner_data_for,
@@ -86,6 +87,9 @@ fn still_ours<'a>(
         });
     }
     let phase = m.phase();
+    if let Some(step) = unmarked_check(f, id, m, ownership) {
+        return Break(step);
+    }
     if phase.is_held() && needs_owner_data(f, m, ownership) {
         return Break(MachineAction::SetOwnerData {
             system_id: id.to_string(),
@@ -120,6 +124,34 @@ fn power_on(f: &MachineFacts, id: &str) -> MachineAction {
         _ => MachineAction::PowerOn {
             system_id: id.to_string(),
         },
+    }
+}
+
+/// A held machine without our owner data is ours only while it carries our agent name (between
+/// our allocate and our owner data): ask MAAS when this pass does not know, and fail as taken
+/// over when it does not. Someone else may have taken the machine under the same MAAS user after
+/// a release behind our back.
+pub(crate) fn unmarked_check(
+    f: &MachineFacts,
+    id: &str,
+    m: &ObservedMachine,
+    ownership: Ownership,
+) -> Option<MachineAction> {
+    if ownership != Ownership::Unmarked || !m.phase().is_held() {
+        return None;
+    }
+    match f.pass.agent_name {
+        Some(true) => None,
+        Some(false) => Some(MachineAction::Fail {
+            reason: FailReason::MachineTakenOver,
+            message: format!(
+                "MAAS machine {id} carries neither this object's owner data nor its agent name"
+            ),
+        }),
+        None => Some(MachineAction::ConfirmAgentName {
+            system_id: id.to_string(),
+            agent_name: agent_name(&f.uid),
+        }),
     }
 }
 

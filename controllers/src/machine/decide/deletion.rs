@@ -8,6 +8,7 @@ use crate::domain::reasons::WaitReason;
 use crate::domain::timing::{RELEASE_POLL, RELEASE_REFUSED_RETRY};
 use crate::machine::source::gpu;
 
+use super::allocated::unmarked_check;
 use super::{MaasView, MachineAction, MachineFacts, wait};
 
 /// The next step of a deletion.
@@ -23,17 +24,32 @@ pub fn decide_deletion(f: &MachineFacts) -> MachineAction {
         (None, MaasView::NotFound) => MachineAction::RemoveFinalizer,
         (None, MaasView::Found(m)) => MachineAction::RecordSystemId(m.system_id.clone()),
         (Some(_), _) if !f.release_intent => MachineAction::MarkReleaseIntent { failures: None },
-        (Some(id), MaasView::Unread) if f.pass.release_intent_marked => MachineAction::Release {
-            system_id: id.clone(),
-            erase: f.erase,
-        },
+        // Seen deployed and ours lately, and no release of ours can have gone out before this
+        // pass's intent: release without reading it first.
+        (Some(id), MaasView::Unread) if f.pass.release_intent_marked && f.ready_confirmed => {
+            MachineAction::Release {
+                system_id: id.clone(),
+                erase: f.erase,
+            }
+        }
         (Some(id), MaasView::Unread) => MachineAction::Read {
             system_id: id.clone(),
         },
         (Some(_), MaasView::NotFound) => MachineAction::RemoveFinalizer,
         (Some(id), MaasView::Found(m)) => {
-            match (m.phase(), m.ownership(&f.uid, &f.namespace, &f.name)) {
+            let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
+            match (m.phase(), ownership) {
                 (_, Ownership::Other) => MachineAction::RemoveFinalizer,
+                // Someone else's now: nothing of ours to release.
+                (_, Ownership::Unmarked) if f.pass.agent_name == Some(false) => {
+                    MachineAction::RemoveFinalizer
+                }
+                (_, Ownership::Unmarked) if unmarked_check(f, id, m, ownership).is_some() => {
+                    MachineAction::ConfirmAgentName {
+                        system_id: id.clone(),
+                        agent_name: agent_name(&f.uid),
+                    }
+                }
                 (MaasPhase::Releasing, _) => releasing_poll(),
                 (phase, _) if phase.is_held() || phase == MaasPhase::FailedReleasing => {
                     release_once(f, id, m)
@@ -52,7 +68,18 @@ pub fn decide_releasing(f: &MachineFacts, id: &str) -> MachineAction {
         },
         MaasView::NotFound => MachineAction::Forget,
         MaasView::Found(m) => {
-            let ours = m.ownership(&f.uid, &f.namespace, &f.name) != Ownership::Other;
+            let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
+            if let Some(MachineAction::ConfirmAgentName {
+                system_id,
+                agent_name,
+            }) = unmarked_check(f, id, m, ownership)
+            {
+                return MachineAction::ConfirmAgentName {
+                    system_id,
+                    agent_name,
+                };
+            }
+            let ours = ownership != Ownership::Other && f.pass.agent_name != Some(false);
             if ours && (m.phase().is_held() || m.phase() == MaasPhase::FailedReleasing) {
                 release_once(f, id, m)
             } else {

@@ -106,6 +106,9 @@ pub struct MachineFacts {
     pub capacity_refused_for: Option<Duration>,
     /// Power-ons this manager sent to the recorded machine lately, and how long ago the last.
     pub power_ons: Option<(u32, Duration)>,
+    /// This manager saw the recorded machine deployed and ours within the resync period (the
+    /// steady state's confirmation): a deletion may release it without reading it first.
+    pub ready_confirmed: bool,
     /// How long the machine has been deploying, when known.
     pub deploying_for: Option<Duration>,
     /// The MAAS side.
@@ -139,6 +142,10 @@ pub struct PassNotes {
     /// Other held machines under our agent name that the adoption lookup found: each is released
     /// before the kept one is recorded, so no second allocation outlives the pass.
     pub duplicates: Vec<String>,
+    /// Whether the recorded machine carries our agent name: known when this pass allocated it or
+    /// found it under our agent name, or asked MAAS. A held machine without our owner data is
+    /// ours only then (the window between our allocate and our owner data).
+    pub agent_name: Option<bool>,
     /// MAAS refused this pass's release (403, 409), with its words.
     pub release_refused: Option<String>,
     /// A power-on was sent in this pass: wait for the power to read `on` instead of sending
@@ -197,6 +204,14 @@ pub enum MachineAction {
         system_id: String,
         /// Disk erase options of the spec.
         erase: EraseOptions,
+    },
+    /// Ask MAAS whether the recorded machine carries our agent name (a held machine without our
+    /// owner data: ours right after our allocate, someone else's after a release behind our back).
+    ConfirmAgentName {
+        /// Machine.
+        system_id: String,
+        /// `capmaas:<uid>`.
+        agent_name: String,
     },
     /// Record the allocated or adopted machine's system id in `spec.systemID`.
     RecordSystemId(String),
@@ -275,6 +290,7 @@ impl MachineAction {
             MachineAction::AdoptLookup { .. } => "AdoptLookup",
             MachineAction::Allocate(_) => "Allocate",
             MachineAction::ReleaseDuplicate { .. } => "ReleaseDuplicate",
+            MachineAction::ConfirmAgentName { .. } => "ConfirmAgentName",
             MachineAction::RecordSystemId(_) => "RecordSystemId",
             MachineAction::SetOwnerData { .. } => "SetOwnerData",
             MachineAction::Deploy { .. } => "Deploy",

@@ -53,6 +53,7 @@ fn base() -> MachineFacts {
         released_in_state: None,
         capacity_refused_for: None,
         power_ons: None,
+        ready_confirmed: false,
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts::default(),
@@ -100,6 +101,12 @@ fn allocated(
     }
 }
 
+/// Facts of a pass that itself allocated the machine (or found it under our agent name).
+fn just_allocated(mut f: MachineFacts) -> MachineFacts {
+    f.pass.agent_name = Some(true);
+    f
+}
+
 /// A compact label per action (its name and the arguments that matter), so table rows stay one
 /// line.
 fn label(a: &MachineAction) -> String {
@@ -124,6 +131,7 @@ fn label(a: &MachineAction) -> String {
         | MachineAction::Read { system_id }
         | MachineAction::Release { system_id, .. }
         | MachineAction::ReleaseDuplicate { system_id, .. }
+        | MachineAction::ConfirmAgentName { system_id, .. }
         | MachineAction::Gpu(
             GpuAction::CountGpus { system_id }
             | GpuAction::ReadRejected { system_id }
@@ -410,9 +418,25 @@ fn each_maas_status_of_our_machine() {
             "Fail(MachineNotFound)",
         ),
         (
-            "allocated, no owner data",
-            allocated(b(), MachineStatus::Allocated, Power::Off, None),
+            "allocated in this pass, no owner data yet",
+            just_allocated(allocated(b(), MachineStatus::Allocated, Power::Off, None)),
             "SetOwnerData(abc123)",
+        ),
+        (
+            "recorded, no owner data, agent name unknown: ask",
+            allocated(b(), MachineStatus::Allocated, Power::Off, None),
+            "ConfirmAgentName(abc123)",
+        ),
+        (
+            "recorded, no owner data, not our agent name: taken over",
+            MachineFacts {
+                pass: PassNotes {
+                    agent_name: Some(false),
+                    ..Default::default()
+                },
+                ..allocated(b(), MachineStatus::Deployed, Power::On, None)
+            },
+            "Fail(MachineTakenOver)",
         ),
         (
             "allocated, ours: deploy",
@@ -441,9 +465,9 @@ fn each_maas_status_of_our_machine() {
             "Poll(Deploying, 60)",
         ),
         (
-            "deploying, no owner data",
+            "deploying, no owner data: is it ours?",
             allocated(b(), MachineStatus::Deploying, Power::On, None),
-            "SetOwnerData(abc123)",
+            "ConfirmAgentName(abc123)",
         ),
         (
             "deployed on",
@@ -535,9 +559,30 @@ fn release_after_failure_then_forget() {
             "Release(abc123)",
         ),
         (
-            "intent, broken unmarked: release",
+            "intent, broken unmarked: is it ours?",
             intent(allocated(base(), MachineStatus::Broken, Power::Off, None)),
+            "ConfirmAgentName(abc123)",
+        ),
+        (
+            "intent, broken unmarked, our agent name: release",
+            just_allocated(intent(allocated(
+                base(),
+                MachineStatus::Broken,
+                Power::Off,
+                None,
+            ))),
             "Release(abc123)",
+        ),
+        (
+            "intent, broken unmarked, not our agent name: forget",
+            MachineFacts {
+                pass: PassNotes {
+                    agent_name: Some(false),
+                    ..Default::default()
+                },
+                ..intent(allocated(base(), MachineStatus::Broken, Power::Off, None))
+            },
+            "Forget",
         ),
         (
             "intent, releasing: forget",
@@ -719,7 +764,20 @@ fn deletion() {
             "Read(abc123)",
         ),
         (
-            "intent written this pass: release without a read",
+            "intent written this pass, seen ready and ours lately: release without a read",
+            del_intent(MachineFacts {
+                system_id: Some("abc123".into()),
+                ready_confirmed: true,
+                pass: PassNotes {
+                    release_intent_marked: true,
+                    ..Default::default()
+                },
+                ..base()
+            }),
+            "Release(abc123)",
+        ),
+        (
+            "intent written this pass, not seen lately: read (it may have changed hands)",
             del_intent(MachineFacts {
                 system_id: Some("abc123".into()),
                 pass: PassNotes {
@@ -728,7 +786,7 @@ fn deletion() {
                 },
                 ..base()
             }),
-            "Release(abc123)",
+            "Read(abc123)",
         ),
         (
             "intent, deployed: release",
@@ -892,7 +950,12 @@ fn several_gpus_are_counted_before_deploy_and_short_machines_set_aside() {
 fn owner_data_comes_before_the_gpu_count() {
     let f = MachineFacts {
         requirements: gpu_request(2),
-        ..allocated(base(), MachineStatus::Allocated, Power::Off, None)
+        ..just_allocated(allocated(
+            base(),
+            MachineStatus::Allocated,
+            Power::Off,
+            None,
+        ))
     };
     assert_eq!(label(&decide_machine(&f)), "SetOwnerData(abc123)");
 }
@@ -1025,12 +1088,12 @@ fn mgmt(f: MachineFacts) -> MachineFacts {
 
 #[test]
 fn owner_data_after_allocate_names_the_management_cluster() {
-    let f = mgmt(allocated(
+    let f = mgmt(just_allocated(allocated(
         base(),
         MachineStatus::Allocated,
         Power::Off,
         None,
-    ));
+    )));
     match decide_machine(&f) {
         MachineAction::SetOwnerData { system_id, data } => {
             assert_eq!(system_id, "abc123");

@@ -94,6 +94,26 @@ pub async fn adopt_lookup<M: MaasApi>(
     Ok(StepOutcome::LookedUp(kept, duplicates))
 }
 
+/// Asks MAAS whether the machine carries our agent name: MAAS never shows a machine's agent name,
+/// but filters by it.
+pub async fn confirm_agent_name<M: MaasApi>(
+    maas: &M,
+    system_id: &str,
+    agent_name: &str,
+) -> Result<StepOutcome, ReconcileError> {
+    let filter = MachineFilter {
+        id: vec![system_id.to_string()],
+        agent_name: Some(agent_name.to_string()),
+        ..Default::default()
+    };
+    let found = maas.list_machines(&filter).await?;
+    let ours = found.iter().any(|m| m.system_id == system_id);
+    if !ours {
+        info!(%system_id, "the recorded machine no longer carries our agent name");
+    }
+    Ok(StepOutcome::AgentNameChecked(ours))
+}
+
 /// Which of several held machines under our agent name to keep: the one whose owner data names
 /// this object, else the one furthest along (deployed before deploying before allocated), else
 /// the lowest system id. The choice depends only on MAAS's state, so a pass cut off while
