@@ -291,7 +291,10 @@ async fn a_closure_can_be_the_observer() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    let server = one_answer(ResponseTemplate::new(404)).await;
+    let server = one_answer(
+        ResponseTemplate::new(404).set_body_string("No Machine matches the given query."),
+    )
+    .await;
     let not_found = Arc::new(AtomicUsize::new(0));
     let counter = not_found.clone();
     let client = client_for(&server.uri(), RetryConfig::none()).with_observer(Arc::new(
