@@ -226,3 +226,58 @@ async fn a_machine_taken_by_another_tool_under_our_maas_user_is_never_claimed_or
     );
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_moved_machine_is_never_swept_by_the_source_whatever_the_target_does() {
+    use capmaas_controllers::sweep::{LiveMachines, LiveSet, Sweeper};
+    struct NothingLive;
+    impl LiveMachines for NothingLive {
+        async fn live(&self) -> Result<LiveSet, ReconcileError> {
+            Ok(LiveSet::default())
+        }
+    }
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    let reports = drive(&client, &store, now()).await;
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    let id = store.get().system_id.unwrap();
+
+    // clusterctl move deletes the source object: the source hands the machine over.
+    let mut f = facts(&store.get(), now());
+    (f.deleting, f.moving, f.paused) = (true, true, true);
+    let report = run_machine_pass(&client, &store, f, None).await.unwrap();
+    assert_eq!(
+        report.step_names(),
+        ["Read", "SetOwnerData", "RemoveFinalizer"],
+        "{report:?}"
+    );
+
+    // The target is down for longer than any grace period: the source's sweep keeps its hands off.
+    let mut sweeper = Sweeper::new(Some("ns".into()), Some(MANAGEMENT.into()), Duration::ZERO);
+    for _ in 0..2 {
+        let released = sweeper
+            .sweep_once(&client, &NothingLive, std::time::Instant::now())
+            .await
+            .unwrap();
+        assert!(released.is_empty(), "{released:?}");
+    }
+    assert_eq!(sim.state().machine(&id).unwrap().status, "Deployed");
+
+    // The target comes up and adopts it: a new uid, the same namespace and name.
+    let target = MemStore::default();
+    target.obj.lock().unwrap().system_id = Some(id.clone());
+    let mut f = facts(&target.get(), now());
+    f.uid = "9f0a0000-aaaa-bbbb-cccc-ddddeeeeffff".into();
+    f.management = Some("mgmt-target".into());
+    f.was_ready = true;
+    let report = run_machine_pass(&client, &target, f, None).await.unwrap();
+    assert!(matches!(report.end, PassEnd::Ready(_)), "{report:?}");
+    let view = sim.state();
+    let m = view.machine(&id).unwrap();
+    assert_eq!(
+        m.owner_data.get("capmaas-management").map(String::as_str),
+        Some("mgmt-target")
+    );
+    assert_eq!(sim.requests().count_op("machine:release"), 0);
+    sim.shutdown().await.unwrap();
+}

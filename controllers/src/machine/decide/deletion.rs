@@ -3,7 +3,9 @@
 //! allocation.
 
 use crate::domain::allocation::agent_name;
-use crate::domain::maas_machine::{MaasPhase, ObservedMachine, Ownership};
+use std::collections::BTreeMap;
+
+use crate::domain::maas_machine::{MaasPhase, OWNER_KEY_MANAGEMENT, ObservedMachine, Ownership};
 use crate::domain::reasons::WaitReason;
 use crate::domain::timing::{RELEASE_POLL, RELEASE_REFUSED_RETRY};
 use crate::machine::source::gpu;
@@ -110,5 +112,28 @@ fn release_once(f: &MachineFacts, id: &str, m: &ObservedMachine) -> MachineActio
     MachineAction::Release {
         system_id: id.to_string(),
         erase: f.erase,
+    }
+}
+
+/// A MaasMachine deleted by `clusterctl move`: the machine goes on under the target management
+/// cluster. Our management identity is taken out of its owner data first, so our orphan sweep
+/// never releases it, however long the target takes to adopt it (or if it never does). A machine
+/// that already names another management cluster (the target adopted it first) is left alone.
+pub fn hand_over(f: &MachineFacts) -> MachineAction {
+    let (Some(id), Some(ours)) = (&f.system_id, f.management.as_deref()) else {
+        return MachineAction::RemoveFinalizer;
+    };
+    match &f.maas {
+        MaasView::Unread => MachineAction::Read {
+            system_id: id.clone(),
+        },
+        MaasView::Found(m) if m.phase().is_held() && m.management() == Some(ours) => {
+            MachineAction::SetOwnerData {
+                system_id: id.clone(),
+                // An empty value deletes the key.
+                data: BTreeMap::from([(OWNER_KEY_MANAGEMENT.to_string(), String::new())]),
+            }
+        }
+        _ => MachineAction::RemoveFinalizer,
     }
 }

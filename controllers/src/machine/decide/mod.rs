@@ -22,7 +22,7 @@ use crate::domain::reasons::{FailReason, WaitReason};
 use crate::domain::timing::DeployFailures;
 use crate::machine::source::gpu::{GpuAction, GpuFacts, GpuNotes};
 use allocated::decide_allocated;
-use deletion::{decide_deletion, decide_releasing};
+use deletion::{decide_deletion, decide_releasing, hand_over};
 use unallocated::decide_unallocated;
 
 /// Zone used in the provider ID when MAAS names none.
@@ -312,8 +312,8 @@ impl MachineAction {
 pub fn decide_machine(f: &MachineFacts) -> MachineAction {
     if f.deleting && f.moving {
         // clusterctl move deletes the source objects (paused) once the target has them: the
-        // machine now belongs to the target, only our finalizer goes.
-        return MachineAction::RemoveFinalizer;
+        // machine now belongs to the target; it is handed over, and only our finalizer goes.
+        return hand_over(f);
     }
     if f.paused {
         return wait(WaitReason::Paused, None);

@@ -339,6 +339,46 @@ fn a_machine_whose_power_stays_off_is_powered_on_with_backoff_then_reported() {
 }
 
 #[test]
+fn a_move_hands_the_machine_over_before_the_finalizer_goes() {
+    let moving = |f: MachineFacts| MachineFacts {
+        deleting: true,
+        moving: true,
+        paused: true,
+        management: Some("mgmt-source".into()),
+        ..f
+    };
+    let naming = |management: Option<&str>| {
+        moving(owned_by(
+            base(),
+            MachineStatus::Deployed,
+            (UID, "ns", "mm-0", management),
+        ))
+    };
+    check(vec![
+        (
+            "unread: look first",
+            moving(MachineFacts {
+                system_id: Some("abc123".into()),
+                ..base()
+            }),
+            "Read(abc123)",
+        ),
+        (
+            "names us: hand over",
+            naming(Some("mgmt-source")),
+            "SetOwnerData(abc123)",
+        ),
+        ("handed over: finalizer", naming(None), "RemoveFinalizer"),
+        (
+            "the target adopted it first: leave it",
+            naming(Some("mgmt-target")),
+            "RemoveFinalizer",
+        ),
+        ("nothing recorded", moving(base()), "RemoveFinalizer"),
+    ]);
+}
+
+#[test]
 fn allocate_carries_every_constraint() {
     let f = MachineFacts {
         attempt_marked: true,
