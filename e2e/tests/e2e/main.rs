@@ -21,6 +21,7 @@ mod hypershift;
 mod maas_calls;
 mod machine_health_check;
 mod manager_restart;
+mod namespace_deletion;
 mod pause;
 mod rbac;
 mod sim_client;
