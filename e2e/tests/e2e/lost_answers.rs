@@ -1,0 +1,225 @@
+//! MAAS acting and the answer never arriving, through the real API server and CAPI core: ten
+//! workers are created while MAAS applies every allocate and deploy but loses the answers of
+//! four of each (two by closing the connection, two by holding the answer past the client's
+//! 30 s timeout): 8 of the 20 answers. The audit comes from MAAS's own state: one machine per MaasMachine, no machine
+//! recorded twice, and nothing held once the cluster is deleted.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, manifests};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use maas_sim::{FaultConfig, FaultRule};
+
+const NS: &str = "lost-answers";
+const WORKERS: usize = 10;
+const LIMIT: Duration = Duration::from_secs(420);
+const POLL: Duration = Duration::from_secs(1);
+/// Longer than the client's request timeout: the client gives up, MAAS has acted.
+const HOLD_MS: u64 = 31_000;
+/// Answers of each op lost by closing the connection after MAAS acted.
+const CLOSED: u32 = 2;
+/// Answers of each op held past the client's timeout after MAAS acted.
+const HELD: u32 = 2;
+
+fn manifest() -> String {
+    let mut text = String::from(
+        r##"
+apiVersion: cluster.x-k8s.io/v1beta2
+kind: Cluster
+metadata:
+  name: lossy
+spec:
+  infrastructureRef:
+    apiGroup: infrastructure.cluster.x-k8s.io
+    kind: MaasCluster
+    name: lossy
+---
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: MaasCluster
+metadata:
+  name: lossy
+  labels:
+    cluster.x-k8s.io/cluster-name: lossy
+spec:
+  dnsDomain: maas
+  controlPlaneEndpoint:
+    host: lossy.example.test
+    port: 6443
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: lossy-bootstrap
+  labels:
+    cluster.x-k8s.io/cluster-name: lossy
+type: cluster.x-k8s.io/secret
+stringData:
+  format: cloud-config
+  value: "#cloud-config\n"
+"##,
+    );
+    for i in 0..WORKERS {
+        text.push_str(&format!(
+            r#"---
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: MaasMachine
+metadata:
+  name: worker-{i}
+  labels:
+    cluster.x-k8s.io/cluster-name: lossy
+spec:
+  image: ubuntu/jammy
+  minCPU: 1
+---
+apiVersion: cluster.x-k8s.io/v1beta2
+kind: Machine
+metadata:
+  name: worker-{i}
+  labels:
+    cluster.x-k8s.io/cluster-name: lossy
+spec:
+  clusterName: lossy
+  bootstrap:
+    dataSecretName: lossy-bootstrap
+  infrastructureRef:
+    apiGroup: infrastructure.cluster.x-k8s.io
+    kind: MaasMachine
+    name: worker-{i}
+"#
+        ));
+    }
+    text
+}
+
+/// MAAS applies the call, then loses the answer: the first [`CLOSED`] calls by closing the
+/// connection, the next [`HELD`] by holding it past the client's timeout.
+fn losing(op: &str) -> FaultRule {
+    FaultRule {
+        lose_next: CLOSED,
+        hold_next: HELD,
+        hold_ms: HOLD_MS,
+        ..FaultRule::on(op)
+    }
+}
+
+struct Audit {
+    held: usize,
+    agent_names: BTreeSet<String>,
+    recorded: Vec<String>,
+}
+
+async fn audit(env: &Env, maas_machines: &Api<DynamicObject>) -> Result<Audit, HarnessError> {
+    let state = env.sim.state();
+    let held: Vec<_> = state.machines.iter().filter(|m| m.owner.is_some()).collect();
+    let recorded = maas_machines
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter_map(|m| m.data["spec"]["systemID"].as_str().map(str::to_string))
+        .collect();
+    Ok(Audit {
+        held: held.len(),
+        agent_names: held.iter().filter_map(|m| m.agent_name.clone()).collect(),
+        recorded,
+    })
+}
+
+async fn all_ready(maas_machines: &Api<DynamicObject>) -> Result<(), HarnessError> {
+    wait_for("every worker to be ready", POLL, LIMIT, || async {
+        let ready = maas_machines
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|m| m.data["status"]["ready"].as_bool() == Some(true))
+            .count();
+        Ok(((ready == WORKERS).then_some(()), format!("{ready}/{WORKERS} ready")))
+    })
+    .await
+}
+
+async fn scenario(env: &Env) -> Result<(), HarnessError> {
+    env.namespace(NS).await?;
+    env.sim.set_faults(FaultConfig {
+        rules: vec![losing("machines:allocate"), losing("machine:deploy")],
+        ..Default::default()
+    });
+    env.sim.reset_requests();
+    let objects = manifests::parse(&manifest(), std::path::Path::new("lost_answers.yaml"))?;
+    manifests::apply_all(&env.client, NS, &objects).await?;
+    let maas_machines: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), NS, &observe::maas_machines_resource());
+    all_ready(&maas_machines).await?;
+    let requests = env.sim.requests();
+    let (allocates, deploys) = (
+        requests.count_op("machines:allocate"),
+        requests.count_op("machine:deploy"),
+    );
+    let closed = requests.count("machines:allocate", 0) + requests.count("machine:deploy", 0);
+    let running = audit(env, &maas_machines).await?;
+    let distinct: BTreeSet<&String> = running.recorded.iter().collect();
+    eprintln!(
+        "lost answers: {allocates} allocate and {deploys} deploy calls for {WORKERS} workers; \
+         {closed} connections closed and {} answers held past the timeout after MAAS acted",
+        2 * HELD
+    );
+    eprintln!(
+        "  while running: {} machines held, {} agent names, {} recorded ({} distinct)",
+        running.held,
+        running.agent_names.len(),
+        running.recorded.len(),
+        distinct.len()
+    );
+    env.sim.set_faults(FaultConfig::default());
+    let clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
+            "clusters",
+        ),
+    );
+    clusters.delete("lossy", &DeleteParams::default()).await?;
+    wait_for("every MaasMachine to go", POLL, LIMIT, || async {
+        let left = maas_machines.list(&ListParams::default()).await?.items.len();
+        Ok(((left == 0).then_some(()), format!("{left} left")))
+    })
+    .await?;
+    let after = audit(env, &maas_machines).await?;
+    eprintln!("  after the cluster was deleted: {} machines held (leaks)", after.held);
+    assert_eq!(running.held, WORKERS, "one machine per worker, no second allocation");
+    assert_eq!(running.agent_names.len(), WORKERS, "each held machine under its own worker");
+    assert_eq!(distinct.len(), WORKERS, "no machine recorded twice");
+    assert_eq!(after.held, 0, "nothing leaked");
+    Ok(())
+}
+
+#[tokio::test]
+async fn lost_allocate_and_deploy_answers_leak_nothing_and_double_nothing() {
+    let Some(env) = TestEnv::shared(
+        NS,
+        EnvOptions {
+            machines: WORKERS + 6,
+            gpu_machines: 0,
+            deploy_seconds: 2.0,
+            manager_args: vec!["--orphan-sweep-interval=0".to_string()],
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let result = scenario(&env).await;
+    if result.is_err() {
+        env.print_logs(80);
+    }
+    env.stop().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
