@@ -72,28 +72,17 @@ pub struct Step {
 pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
     match outcome {
         StepOutcome::Ended | StepOutcome::FinalizerRemoved => {}
-        StepOutcome::AttemptMarked => {
-            f.attempt_marked = true;
-            // Nothing can have been allocated under this mark yet: no lookup needed.
-            f.maas = MaasView::NotFound;
-        }
-        StepOutcome::LookedUp(found, duplicates) => {
-            if found.is_some() {
-                f.pass.agent_name = Some(true);
-            }
-            f.maas = found.clone().map_or(MaasView::NotFound, MaasView::Found);
-            f.pass.duplicates = duplicates.clone();
-        }
-        StepOutcome::AgentNameChecked(ours) => f.pass.agent_name = Some(*ours),
-        StepOutcome::DuplicateReleased(id) => f.pass.duplicates.retain(|d| d != id),
-        StepOutcome::Allocated(m) => {
-            f.pass.agent_name = Some(true);
-            f.maas = MaasView::Found(m.clone());
-        }
-        // After setting machines aside, MAAS having nothing else means the GPU search is over.
-        StepOutcome::NoMachineMatched if !f.gpu.rejected.is_empty() => f.pass.gpu.exhausted = true,
-        StepOutcome::NoMachineMatched => f.pass.allocation_refused = true,
-        StepOutcome::SystemIdRecorded(id) => f.system_id = Some(id.clone()),
+        StepOutcome::AttemptMarked
+        | StepOutcome::LookedUp(..)
+        | StepOutcome::AgentNameChecked(_)
+        | StepOutcome::DuplicateReleased(_)
+        | StepOutcome::Allocated(_)
+        | StepOutcome::NoMachineMatched
+        | StepOutcome::SystemIdRecorded(_) => absorb_acquisition(f, outcome),
+        StepOutcome::GpusCounted(_)
+        | StepOutcome::SetAside(_)
+        | StepOutcome::SetAsideRead(..)
+        | StepOutcome::SetAsideDropped(_) => absorb_gpu(f, outcome),
         StepOutcome::Observed(view) => f.maas = view.clone(),
         StepOutcome::Released(view) => {
             if let MaasView::Found(m) = view {
@@ -127,6 +116,41 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
             f.release_intent = false;
             f.maas = MaasView::Unread;
         }
+    }
+}
+
+/// The outcomes of acquiring a machine: the attempt mark, the lookup, allocate, the record.
+fn absorb_acquisition(f: &mut MachineFacts, outcome: &StepOutcome) {
+    match outcome {
+        StepOutcome::AttemptMarked => {
+            f.attempt_marked = true;
+            // Nothing can have been allocated under this mark yet: no lookup needed.
+            f.maas = MaasView::NotFound;
+        }
+        StepOutcome::LookedUp(found, duplicates) => {
+            if found.is_some() {
+                f.pass.agent_name = Some(true);
+            }
+            f.maas = found.clone().map_or(MaasView::NotFound, MaasView::Found);
+            f.pass.duplicates = duplicates.clone();
+        }
+        StepOutcome::AgentNameChecked(ours) => f.pass.agent_name = Some(*ours),
+        StepOutcome::DuplicateReleased(id) => f.pass.duplicates.retain(|d| d != id),
+        StepOutcome::Allocated(m) => {
+            f.pass.agent_name = Some(true);
+            f.maas = MaasView::Found(m.clone());
+        }
+        // After setting machines aside, MAAS having nothing else means the GPU search is over.
+        StepOutcome::NoMachineMatched if !f.gpu.rejected.is_empty() => f.pass.gpu.exhausted = true,
+        StepOutcome::NoMachineMatched => f.pass.allocation_refused = true,
+        StepOutcome::SystemIdRecorded(id) => f.system_id = Some(id.clone()),
+        _ => {}
+    }
+}
+
+/// The outcomes of the GPU search.
+fn absorb_gpu(f: &mut MachineFacts, outcome: &StepOutcome) {
+    match outcome {
         StepOutcome::GpusCounted(n) => f.pass.gpu.count = Some(*n),
         StepOutcome::SetAside(rejected) => {
             f.pass.gpu.exhausted |= rejected.len() >= MAX_GPU_REJECTIONS;
@@ -143,6 +167,7 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
             f.gpu.rejected = rest.clone();
             f.pass.gpu.first_rejected_held = None;
         }
+        _ => {}
     }
 }
 

@@ -304,21 +304,7 @@ async fn perform<M: MaasApi, S: MachineStore>(
         MachineAction::Read { system_id } => {
             StepOutcome::Observed(found_or_gone(maas.read_machine(system_id).await)?)
         }
-        MachineAction::Release { system_id, erase } => {
-            match found_or_gone(maas.release(system_id, &release_params(*erase)).await) {
-                Ok(view) => {
-                    info!(%system_id, "released");
-                    StepOutcome::Released(view)
-                }
-                Err(ReconcileError::Maas(
-                    MaasError::Conflict { message, .. } | MaasError::Forbidden { message, .. },
-                )) => {
-                    warn!(%system_id, %message, "MAAS refused the release");
-                    StepOutcome::ReleaseRefused(message)
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        MachineAction::Release { system_id, erase } => release(maas, system_id, *erase).await?,
         MachineAction::ConfirmAgentName {
             system_id,
             agent_name,
@@ -330,6 +316,27 @@ async fn perform<M: MaasApi, S: MachineStore>(
         }
         MachineAction::Gpu(step) => gpu::perform(maas, store, facts, step).await?,
     })
+}
+
+/// Releases the recorded machine; a refusal (403, 409) is an outcome, not an error.
+async fn release<M: MaasApi>(
+    maas: &M,
+    system_id: &str,
+    erase: EraseOptions,
+) -> Result<StepOutcome, ReconcileError> {
+    match found_or_gone(maas.release(system_id, &release_params(erase)).await) {
+        Ok(view) => {
+            info!(%system_id, "released");
+            Ok(StepOutcome::Released(view))
+        }
+        Err(ReconcileError::Maas(
+            MaasError::Conflict { message, .. } | MaasError::Forbidden { message, .. },
+        )) => {
+            warn!(%system_id, %message, "MAAS refused the release");
+            Ok(StepOutcome::ReleaseRefused(message))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The durable Kubernetes writes of the pass: each returns once the write is stored, so the

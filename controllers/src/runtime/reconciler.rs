@@ -76,20 +76,14 @@ where
         Ok(None) => Ok(Action::requeue(ctx.sync_period)),
         Ok(Some(after)) => Ok(Action::requeue(after)),
         Err(error) => {
-            if !error.is_conflict() {
-                ctx.backoffs
-                    .failed(&uid, version, error.requeue_after(), Instant::now());
+            if error.is_conflict() {
+                debug!(parent: &span, %error, "lost a write race; retrying on the fresh object");
+                return Err(error);
             }
-            async {
-                if error.is_conflict() {
-                    debug!(%error, "lost a write race; retrying on the fresh object");
-                    return;
-                }
-                warn!(%error, stage = %error.stage(), label = error.label(), transient = error.is_transient(), "reconcile failed");
-                report(obj, ctx, &error).await;
-            }
-            .instrument(span)
-            .await;
+            ctx.backoffs
+                .failed(&uid, version, error.requeue_after(), Instant::now());
+            warn!(parent: &span, %error, stage = %error.stage(), label = error.label(), transient = error.is_transient(), "reconcile failed");
+            report(obj, ctx, &error).instrument(span).await;
             Err(error)
         }
     }

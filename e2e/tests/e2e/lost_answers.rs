@@ -113,7 +113,11 @@ struct Audit {
 
 async fn audit(env: &Env, maas_machines: &Api<DynamicObject>) -> Result<Audit, HarnessError> {
     let state = env.sim.state();
-    let held: Vec<_> = state.machines.iter().filter(|m| m.owner.is_some()).collect();
+    let held: Vec<_> = state
+        .machines
+        .iter()
+        .filter(|m| m.owner.is_some())
+        .collect();
     let recorded = maas_machines
         .list(&ListParams::default())
         .await?
@@ -137,7 +141,10 @@ async fn all_ready(maas_machines: &Api<DynamicObject>) -> Result<(), HarnessErro
             .iter()
             .filter(|m| m.data["status"]["ready"].as_bool() == Some(true))
             .count();
-        Ok(((ready == WORKERS).then_some(()), format!("{ready}/{WORKERS} ready")))
+        Ok((
+            (ready == WORKERS).then_some(()),
+            format!("{ready}/{WORKERS} ready"),
+        ))
     })
     .await
 }
@@ -185,14 +192,28 @@ async fn scenario(env: &Env) -> Result<(), HarnessError> {
     );
     clusters.delete("lossy", &DeleteParams::default()).await?;
     wait_for("every MaasMachine to go", POLL, LIMIT, || async {
-        let left = maas_machines.list(&ListParams::default()).await?.items.len();
+        let left = maas_machines
+            .list(&ListParams::default())
+            .await?
+            .items
+            .len();
         Ok(((left == 0).then_some(()), format!("{left} left")))
     })
     .await?;
     let after = audit(env, &maas_machines).await?;
-    eprintln!("  after the cluster was deleted: {} machines held (leaks)", after.held);
-    assert_eq!(running.held, WORKERS, "one machine per worker, no second allocation");
-    assert_eq!(running.agent_names.len(), WORKERS, "each held machine under its own worker");
+    eprintln!(
+        "  after the cluster was deleted: {} machines held (leaks)",
+        after.held
+    );
+    assert_eq!(
+        running.held, WORKERS,
+        "one machine per worker, no second allocation"
+    );
+    assert_eq!(
+        running.agent_names.len(),
+        WORKERS,
+        "each held machine under its own worker"
+    );
     assert_eq!(distinct.len(), WORKERS, "no machine recorded twice");
     assert_eq!(after.held, 0, "nothing leaked");
     Ok(())

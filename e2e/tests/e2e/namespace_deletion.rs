@@ -115,7 +115,10 @@ async fn scenario(env: &Env) -> Result<(), HarnessError> {
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), NS);
     let finalizers = secrets.get("maas-credentials").await?.metadata.finalizers;
     assert!(
-        finalizers.unwrap_or_default().iter().any(|f| f == FINALIZER),
+        finalizers
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f == FINALIZER),
         "the identity Secret is protected while its MaasCluster lives"
     );
 
@@ -126,11 +129,18 @@ async fn scenario(env: &Env) -> Result<(), HarnessError> {
         let machines = held(env);
         Ok((
             left.is_none().then_some(()),
-            format!("namespace present: {}, machines held: {machines}", left.is_some()),
+            format!(
+                "namespace present: {}, machines held: {machines}",
+                left.is_some()
+            ),
         ))
     })
     .await?;
-    assert_eq!(held(env), 0, "every machine was released with the cluster's credentials");
+    assert_eq!(
+        held(env),
+        0,
+        "every machine was released with the cluster's credentials"
+    );
     Ok(())
 }
 
