@@ -215,8 +215,10 @@ struct Recalled {
     power_ons: u32,
 }
 
-/// Fills the facts this manager remembers rather than reads: the last capacity refusal and the
-/// state of the last release. The refusal is taken out for the pass and put back only by a pass
+/// Fills the facts this manager remembers rather than reads: the last capacity refusal, the
+/// latest confirmation of a ready machine, the power-ons sent and the state after the last
+/// release. Each is a cache: forgetting it (a restart) costs a MAAS call, never a wrong step. The
+/// refusal is taken out for the pass and put back only by a pass
 /// that kept to it: a pass cut off by an error may have sent an allocate, and the next must look.
 fn recall(ctx: &Context, obj: &MaasMachine, facts: &mut MachineFacts) -> Recalled {
     let capacity_key = format!(
