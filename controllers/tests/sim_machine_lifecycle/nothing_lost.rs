@@ -281,3 +281,67 @@ async fn a_moved_machine_is_never_swept_by_the_source_whatever_the_target_does()
     assert_eq!(sim.requests().count_op("machine:release"), 0);
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_release_waits_with_maas_words_and_keeps_the_finalizer() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore::default();
+    let id = ready_then_deleting(&sim, &client, &store).await;
+    let refusal = "Machine cannot be released in its current state ('Deployed').";
+    sim.set_faults(answered_with("machine:release", 409, refusal));
+
+    let report = run_machine_pass(&client, &store, facts(&store.get(), now()), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.end,
+        PassEnd::Waiting {
+            reason: WaitReason::ReleaseRefused,
+            after: Some(Duration::from_secs(120)),
+        }
+    );
+    assert_eq!(report.wait_message(), Some(refusal));
+    assert_eq!(sim.requests().count_op("machine:release"), 1, "asked once");
+    assert!(store.get().finalizer);
+
+    let reports = drive(&client, &store, now()).await;
+    assert_eq!(reports.last().unwrap().end, PassEnd::Finalized);
+    assert_eq!(sim.state().machine(&id).unwrap().owner, None);
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_non_admin_user_beside_another_users_machines_gets_one_and_gives_it_back() {
+    let sim = Simulator::start(SimConfig {
+        machines: 4,
+        gpu_machines: 0,
+        deploy_seconds: 0.0,
+        non_admin: true,
+        other_user_machines: Some(2),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = retrying_client(&sim);
+    let store = MemStore::default();
+    let reports = drive(&client, &store, now()).await;
+    assert!(
+        matches!(reports.last().unwrap().end, PassEnd::Ready(_)),
+        "{reports:#?}"
+    );
+    let id = store.get().system_id.unwrap();
+    let view = sim.state();
+    assert_eq!(view.machine(&id).unwrap().owner.as_deref(), Some("user"));
+    let others = view
+        .machines
+        .iter()
+        .filter(|m| m.owner.as_deref() == Some("other"))
+        .count();
+    assert_eq!(others, 2, "the other user's machines are left alone");
+
+    store.obj.lock().unwrap().deleting = true;
+    let reports = drive(&client, &store, now()).await;
+    assert_eq!(reports.last().unwrap().end, PassEnd::Finalized);
+    assert_eq!(sim.state().machine(&id).unwrap().owner, None);
+    sim.shutdown().await.unwrap();
+}
