@@ -351,8 +351,9 @@ fn rbac_is_least_privilege() {
         );
         assert_eq!(
             verbs_of(rules, "", "secrets"),
-            BTreeSet::from(["get", "list", "watch"].map(String::from)),
-            "Secrets are read, never written"
+            BTreeSet::from(["get", "list", "watch", "patch"].map(String::from)),
+            "Secrets are read, and patched only for the identity Secret's finalizer: never \
+             created, updated or deleted"
         );
         for resource in ["clusters", "machines"] {
             assert_eq!(
