@@ -14,9 +14,11 @@ use crate::runtime::shutdown::Shutdown;
 
 /// Seconds a renewal of the Lease holds it.
 pub const LEASE_DURATION_SECONDS: u64 = 15;
-/// Seconds before the end of the hold within which the holder renews; also the margin by which
-/// MAAS steps stop before the Lease can pass to another replica.
+/// Seconds before the end of the hold at which the holder renews.
 pub const LEASE_GRACE_SECONDS: u64 = 5;
+/// How long before the Lease can pass to another replica MAAS steps stop, when no renewal was
+/// seen: less than the grace, so a working renewal always arrives first.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(2);
 
 /// A held lease; dropping it releases the lease.
 pub struct Leadership {
@@ -80,8 +82,7 @@ impl Leadership {
     /// The gate of MAAS steps for this hold, just taken, and the task that follows the hold
     /// from the Lease (and fires `shutdown` when it ends).
     pub fn gate(&self, client: Client, shutdown: &Shutdown) -> Arc<ActGate> {
-        let grace = Duration::from_secs(LEASE_GRACE_SECONDS);
-        let hold = Duration::from_secs(LEASE_DURATION_SECONDS) - grace;
+        let hold = Duration::from_secs(LEASE_DURATION_SECONDS) - LEASE_MARGIN;
         let until = jiff::Timestamp::now()
             .checked_add(hold)
             .unwrap_or_else(|_| jiff::Timestamp::now());
@@ -91,7 +92,7 @@ impl Leadership {
             self.namespace.clone(),
             self.lease_name.clone(),
             self.identity.clone(),
-            grace,
+            LEASE_MARGIN,
             gate.clone(),
             shutdown.clone(),
         ));

@@ -1,8 +1,10 @@
 //! Whether this replica may still start a MAAS step: with leader election, only while its hold
 //! on the Lease is known to last. The lease manager keeps reporting "leader" while its renewals
 //! fail, so the hold is judged from the Lease itself: the last renewal this replica wrote, plus
-//! the lease duration, less the grace within which the holder renews. Past that, no new step
-//! starts and the controllers stop, before another replica may take the Lease.
+//! the lease duration, less a margin. The holder renews `grace` before the end and the Lease is
+//! read every [`LEASE_CHECK`], so with a margin below the grace a working renewal is always seen
+//! before the gate would close; past it, no new step starts and the controllers stop, before
+//! another replica may take the Lease (at the end of the duration).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,19 +17,20 @@ use tracing::{debug, warn};
 use crate::runtime::shutdown::Shutdown;
 
 /// How often the Lease is read to follow the hold.
-pub const LEASE_CHECK: Duration = Duration::from_secs(2);
+pub const LEASE_CHECK: Duration = Duration::from_secs(1);
 
-/// When `identity`'s hold on `lease` ends by its own last renewal, less `grace`; `None` when
-/// another replica holds it, or it names no renewal or duration.
-pub fn hold_ends(lease: &Lease, identity: &str, grace: Duration) -> Option<Timestamp> {
+/// When `identity`'s hold on `lease` ends by its own last renewal, `margin` before the Lease may
+/// pass to another replica; `None` when another replica holds it, or it names no renewal or
+/// duration.
+pub fn hold_ends(lease: &Lease, identity: &str, margin: Duration) -> Option<Timestamp> {
     let spec = lease.spec.as_ref()?;
     if spec.holder_identity.as_deref() != Some(identity) {
         return None;
     }
     let renewed = spec.renew_time.as_ref()?.0;
     let duration = SignedDuration::from_secs(i64::from(spec.lease_duration_seconds?));
-    let grace = SignedDuration::try_from(grace).ok()?;
-    renewed.checked_add(duration - grace).ok()
+    let margin = SignedDuration::try_from(margin).ok()?;
+    renewed.checked_add(duration - margin).ok()
 }
 
 /// The gate every MAAS step passes: open for good without leader election, else open until the
@@ -84,14 +87,14 @@ pub async fn watch_hold(
     namespace: String,
     name: String,
     identity: String,
-    grace: Duration,
+    margin: Duration,
     gate: std::sync::Arc<ActGate>,
     shutdown: Shutdown,
 ) {
     let leases: Api<Lease> = Api::namespaced(client, &namespace);
     while !shutdown.is_triggered() {
         match leases.get_opt(&name).await {
-            Ok(Some(lease)) => gate.observe(hold_ends(&lease, &identity, grace)),
+            Ok(Some(lease)) => gate.observe(hold_ends(&lease, &identity, margin)),
             Ok(None) => gate.observe(None),
             Err(error) => debug!(%error, "cannot read the leader Lease"),
         }
@@ -126,15 +129,31 @@ mod tests {
     }
 
     #[test]
-    fn the_hold_ends_a_grace_before_the_lease_can_pass() {
-        let grace = Duration::from_secs(5);
+    fn the_hold_ends_a_margin_before_the_lease_can_pass() {
+        let margin = Duration::from_secs(2);
         let ours = lease("me", "2026-12-01T10:00:00Z", 15);
         assert_eq!(
-            hold_ends(&ours, "me", grace),
-            Some("2026-12-01T10:00:10Z".parse().unwrap())
+            hold_ends(&ours, "me", margin),
+            Some("2026-12-01T10:00:13Z".parse().unwrap())
         );
-        assert_eq!(hold_ends(&ours, "other", grace), None);
-        assert_eq!(hold_ends(&Lease::default(), "me", grace), None);
+        assert_eq!(hold_ends(&ours, "other", margin), None);
+        assert_eq!(hold_ends(&Lease::default(), "me", margin), None);
+    }
+
+    #[test]
+    fn a_working_renewal_is_always_seen_before_the_gate_closes() {
+        use crate::runtime::leader::{LEASE_DURATION_SECONDS, LEASE_GRACE_SECONDS, LEASE_MARGIN};
+        // The holder renews `grace` before the end; the renewal is seen within one check.
+        let renewal_seen = LEASE_DURATION_SECONDS - LEASE_GRACE_SECONDS + LEASE_CHECK.as_secs();
+        let gate_closes = LEASE_DURATION_SECONDS - LEASE_MARGIN.as_secs();
+        assert!(
+            renewal_seen < gate_closes,
+            "{renewal_seen} s vs {gate_closes} s"
+        );
+        assert!(
+            LEASE_MARGIN > Duration::ZERO,
+            "the gate closes before the Lease can pass"
+        );
     }
 
     #[test]

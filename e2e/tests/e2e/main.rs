@@ -18,6 +18,7 @@ mod clusterctl_packaging;
 mod crd_validation;
 mod existing_cluster;
 mod hypershift;
+mod leader_gate;
 mod lost_answers;
 mod maas_calls;
 mod machine_health_check;
