@@ -38,27 +38,27 @@ pub fn decide_deletion(f: &MachineFacts) -> MachineAction {
             system_id: id.clone(),
         },
         (Some(_), MaasView::NotFound) => MachineAction::RemoveFinalizer,
-        (Some(id), MaasView::Found(m)) => {
-            let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
-            match (m.phase(), ownership) {
-                (_, Ownership::Other) => MachineAction::RemoveFinalizer,
-                // Someone else's now: nothing of ours to release.
-                (_, Ownership::Unmarked) if f.pass.agent_name == Some(false) => {
-                    MachineAction::RemoveFinalizer
-                }
-                (_, Ownership::Unmarked) if unmarked_check(f, id, m, ownership).is_some() => {
-                    MachineAction::ConfirmAgentName {
-                        system_id: id.clone(),
-                        agent_name: agent_name(&f.uid),
-                    }
-                }
-                (MaasPhase::Releasing, _) => releasing_poll(),
-                (phase, _) if phase.is_held() || phase == MaasPhase::FailedReleasing => {
-                    release_once(f, id, m)
-                }
-                _ => MachineAction::RemoveFinalizer,
-            }
-        }
+        (Some(id), MaasView::Found(m)) => release_seen(f, id, m),
+    }
+}
+
+/// Deletion of a recorded machine MAAS has just shown: release it if it is still ours and held,
+/// wait while it is releasing, let go of it once it is free or someone else's.
+fn release_seen(f: &MachineFacts, id: &str, m: &ObservedMachine) -> MachineAction {
+    let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
+    let someone_elses = ownership == Ownership::Other
+        || (ownership == Ownership::Unmarked && f.pass.agent_name == Some(false));
+    if someone_elses {
+        return MachineAction::RemoveFinalizer;
+    }
+    if let Some(step @ MachineAction::ConfirmAgentName { .. }) = unmarked_check(f, id, m, ownership)
+    {
+        return step;
+    }
+    match m.phase() {
+        MaasPhase::Releasing => releasing_poll(),
+        phase if phase.is_held() || phase == MaasPhase::FailedReleasing => release_once(f, id, m),
+        _ => MachineAction::RemoveFinalizer,
     }
 }
 
@@ -71,15 +71,10 @@ pub fn decide_releasing(f: &MachineFacts, id: &str) -> MachineAction {
         MaasView::NotFound => MachineAction::Forget,
         MaasView::Found(m) => {
             let ownership = m.ownership(&f.uid, &f.namespace, &f.name);
-            if let Some(MachineAction::ConfirmAgentName {
-                system_id,
-                agent_name,
-            }) = unmarked_check(f, id, m, ownership)
+            if let Some(step @ MachineAction::ConfirmAgentName { .. }) =
+                unmarked_check(f, id, m, ownership)
             {
-                return MachineAction::ConfirmAgentName {
-                    system_id,
-                    agent_name,
-                };
+                return step;
             }
             let ours = ownership != Ownership::Other && f.pass.agent_name != Some(false);
             if ours && (m.phase().is_held() || m.phase() == MaasPhase::FailedReleasing) {
