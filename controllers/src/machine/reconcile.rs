@@ -176,8 +176,8 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         }
         SteadyStep::Pass => {}
     }
-    let (endpoint, maas) = connect(ctx, &ns, &fetched).await?;
-    let observed = observation(endpoint.as_ref(), obj);
+    let connection = connect(ctx, &ns, &fetched).await?;
+    let observed = observation(connection.endpoint.as_ref(), obj);
     let settings = Settings {
         management: ctx.management.clone(),
         default_zone: ctx.default_zone.clone(),
@@ -192,8 +192,13 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         gate: ctx.gate.clone(),
     };
     let options = user_data_options(&obj.spec);
-    let report = run_pass(maas.as_ref(), &store, facts, &options).await?;
-    let safety_net = hand_back(endpoint.as_ref(), obj, &report, observed.as_ref());
+    let report = run_pass(&connection, &store, facts, &options).await?;
+    let safety_net = hand_back(
+        connection.endpoint.as_ref(),
+        obj,
+        &report,
+        observed.as_ref(),
+    );
     remember(ctx, &uid, recalled, &report);
     ctx.ready_machines.set(
         &uid,
@@ -203,7 +208,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         },
     );
     publish_events(obj, ctx, &report).await;
-    write_pass_status(obj, ctx, &api, &report, maas.as_ref()).await?;
+    write_pass_status(obj, ctx, &api, &report, connection.maas.as_ref()).await?;
     finish(obj, ctx, &api, &fetched, &report, safety_net).await
 }
 
@@ -268,18 +273,40 @@ fn remember(ctx: &Context, uid: &str, recalled: Recalled, report: &PassReport) {
     }
 }
 
+/// The MAAS a pass talks to.
+struct Connection {
+    /// The endpoint (client and observer), with observer wiring.
+    endpoint: Option<MaasEndpoint>,
+    /// The client; `None` when the pass must not talk to MAAS.
+    maas: Option<MaasClient>,
+    /// Why there is no client: no credentials at all, or none that may be used for this object
+    /// (the reason).
+    unknown_credentials: Option<String>,
+}
+
+impl Connection {
+    /// The error of a step that needed MAAS when there is no client.
+    fn refusal(&self) -> ReconcileError {
+        match &self.unknown_credentials {
+            Some(why) => ReconcileError::CredentialsUnknown(why.clone()),
+            None => ReconcileError::MissingCredentials,
+        }
+    }
+}
+
 /// The MAAS endpoint (client and observer) for the object's credentials; without observer
-/// wiring only the client, without credentials neither.
-async fn connect(
-    ctx: &Context,
-    ns: &str,
-    fetched: &Fetched,
-) -> Result<(Option<MaasEndpoint>, Option<MaasClient>), ReconcileError> {
+/// wiring only the client. Without credentials, or when the object's cluster is missing (its
+/// credentials are unknown), neither: the pass then runs against the refusing MAAS.
+async fn connect(ctx: &Context, ns: &str, fetched: &Fetched) -> Result<Connection, ReconcileError> {
     let maas_cluster = match fetched.credential_scope(ns) {
         CredentialScope::Cluster(c) => Some(c),
         CredentialScope::ProviderWide => None,
         CredentialScope::Unknown(why) => {
-            return Err(ReconcileError::CredentialsUnknown(why));
+            return Ok(Connection {
+                endpoint: None,
+                maas: None,
+                unknown_credentials: Some(why),
+            });
         }
     };
     let creds = identity_credentials(&ctx.client, ns, maas_cluster).await?;
@@ -288,21 +315,25 @@ async fn connect(
         Some(e) => Some(e.client.clone()),
         None => ctx.connector.client(creds.as_ref())?,
     };
-    Ok((endpoint, maas))
+    Ok(Connection {
+        endpoint,
+        maas,
+        unknown_credentials: None,
+    })
 }
 
-/// The pass against MAAS, or, without credentials, against the refusing MAAS: the gates and
-/// waits still run, and the first step that needs MAAS reports the missing credentials.
+/// The pass against MAAS, or, without a client, against the refusing MAAS: the gates and waits
+/// still run, and the first step that needs MAAS reports why there is none.
 async fn run_pass(
-    maas: Option<&MaasClient>,
+    connection: &Connection,
     store: &KubeMachineStore,
     facts: crate::machine::decide::MachineFacts,
     options: &UserDataOptions,
 ) -> Result<PassReport, ReconcileError> {
-    match maas {
+    match &connection.maas {
         Some(m) => run_machine_pass_with(m, store, facts, options).await,
         None => match run_machine_pass_with(&NoMaas, store, facts, options).await {
-            Err(ReconcileError::Maas(_)) => Err(ReconcileError::MissingCredentials),
+            Err(ReconcileError::Maas(_)) => Err(connection.refusal()),
             other => other,
         },
     }

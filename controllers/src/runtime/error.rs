@@ -126,9 +126,9 @@ impl ReconcileError {
                 | MaasErrorClass::Decode => false,
             },
             ReconcileError::Kube { .. } => true,
-            ReconcileError::Invalid(_)
-            | ReconcileError::MissingCredentials
-            | ReconcileError::CredentialsUnknown(_) => false,
+            ReconcileError::Invalid(_) | ReconcileError::MissingCredentials => false,
+            // The Cluster or MaasCluster may be created a moment later; looking costs no MAAS call.
+            ReconcileError::CredentialsUnknown(_) => true,
             ReconcileError::TooManySteps(_) | ReconcileError::NotLeader => true,
         }
     }
