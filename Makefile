@@ -8,7 +8,7 @@ SIM_MACHINES ?= 8
 SIM_GPU_MACHINES ?= 4
 SIM_LISTEN ?= 127.0.0.1:5240
 
-.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench help release
+.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench fuzz help release
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -59,6 +59,11 @@ quickstart: tools ## Run the whole stack here against the MAAS simulator until C
 
 simulator: ## Run only the MAAS simulator with generated machines (Ctrl-C stops it)
 	$(CARGO) run --release -p maas-sim -- --listen $(SIM_LISTEN) --machines $(SIM_MACHINES) --gpu-machines $(SIM_GPU_MACHINES) --deploy-seconds 5
+
+FUZZ_CASES ?= 20000
+
+fuzz: ## Property tests with many more cases than `make test` runs (FUZZ_CASES=N)
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test $(CARGO_LOCK_FLAG) -p maas-client -p maas-sim -p capmaas-controllers --test properties
 
 bench: ## Benchmarks that print numbers (not tests)
 	$(CARGO) run --release -p maas-sim --example bench_read
