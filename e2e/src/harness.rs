@@ -8,6 +8,7 @@ pub mod control_plane;
 pub mod crds;
 pub mod env;
 pub mod error;
+pub mod leaks;
 pub mod manager;
 pub mod manifests;
 pub mod observe;

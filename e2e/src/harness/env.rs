@@ -16,6 +16,7 @@ use super::capi::CapiCore;
 use super::control_plane::{ControlPlane, ControlPlaneOptions, client_from_kubeconfig};
 use super::crds::{self, FIELD_MANAGER};
 use super::error::HarnessError;
+use super::leaks;
 use super::manager::{Manager, ManagerOptions};
 use super::tools;
 
@@ -225,6 +226,18 @@ impl Env {
             )
             .await?;
         Ok(())
+    }
+
+    /// Where the MAAS API key, its token secret or a bootstrap token shows in `logs` or in the
+    /// events and conditions of the environment's namespace (every namespace for an
+    /// environment of its own): one line per finding, naming the kind and the place only.
+    pub async fn secret_leaks(&self, logs: &[PathBuf]) -> Result<Vec<String>, HarnessError> {
+        let namespace = self.namespace.as_deref();
+        let mut needles = leaks::api_key_needles(self.sim.api_key());
+        needles.extend(leaks::bootstrap_needles(&self.client, namespace).await?);
+        let mut found = leaks::scan_logs(logs, &needles);
+        found.extend(leaks::scan_objects(&self.client, namespace, &needles).await?);
+        Ok(found)
     }
 
     /// Every log file of the environment, for printing when a test fails.

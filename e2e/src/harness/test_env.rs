@@ -181,11 +181,22 @@ impl TestEnv {
         Self { env, run }
     }
 
-    /// Stops the environment in order (see [`Env::stop`]) and removes its directory.
+    /// Scans the environment for leaked secrets (its logs and the shared cluster's, events,
+    /// conditions), stops it in order (see [`Env::stop`]) and removes its directory; a leak fails
+    /// the test, and the logs are printed then.
+    // Failing the calling test is what a leak must do.
+    #[allow(clippy::panic)]
     pub async fn stop(self) {
         let Self { env, run } = self;
+        let mut logs = log_files(run.dir());
+        logs.extend(run.shared_logs.iter().cloned());
+        let leaks = env.secret_leaks(&logs).await;
         env.stop().await;
-        drop(run);
+        match leaks {
+            Ok(found) if found.is_empty() => drop(run),
+            Ok(found) => panic!("secrets leaked:\n  {}", found.join("\n  ")),
+            Err(e) => panic!("cannot scan for leaked secrets: {e}"),
+        }
     }
 }
 

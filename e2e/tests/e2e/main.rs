@@ -19,6 +19,7 @@ mod crd_validation;
 mod existing_cluster;
 mod hypershift;
 mod leader_gate;
+mod leak_scan;
 mod lost_answers;
 mod maas_calls;
 mod machine_health_check;
