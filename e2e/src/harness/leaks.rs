@@ -39,7 +39,7 @@ pub fn api_key_needles(api_key: &str) -> Vec<Needle> {
     needles
 }
 
-/// The tokens in bootstrap user data: runs of at least [`MIN_TOKEN`] letters, digits and
+/// The tokens in bootstrap user data: runs of at least 20 letters, digits and
 /// `+/=._` holding both a letter and a digit (join tokens, bearer tokens, keys). Names of
 /// Kubernetes objects carry dashes and are not taken.
 pub fn user_data_needles(value: &[u8]) -> Vec<Needle> {
