@@ -68,6 +68,40 @@ fn update_nodes(world: &mut World, ctx: &Ctx<'_>) -> Reply {
     Reply::json(json!({"added": added, "removed": removed}))
 }
 
+/// `GET tags/{name}/` and `GET tags/{name}/?op=machines` (only the machines the caller may see).
+fn tag_read(world: &World, ctx: &Ctx<'_>, action: &str) -> Reply {
+    let name = ctx.route.param("name");
+    if !world.tags.contains(name) {
+        return Reply::not_found("Tag");
+    }
+    if action == "read" {
+        return Reply::json(tag_json(name));
+    }
+    Reply::json(Value::Array(
+        world
+            .machines
+            .values()
+            .filter(|m| m.tags.iter().any(|t| t == name))
+            .filter(|m| crate::lifecycle::can_access(m, &ctx.caller))
+            .map(|m| machine_json(world, m))
+            .collect(),
+    ))
+}
+
+/// `GET boot-resources/{id}/`: ids count from 1.
+fn boot_resource_read(world: &World, id: &str) -> Reply {
+    let found = id.parse::<usize>().ok().and_then(|id| {
+        world
+            .images
+            .get(id.wrapping_sub(1))
+            .map(|image| (id, image))
+    });
+    match found {
+        Some((id, image)) => Reply::json(boot_resource_json(id, image)),
+        None => Reply::not_found("BootResource"),
+    }
+}
+
 /// Runs a catalogue action.
 pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
     let route = ctx.route;
@@ -96,24 +130,7 @@ pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
         ("tags", "read") => Reply::json(Value::Array(
             world.tags.iter().map(|t| tag_json(t)).collect(),
         )),
-        ("tag", "read" | "machines") => {
-            let name = route.param("name");
-            if !world.tags.contains(name) {
-                Reply::not_found("Tag")
-            } else if action == "read" {
-                Reply::json(tag_json(name))
-            } else {
-                Reply::json(Value::Array(
-                    world
-                        .machines
-                        .values()
-                        .filter(|m| m.tags.iter().any(|t| t == name))
-                        .filter(|m| crate::lifecycle::can_access(m, &ctx.caller))
-                        .map(|m| machine_json(world, m))
-                        .collect(),
-                ))
-            }
-        }
+        ("tag", "read" | "machines") => tag_read(world, ctx, action),
         ("tag", "update_nodes") => {
             let reply = update_nodes(world, ctx);
             return if reply.status == http::StatusCode::OK {
@@ -139,18 +156,7 @@ pub fn handle(world: &mut World, ctx: &Ctx<'_>, action: &str) -> Outcome {
             None => Reply::not_found("Domain"),
         },
         ("boot_resources", "read") => Reply::json(Value::Array(boot_resources_json(world))),
-        ("boot_resource", "read") => {
-            let found = route.param("id").parse::<usize>().ok().and_then(|id| {
-                world
-                    .images
-                    .get(id.wrapping_sub(1))
-                    .map(|image| (id, image))
-            });
-            match found {
-                Some((id, image)) => Reply::json(boot_resource_json(id, image)),
-                None => Reply::not_found("BootResource"),
-            }
-        }
+        ("boot_resource", "read") => boot_resource_read(world, route.param("id")),
         ("users", "read") => Reply::json(json!([user_json(&ctx.caller.username)])),
         ("users", "whoami") => Reply::json(user_json(&ctx.caller.username)),
         ("maas", "get_config") => match ctx.params.get("name") {
