@@ -49,14 +49,9 @@ where
         obj.meta().generation,
         obj.meta().deletion_timestamp.is_some(),
     );
-    if !ctx.gate.may_act() {
-        // The hold on the leader Lease has ended: the manager is stopping.
-        return Ok(Action::await_change());
-    }
-    if let Some(wait) = ctx.backoffs.hold(&uid, version, started) {
-        // A watch event during an error backoff (often our own status write) starts no pass.
-        debug!(controller, name = %obj.name_any(), ?wait, "backing off after errors");
-        return Ok(Action::requeue(wait));
+    if let Some(action) = held_back(&ctx, &uid, version, started) {
+        debug!(controller, name = %obj.name_any(), ?action, "no pass now");
+        return Ok(action);
     }
     let span = info_span!(
         "reconcile",
@@ -78,15 +73,33 @@ where
         Err(error) => {
             if error.is_conflict() {
                 debug!(parent: &span, %error, "lost a write race; retrying on the fresh object");
-                return Err(error);
+            } else if matches!(error, ReconcileError::NotLeader) {
+                // Another replica may lead now: no status, no event from this one.
+                debug!(parent: &span, %error, "stopping: the hold on the leader Lease has ended");
+            } else {
+                ctx.backoffs
+                    .failed(&uid, version, error.requeue_after(), Instant::now());
+                warn!(parent: &span, %error, stage = %error.stage(), label = error.label(), transient = error.is_transient(), "reconcile failed");
+                report(obj, ctx, &error).instrument(span).await;
             }
-            ctx.backoffs
-                .failed(&uid, version, error.requeue_after(), Instant::now());
-            warn!(parent: &span, %error, stage = %error.stage(), label = error.label(), transient = error.is_transient(), "reconcile failed");
-            report(obj, ctx, &error).instrument(span).await;
             Err(error)
         }
     }
+}
+
+/// Why no pass starts now, if none may: the hold on the leader Lease has ended (the manager is
+/// stopping), or the object is backing off after errors (a watch event during the backoff, often
+/// our own status write, starts no pass).
+fn held_back(
+    ctx: &Context,
+    uid: &str,
+    version: (Option<i64>, bool),
+    now: Instant,
+) -> Option<Action> {
+    if !ctx.gate.may_act() {
+        return Some(Action::await_change());
+    }
+    ctx.backoffs.hold(uid, version, now).map(Action::requeue)
 }
 
 /// The requeue policy of every controller: the object's error backoff (MAAS's hint, else soon
