@@ -28,7 +28,7 @@ use crate::k8s::objects::{
     DELETE_FOR_MOVE, capi_owner, has_annotation, has_finalizer, merge_patch, set_finalizer,
 };
 use crate::k8s::{identity, status_patch};
-use crate::maas::credentials::identity_credentials;
+use crate::maas::credentials::identity_secret;
 use crate::maas::no_maas::NoMaas;
 use crate::runtime::context::{ClusterView, Context};
 use crate::runtime::error::{ReconcileError, Stage};
@@ -283,9 +283,6 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
         }
         _ => {}
     }
-    if !deleting {
-        identity::protect(&ctx.client, &ns, obj).await?;
-    }
     let machines = list_machines(ctx, &ns, &fetched.cluster_name).await?;
     let mut facts = cluster_facts(obj, &fetched, uid, machines.len());
     if facts.uses_maas_dns() && !facts.deleting {
@@ -326,7 +323,14 @@ async fn run_pass(
     ns: &str,
     facts: ClusterFacts,
 ) -> Result<ClusterPassReport, ReconcileError> {
-    let creds = identity_credentials(&ctx.client, ns, Some(obj)).await?;
+    // One read of the identity Secret gives the credentials and what its finalizer needs.
+    let identity = identity_secret(&ctx.client, ns, Some(obj)).await?;
+    if let Some((_, secret)) = &identity
+        && obj.metadata.deletion_timestamp.is_none()
+    {
+        identity::protect(&ctx.client, ns, secret).await?;
+    }
+    let creds = identity.map(|(creds, _)| creds);
     let store = KubeClusterStore {
         api: api.clone(),
         client: &ctx.client,

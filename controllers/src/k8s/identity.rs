@@ -9,29 +9,16 @@ use crate::k8s::objects::{has_finalizer, set_finalizer};
 use crate::maas::credentials::identity_secret_name;
 use crate::runtime::error::{ReconcileError, Stage};
 
-/// Adds the finalizer to the identity Secret `cluster` names, when it lacks it. A Secret already
-/// being deleted is left alone: the finalizer cannot be added then, and the machines are released
-/// before the MaasCluster lets go of it.
-pub async fn protect(
-    client: &Client,
-    ns: &str,
-    cluster: &MaasCluster,
-) -> Result<(), ReconcileError> {
-    let Some(name) = identity_secret_name(cluster) else {
-        return Ok(());
-    };
-    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let Some(secret) = api
-        .get_metadata_opt(&name)
-        .await
-        .map_err(ReconcileError::kube(Stage::Fetch, "read identity Secret"))?
-    else {
-        return Ok(());
-    };
+/// Adds the finalizer to the identity Secret (as the pass read it), when it lacks it. A Secret
+/// already being deleted is left alone: the finalizer cannot be added then, and the machines are
+/// released before the MaasCluster lets go of it.
+pub async fn protect(client: &Client, ns: &str, secret: &Secret) -> Result<(), ReconcileError> {
     let meta = &secret.metadata;
+    let name = secret.name_any();
     if meta.deletion_timestamp.is_some() || has_finalizer(meta, finalizers::MAAS_IDENTITY) {
         return Ok(());
     }
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     match set_finalizer(&api, meta, finalizers::MAAS_IDENTITY, true).await {
         // Installed with a role that may not patch Secrets (an older manifest): the cluster works
         // as before, without the guard, and the log says so.

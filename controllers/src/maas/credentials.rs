@@ -182,6 +182,18 @@ pub async fn identity_credentials(
     namespace: &str,
     cluster: Option<&MaasCluster>,
 ) -> Result<Option<MaasCredentials>, ReconcileError> {
+    Ok(identity_secret(client, namespace, cluster)
+        .await?
+        .map(|(creds, _)| creds))
+}
+
+/// The identity Secret a MaasCluster names, read once: its credentials and its metadata (for
+/// the Secret's finalizer).
+pub async fn identity_secret(
+    client: &Client,
+    namespace: &str,
+    cluster: Option<&MaasCluster>,
+) -> Result<Option<(MaasCredentials, Secret)>, ReconcileError> {
     let Some(secret_name) = cluster.and_then(identity_secret_name) else {
         return Ok(None);
     };
@@ -201,9 +213,11 @@ pub async fn identity_credentials(
             .and_then(|d| d.get(key))
             .and_then(|v| String::from_utf8(v.0.clone()).ok())
     };
-    MaasCredentials::from_parts(read(SECRET_KEY_ENDPOINT).as_deref(), read(SECRET_KEY_API_KEY).as_deref())
-        .map(Some)
-        .ok_or_else(|| {
+    let creds = MaasCredentials::from_parts(
+        read(SECRET_KEY_ENDPOINT).as_deref(),
+        read(SECRET_KEY_API_KEY).as_deref(),
+    );
+    creds.map(|c| Some((c, secret))).ok_or_else(|| {
             ReconcileError::Invalid(format!(
                 "identity Secret {namespace}/{secret_name} lacks {SECRET_KEY_ENDPOINT} or {SECRET_KEY_API_KEY}"
             ))
