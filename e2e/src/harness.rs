@@ -4,6 +4,7 @@
 
 pub mod capi;
 pub mod certs;
+pub mod cluster_yaml;
 pub mod control_plane;
 pub mod crds;
 pub mod env;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use capmaas_e2e::harness::observe::{self, wait_for};
-use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, manifests};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use maas_sim::{FaultConfig, FaultRule};
@@ -25,71 +25,9 @@ const CLOSED: u32 = 2;
 const HELD: u32 = 2;
 
 fn manifest() -> String {
-    let mut text = String::from(
-        r##"
-apiVersion: cluster.x-k8s.io/v1beta2
-kind: Cluster
-metadata:
-  name: lossy
-spec:
-  infrastructureRef:
-    apiGroup: infrastructure.cluster.x-k8s.io
-    kind: MaasCluster
-    name: lossy
----
-apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
-kind: MaasCluster
-metadata:
-  name: lossy
-  labels:
-    cluster.x-k8s.io/cluster-name: lossy
-spec:
-  dnsDomain: maas
-  controlPlaneEndpoint:
-    host: lossy.example.test
-    port: 6443
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: lossy-bootstrap
-  labels:
-    cluster.x-k8s.io/cluster-name: lossy
-type: cluster.x-k8s.io/secret
-stringData:
-  format: cloud-config
-  value: "#cloud-config\n"
-"##,
-    );
+    let mut text = cluster_yaml::cluster("lossy", None);
     for i in 0..WORKERS {
-        text.push_str(&format!(
-            r#"---
-apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
-kind: MaasMachine
-metadata:
-  name: worker-{i}
-  labels:
-    cluster.x-k8s.io/cluster-name: lossy
-spec:
-  image: ubuntu/jammy
-  minCPU: 1
----
-apiVersion: cluster.x-k8s.io/v1beta2
-kind: Machine
-metadata:
-  name: worker-{i}
-  labels:
-    cluster.x-k8s.io/cluster-name: lossy
-spec:
-  clusterName: lossy
-  bootstrap:
-    dataSecretName: lossy-bootstrap
-  infrastructureRef:
-    apiGroup: infrastructure.cluster.x-k8s.io
-    kind: MaasMachine
-    name: worker-{i}
-"#
-        ));
+        text.push_str(&cluster_yaml::worker("lossy", &format!("worker-{i}"), 1));
     }
     text
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use capmaas_e2e::harness::observe::{self, wait_for};
-use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, manifests};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, DynamicObject};
 
@@ -16,77 +16,19 @@ const POLL: Duration = Duration::from_millis(500);
 const FINALIZER: &str = "infrastructure.cluster.x-k8s.io/maas-identity-in-use";
 
 fn manifest(endpoint: &str, api_key: &str) -> String {
-    format!(
-        r##"
-apiVersion: v1
+    let credentials = format!(
+        r#"apiVersion: v1
 kind: Secret
 metadata:
   name: maas-credentials
 stringData:
   MAAS_ENDPOINT: "{endpoint}"
   MAAS_API_KEY: "{api_key}"
----
-apiVersion: cluster.x-k8s.io/v1beta2
-kind: Cluster
-metadata:
-  name: tidy
-spec:
-  infrastructureRef:
-    apiGroup: infrastructure.cluster.x-k8s.io
-    kind: MaasCluster
-    name: tidy
----
-apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
-kind: MaasCluster
-metadata:
-  name: tidy
-  labels:
-    cluster.x-k8s.io/cluster-name: tidy
-spec:
-  dnsDomain: maas
-  identityRef:
-    name: maas-credentials
-  controlPlaneEndpoint:
-    host: tidy.example.test
-    port: 6443
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: tidy-bootstrap
-  labels:
-    cluster.x-k8s.io/cluster-name: tidy
-type: cluster.x-k8s.io/secret
-stringData:
-  format: cloud-config
-  value: "#cloud-config\n"
----
-apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
-kind: MaasMachine
-metadata:
-  name: tidy-0
-  labels:
-    cluster.x-k8s.io/cluster-name: tidy
-spec:
-  image: ubuntu/jammy
-  minCPU: 1
----
-apiVersion: cluster.x-k8s.io/v1beta2
-kind: Machine
-metadata:
-  name: tidy-0
-  labels:
-    cluster.x-k8s.io/cluster-name: tidy
-spec:
-  clusterName: tidy
-  bootstrap:
-    dataSecretName: tidy-bootstrap
-  infrastructureRef:
-    apiGroup: infrastructure.cluster.x-k8s.io
-    kind: MaasMachine
-    name: tidy-0
-"##
-    )
+"#
+    );
+    credentials
+        + &cluster_yaml::cluster("tidy", Some("maas-credentials"))
+        + &cluster_yaml::worker("tidy", "tidy-0", 1)
 }
 
 fn held(env: &Env) -> usize {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use capmaas_e2e::harness::observe::wait_for;
-use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, manifests};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use maas_sim::{FaultConfig, FaultRule, SimConfig, SimHandle, Simulator};
@@ -28,66 +28,11 @@ const MAX_ALLOCATES_PER_MINUTE: u64 = 2;
 const MAX_FAILING_CALLS_PER_MINUTE: u64 = 12;
 
 fn manifest(refused_url: &str, down_url: &str, down_key: &str) -> String {
-    format!(
-        r##"
-apiVersion: cluster.x-k8s.io/v1beta2
-kind: Cluster
-metadata:
-  name: waiting
-spec:
-  infrastructureRef:
-    apiGroup: infrastructure.cluster.x-k8s.io
-    kind: MaasCluster
-    name: waiting
----
-apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
-kind: MaasCluster
-metadata:
-  name: waiting
-  labels:
-    cluster.x-k8s.io/cluster-name: waiting
-spec:
-  dnsDomain: maas
-  controlPlaneEndpoint:
-    host: waiting.example.test
-    port: 6443
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: waiting-bootstrap
-  labels:
-    cluster.x-k8s.io/cluster-name: waiting
-type: cluster.x-k8s.io/secret
-stringData:
-  format: cloud-config
-  value: "#cloud-config\n"
----
-apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
-kind: MaasMachine
-metadata:
-  name: waiting-0
-  labels:
-    cluster.x-k8s.io/cluster-name: waiting
-spec:
-  image: ubuntu/jammy
-  minCPU: 4096
----
-apiVersion: cluster.x-k8s.io/v1beta2
-kind: Machine
-metadata:
-  name: waiting-0
-  labels:
-    cluster.x-k8s.io/cluster-name: waiting
-spec:
-  clusterName: waiting
-  bootstrap:
-    dataSecretName: waiting-bootstrap
-  infrastructureRef:
-    apiGroup: infrastructure.cluster.x-k8s.io
-    kind: MaasMachine
-    name: waiting-0
----
+    let waiting = cluster_yaml::cluster("waiting", None)
+        + &cluster_yaml::worker("waiting", "waiting-0", 4096);
+    waiting
+        + &format!(
+            r##"---
 apiVersion: v1
 kind: Secret
 metadata:
@@ -146,7 +91,7 @@ spec:
   identityRef:
     name: down-credentials
 "##
-    )
+        )
 }
 
 /// A MAAS whose every answer is lost: the connection closes on each request.
