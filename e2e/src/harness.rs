@@ -2,6 +2,7 @@
 //! kube-controller-manager and Cluster API binaries as child processes on loopback, plus the
 //! MAAS simulator and our manager.
 
+pub mod audit;
 pub mod capi;
 pub mod certs;
 pub mod cluster_yaml;

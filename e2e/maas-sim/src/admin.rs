@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::faults::FaultConfig;
+use crate::ledger::LedgerEntry;
 use crate::requests::RequestStats;
 use crate::shared::{Shared, StateView, lock};
 
@@ -18,6 +19,7 @@ pub fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_sim/state", get(state))
         .route("/_sim/requests", get(requests))
+        .route("/_sim/ledger", get(ledger))
         .route("/_sim/requests/reset", post(reset_requests))
         .route("/_sim/faults", get(get_faults).post(set_faults))
 }
@@ -28,6 +30,10 @@ async fn state(State(shared): State<Arc<Shared>>) -> Json<StateView> {
 
 async fn requests(State(shared): State<Arc<Shared>>) -> Json<RequestStats> {
     Json(lock(&shared.requests).clone())
+}
+
+async fn ledger(State(shared): State<Arc<Shared>>) -> Json<Vec<LedgerEntry>> {
+    Json(lock(&shared.world).ledger.clone())
 }
 
 async fn reset_requests(State(shared): State<Arc<Shared>>) -> Json<Value> {

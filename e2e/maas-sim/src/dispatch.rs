@@ -261,8 +261,13 @@ async fn apply(
     if let Some(e) = decision.error {
         return injected_reply(e);
     }
-    let deploy_fails =
-        action.name == "deploy" && lock(&shared.faults).deploy_fails(route.param("system_id"));
+    let (deploy_fails, deploy_breaks) = if action.name == "deploy" {
+        let mut faults = lock(&shared.faults);
+        let fails = faults.deploy_fails(route.param("system_id"));
+        (fails, !fails && faults.deploy_breaks())
+    } else {
+        (false, false)
+    };
     let now = Timestamp::now();
     let outcome = {
         let mut world = lock(&shared.world);
@@ -274,6 +279,7 @@ async fn apply(
             route,
             params,
             deploy_fails,
+            deploy_breaks,
         };
         handle(&mut world, &ctx, action.name)
     };

@@ -6,7 +6,7 @@
 //! faults after it (MAAS did it and committed, but the caller never learns so: the connection
 //! is reset, the answer comes only after the caller's timeout, or a 5xx comes instead of it).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -28,6 +28,9 @@ pub struct FaultConfig {
     pub fail_deploy_machines: Vec<String>,
     /// Machines (system id or host name) that go `Broken`, after a delay.
     pub break_machines: Vec<BreakMachine>,
+    /// The next K deployments to start (that would not fail) end in `Broken` halfway through,
+    /// as a machine whose hardware gives out during installation (deterministic).
+    pub break_next_deploys: u32,
     /// Seed of the random draws, for reproducible runs; random when absent.
     pub seed: Option<u64>,
 }
@@ -58,6 +61,9 @@ pub struct FaultRule {
     /// Milliseconds added before answering.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Up to this many more milliseconds, drawn uniformly per request.
+    #[serde(default)]
+    pub latency_jitter_ms: u64,
     /// Probability (0..=1) of closing the connection without an answer.
     #[serde(default)]
     pub reset_rate: f64,
@@ -129,6 +135,27 @@ impl FaultDecision {
     fn decided(&self) -> bool {
         self.reset || self.error.is_some() || self.after.is_some()
     }
+
+    /// The kinds of fault this decision injects, as [`FaultState::injected`] counts them.
+    fn kinds(&self) -> Vec<String> {
+        let mut kinds = Vec::new();
+        if !self.latency.is_zero() {
+            kinds.push("latency".to_string());
+        }
+        if self.reset {
+            kinds.push("reset".to_string());
+        }
+        if let Some(e) = &self.error {
+            kinds.push(format!("error {}", e.status));
+        }
+        match &self.after {
+            Some(AfterApply::Lose) => kinds.push("lost".to_string()),
+            Some(AfterApply::Hold(_)) => kinds.push("held".to_string()),
+            Some(AfterApply::Fail(e)) => kinds.push(format!("error {} after apply", e.status)),
+            None => {}
+        }
+        kinds
+    }
 }
 
 /// What becomes of the answer to an operation that was applied and committed.
@@ -164,6 +191,7 @@ impl FaultRule {
             retry_after: None,
             body: None,
             latency_ms: 0,
+            latency_jitter_ms: 0,
             reset_rate: 0.0,
             reset_next: 0,
             lose_next: 0,
@@ -189,6 +217,8 @@ pub struct FaultState {
     rng: StdRng,
     /// System ids of `fail_deploy_machines`, resolved against the world.
     failing_machines: BTreeSet<String>,
+    /// Faults injected so far, by kind.
+    injected: BTreeMap<String, u64>,
 }
 
 impl FaultState {
@@ -202,6 +232,7 @@ impl FaultState {
             config,
             rng,
             failing_machines: BTreeSet::new(),
+            injected: BTreeMap::new(),
         }
     }
 
@@ -215,6 +246,17 @@ impl FaultState {
         &self.config
     }
 
+    /// Faults injected since the configuration was last set, by kind: `latency`, `reset`,
+    /// `error <status>`, `lost`, `held`, `error <status> after apply`, `failed deployment`,
+    /// `broken deployment`.
+    pub fn injected(&self) -> &BTreeMap<String, u64> {
+        &self.injected
+    }
+
+    fn count(&mut self, kind: String) {
+        *self.injected.entry(kind).or_default() += 1;
+    }
+
     /// Replaces the configuration.
     pub fn replace(&mut self, config: FaultConfig) {
         *self = Self::new(config);
@@ -226,7 +268,11 @@ impl FaultState {
     pub fn decide(&mut self, op: &str) -> FaultDecision {
         let mut decision = FaultDecision::default();
         for rule in self.config.rules.iter_mut().filter(|r| r.matches(op)) {
-            decision.latency += Duration::from_millis(rule.latency_ms);
+            let jitter = match rule.latency_jitter_ms {
+                0 => 0,
+                max => self.rng.random_range(0..=max),
+            };
+            decision.latency += Duration::from_millis(rule.latency_ms.saturating_add(jitter));
             if decision.decided() {
                 continue;
             }
@@ -235,21 +281,33 @@ impl FaultState {
                 before_apply(rule, &mut self.rng, &mut decision);
             }
         }
+        for kind in decision.kinds() {
+            self.count(kind);
+        }
         decision
     }
 
     /// Decides whether the deployment of `system_id` starting now will fail. A machine that
     /// always fails leaves the counters and the random draws to the other machines.
     pub fn deploy_fails(&mut self, system_id: &str) -> bool {
-        if self.failing_machines.contains(system_id) {
-            return true;
+        let fails = self.failing_machines.contains(system_id) || {
+            let counted = count_down(&mut self.config.fail_next_deploys);
+            let rate = self.config.deploy_failure_rate.clamp(0.0, 1.0);
+            counted || (rate > 0.0 && self.rng.random_bool(rate))
+        };
+        if fails {
+            self.count("failed deployment".into());
         }
-        if self.config.fail_next_deploys > 0 {
-            self.config.fail_next_deploys -= 1;
-            return true;
+        fails
+    }
+
+    /// Decides whether the deployment starting now breaks halfway, consuming the counter.
+    pub fn deploy_breaks(&mut self) -> bool {
+        let breaks = count_down(&mut self.config.break_next_deploys);
+        if breaks {
+            self.count("broken deployment".into());
         }
-        let rate = self.config.deploy_failure_rate.clamp(0.0, 1.0);
-        rate > 0.0 && self.rng.random_bool(rate)
+        breaks
     }
 
     /// Takes the machines to break (the world schedules them).
@@ -439,6 +497,34 @@ mod tests {
         assert_eq!(d.latency, Duration::from_millis(20));
         let d = state.decide("machines:allocate");
         assert!(!d.reset);
+    }
+
+    #[test]
+    fn jitter_adds_a_uniform_draw_within_its_bound() {
+        let mut r = rule("*");
+        r.latency_ms = 100;
+        r.latency_jitter_ms = 50;
+        let mut state = FaultState::new(FaultConfig {
+            rules: vec![r],
+            seed: Some(7),
+            ..Default::default()
+        });
+        let draws: Vec<Duration> = (0..200)
+            .map(|_| state.decide("machine:read").latency)
+            .collect();
+        assert!(draws.iter().all(|d| (100..=150).contains(&d.as_millis())));
+        let distinct: BTreeSet<_> = draws.iter().collect();
+        assert!(distinct.len() > 10, "a spread, not one value: {distinct:?}");
+    }
+
+    #[test]
+    fn break_next_deploys_counts_down() {
+        let mut state = FaultState::new(FaultConfig {
+            break_next_deploys: 1,
+            ..Default::default()
+        });
+        assert!(state.deploy_breaks());
+        assert!(!state.deploy_breaks());
     }
 
     #[test]

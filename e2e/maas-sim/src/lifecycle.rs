@@ -8,6 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::config::ADMIN_USER;
 use crate::constraints::{Constraints, FormErrors, machine_matches, no_match_message};
+use crate::ledger::{LedgerEntry, LedgerEvent};
 use crate::status::{NodeStatus, PowerState};
 use crate::world::{Machine, World};
 
@@ -79,6 +80,8 @@ pub struct DeployRequest {
     pub agent_name: Option<String>,
     /// Whether this deployment will fail (fault injection decides).
     pub will_fail: bool,
+    /// Whether the machine goes Broken halfway through this deployment (fault injection).
+    pub will_break: bool,
 }
 
 /// Release parameters.
@@ -139,6 +142,26 @@ pub const RELEASABLE: [NodeStatus; 8] = [
     NodeStatus::FailedReleasing,
 ];
 
+type Ledger = Vec<LedgerEntry>;
+
+fn entry(m: &Machine, event: LedgerEvent) -> LedgerEntry {
+    LedgerEntry {
+        system_id: m.system_id.clone(),
+        event,
+    }
+}
+
+/// The ledger entry of `m` just taken by its owner.
+fn acquired(m: &Machine) -> LedgerEntry {
+    entry(
+        m,
+        LedgerEvent::Acquired {
+            user: m.owner.clone().unwrap_or_default(),
+            agent_name: m.agent_name.clone(),
+        },
+    )
+}
+
 /// Moves a machine to `status`, remembering where it came from.
 fn set_status(m: &mut Machine, status: NodeStatus) {
     if m.status != status {
@@ -150,7 +173,8 @@ fn set_status(m: &mut Machine, status: NodeStatus) {
 /// The first steps of every release: what MAAS clears at once. The owner, the owner data and
 /// the addresses stay until the release completes (`finalize_release`). Returns whether the
 /// release may complete at once, which MAAS does when the machine is already powered off.
-fn release_steps(m: &mut Machine, events: &mut Vec<HookEvent>) -> bool {
+fn release_steps(m: &mut Machine, events: &mut Vec<HookEvent>, ledger: &mut Ledger) -> bool {
+    ledger.push(entry(m, LedgerEvent::ReleaseStarted));
     if m.node_registered {
         m.node_registered = false;
         events.push(HookEvent::Released {
@@ -167,7 +191,8 @@ fn release_steps(m: &mut Machine, events: &mut Vec<HookEvent>) -> bool {
 }
 
 /// The end of a release: Ready, and only now without owner, owner data and addresses.
-fn finalize_release(m: &mut Machine) {
+fn finalize_release(m: &mut Machine, ledger: &mut Ledger) {
+    ledger.push(entry(m, LedgerEvent::Freed));
     set_status(m, NodeStatus::Ready);
     m.status_message = "Released".to_string();
     m.power_state = PowerState::Off;
@@ -182,18 +207,19 @@ fn finalize_release(m: &mut Machine) {
 /// when it was already off the release completes (owner and owner data go), otherwise MAAS
 /// powers it off and the Broken status keeps the release from ever completing, so the owner
 /// and the owner data stay.
-fn break_machine(m: &mut Machine, comment: &str) -> Vec<HookEvent> {
+fn break_machine(m: &mut Machine, comment: &str, ledger: &mut Ledger) -> Vec<HookEvent> {
     let before = m.status;
     let mut events = Vec::new();
     if RELEASABLE.contains(&m.status) {
-        if release_steps(m, &mut events) {
-            finalize_release(m);
+        if release_steps(m, &mut events, ledger) {
+            finalize_release(m, ledger);
         } else {
             m.power_state = PowerState::Off;
         }
     }
     m.status = NodeStatus::Broken;
     if before != NodeStatus::Broken {
+        ledger.push(entry(m, LedgerEvent::Broken));
         // MAAS records the status the request found, not the intermediate Releasing.
         m.previous_status = Some(before);
     }
@@ -228,7 +254,11 @@ impl World {
                 if RELEASABLE.contains(&m.status) {
                     m.power_state = PowerState::On;
                 }
-                events.extend(break_machine(m, "Marked broken by fault injection"));
+                events.extend(break_machine(
+                    m,
+                    "Marked broken by fault injection",
+                    &mut self.ledger,
+                ));
                 continue;
             }
             if m.transition_at.is_none_or(|t| t > now) {
@@ -251,7 +281,9 @@ impl World {
                         hostname: m.hostname.clone(),
                     });
                 }
-                NodeStatus::Releasing | NodeStatus::DiskErasing => finalize_release(m),
+                NodeStatus::Releasing | NodeStatus::DiskErasing => {
+                    finalize_release(m, &mut self.ledger)
+                }
                 _ => {}
             }
         }
@@ -282,6 +314,8 @@ impl World {
             m.osystem = "ubuntu".to_string();
             m.distro_series = DEFAULT_SERIES.to_string();
             m.ip_addresses = ip.into_iter().collect();
+            let acquired = acquired(m);
+            self.ledger.push(acquired);
             ids.push(id);
         }
         ids
@@ -320,6 +354,8 @@ impl World {
         m.owner = Some(caller.username.clone());
         m.agent_name = c.agent_name.clone();
         m.status_message = c.comment.clone().unwrap_or_default();
+        let acquired = acquired(m);
+        self.ledger.push(acquired);
         Ok(id)
     }
 
@@ -363,12 +399,21 @@ impl World {
         };
         let used = self.used_ips();
         let ip = self.subnet.first_free(&used);
-        let m = self.machine_mut(system_id)?;
-        if m.owner.is_none() {
+        let m = self.machines.get_mut(system_id).ok_or(OpError::NotFound)?;
+        let was_unowned = m.owner.is_none();
+        if was_unowned {
             m.owner = Some(caller.username.clone());
         }
         if req.agent_name.is_some() {
             m.agent_name = req.agent_name;
+        }
+        if was_unowned {
+            self.ledger.push(acquired(m));
+        }
+        self.ledger.push(entry(m, LedgerEvent::DeployStarted));
+        if req.will_break {
+            // Halfway through the installation, so the machine is seen Deploying first.
+            m.break_at = Some(after(now, timing.deploy / 2.0));
         }
         set_status(m, NodeStatus::Deploying);
         m.status_message = "Deploying".to_string();
@@ -395,7 +440,8 @@ impl World {
         timing: Timing,
         now: Timestamp,
     ) -> Result<Vec<HookEvent>, OpError> {
-        let m = self.machine_mut(system_id)?;
+        // The field, not `machine_mut`: the ledger is written while the machine is borrowed.
+        let m = self.machines.get_mut(system_id).ok_or(OpError::NotFound)?;
         check_access(m, caller)?;
         if matches!(m.status, NodeStatus::Ready | NodeStatus::Releasing) {
             // MAAS calls a repeated release a success: the postcondition holds.
@@ -408,7 +454,7 @@ impl World {
             )));
         }
         let mut events = Vec::new();
-        let powered_off = release_steps(m, &mut events);
+        let powered_off = release_steps(m, &mut events, &mut self.ledger);
         if req.erase {
             // Erasing boots the machine into an ephemeral environment first.
             let seconds = if req.quick_erase {
@@ -426,7 +472,7 @@ impl World {
             m.power_state = PowerState::On;
             m.transition_at = Some(after(now, seconds));
         } else if powered_off {
-            finalize_release(m);
+            finalize_release(m, &mut self.ledger);
         } else {
             set_status(m, NodeStatus::Releasing);
             m.status_message = "Releasing".to_string();
@@ -467,12 +513,12 @@ impl World {
         caller: &Caller,
         comment: Option<&str>,
     ) -> Result<Vec<HookEvent>, OpError> {
-        let m = self.machine_mut(system_id)?;
+        let m = self.machines.get_mut(system_id).ok_or(OpError::NotFound)?;
         check_access(m, caller)?;
         if m.owner.as_deref() != Some(caller.username.as_str()) {
             return Err(forbidden());
         }
-        Ok(break_machine(m, comment.unwrap_or("")))
+        Ok(break_machine(m, comment.unwrap_or(""), &mut self.ledger))
     }
 
     /// Marks a broken machine fixed (administrators only): back to Deployed when it was
@@ -638,6 +684,46 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_ledger_records_each_holding_and_a_break_during_deployment() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = allocate(&mut w, "agent_name=capmaas:1");
+        let req = DeployRequest {
+            will_break: true,
+            ..Default::default()
+        };
+        w.deploy(&id, &admin(), req, T, now).unwrap();
+        w.advance(after(now, 4.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::Deploying);
+        w.advance(after(now, 5.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::Broken, "halfway");
+        w.release(&id, &admin(), ReleaseRequest::default(), T, after(now, 6.0))
+            .unwrap();
+        w.advance(after(now, 9.0));
+        assert_eq!(w.machines[&id].status, NodeStatus::Ready);
+        let kinds: Vec<&str> = w
+            .ledger
+            .iter()
+            .map(|e| match e.event {
+                LedgerEvent::Acquired { .. } => "acquired",
+                LedgerEvent::DeployStarted => "deploy",
+                LedgerEvent::ReleaseStarted => "release",
+                LedgerEvent::Broken => "broken",
+                LedgerEvent::Freed => "freed",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "acquired", "deploy", "release", "broken", "release", "freed"
+            ]
+        );
+        let audit = crate::ledger::audit(&w.ledger);
+        assert_eq!(audit.double_actions(), 0, "{audit:?}");
+        assert_eq!((audit.acquisitions, audit.broken), (1, 1));
     }
 
     #[test]

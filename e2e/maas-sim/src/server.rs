@@ -22,6 +22,7 @@ use crate::config::{ADMIN_USER, ApiKey, NON_ADMIN_USER, OTHER_USER, SimConfig};
 use crate::error::SimError;
 use crate::faults::{FaultConfig, FaultState};
 use crate::inventory::Inventory;
+use crate::ledger::LedgerEntry;
 use crate::lifecycle::Timing;
 use crate::oauth::{Credentials, NonceStore};
 use crate::reply::ResetConnection;
@@ -204,6 +205,7 @@ fn merge_faults(into: &mut FaultConfig, extra: FaultConfig) {
     into.break_machines.extend(extra.break_machines);
     into.deploy_failure_rate = into.deploy_failure_rate.max(extra.deploy_failure_rate);
     into.fail_next_deploys += extra.fail_next_deploys;
+    into.break_next_deploys += extra.break_next_deploys;
     into.fail_deploy_machines.extend(extra.fail_deploy_machines);
     into.seed = extra.seed.or(into.seed);
 }
@@ -336,6 +338,21 @@ impl SimHandle {
         lock(&self.shared.requests).clone()
     }
 
+    /// What MAAS did to machines, in order (kept in the state file across restarts).
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        lock(&self.shared.world).ledger.clone()
+    }
+
+    /// The fault configuration now in force, counters as they stand.
+    pub fn faults(&self) -> FaultConfig {
+        lock(&self.shared.faults).config().clone()
+    }
+
+    /// Faults injected since the fault configuration was last set, by kind.
+    pub fn faults_injected(&self) -> std::collections::BTreeMap<String, u64> {
+        lock(&self.shared.faults).injected().clone()
+    }
+
     /// Clears the request counts and log.
     pub fn reset_requests(&self) {
         *lock(&self.shared.requests) = RequestStats::default();
@@ -347,9 +364,23 @@ impl SimHandle {
     }
 
     /// Stops serving, waits for open connections (bounded) and writes the snapshot.
-    pub async fn shutdown(self) -> Result<(), SimError> {
+    pub async fn shutdown(mut self) -> Result<(), SimError> {
+        self.stop_serving().await
+    }
+
+    /// Stops as MAAS does when it restarts (open connections cut after a bounded wait, state
+    /// written), stays down for `down`, then starts again from `config`: with its state file,
+    /// the machines and the ledger carry on where they were; the request counts start afresh.
+    pub async fn restart(&mut self, config: SimConfig, down: Duration) -> Result<(), SimError> {
+        self.stop_serving().await?;
+        tokio::time::sleep(down).await;
+        *self = Simulator::start(config).await?;
+        Ok(())
+    }
+
+    async fn stop_serving(&mut self) -> Result<(), SimError> {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             match tokio::time::timeout(Duration::from_secs(6), task).await {
                 Ok(Ok(())) | Err(_) => {}
                 Ok(Err(e)) => return Err(SimError::Join(e.to_string())),

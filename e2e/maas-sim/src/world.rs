@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
 use crate::inventory::{GpuSpec, Inventory, MachineSpec};
+use crate::ledger::LedgerEntry;
 use crate::status::{NodeStatus, PowerState};
 
 /// The default DNS domain, as in a fresh MAAS.
@@ -39,6 +40,9 @@ pub struct World {
     pub images: Vec<String>,
     /// AUTO address subnet.
     pub subnet: Subnet,
+    /// What MAAS did to machines, in order (the audit trail).
+    #[serde(default)]
+    pub ledger: Vec<LedgerEntry>,
 }
 
 /// An IPv4 subnet.
@@ -264,6 +268,7 @@ impl World {
             next_dns_id: 1,
             images,
             subnet,
+            ledger: Vec::new(),
         })
     }
 

@@ -33,6 +33,30 @@ pub struct ControlPlane {
     certs: CertFiles,
     server: String,
     client: kube::Client,
+    /// What it was started with and on which ports, so it can be restarted in place.
+    opts: ControlPlaneOptions,
+    etcd_ports: EtcdPorts,
+    port: u16,
+}
+
+/// etcd's client and peer ports.
+#[derive(Debug, Clone, Copy)]
+struct EtcdPorts {
+    client: u16,
+    peer: u16,
+}
+
+impl EtcdPorts {
+    fn free() -> Result<Self, HarnessError> {
+        Ok(Self {
+            client: free_port()?,
+            peer: free_port()?,
+        })
+    }
+
+    fn client_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client)
+    }
 }
 
 /// Bounded polling: `attempts` tries, `every` apart.
@@ -58,42 +82,17 @@ impl ControlPlane {
         std::fs::create_dir_all(dir).map_err(HarnessError::io("creating", dir))?;
         let certs = certs::generate(dir)?;
 
-        let (mut etcd, etcd_url) = start_etcd(&opts.bin_dir, dir)?;
-        let http = reqwest::Client::new();
-        let healthy = poll(300, Duration::from_millis(100), || {
-            let http = http.clone();
-            let url = format!("{etcd_url}/health");
-            async move { matches!(http.get(url).send().await, Ok(r) if r.status().is_success()) }
-        })
-        .await;
-        if !healthy {
-            etcd.check_running()?;
-            return Err(etcd.not_ready("no healthy answer on /health".into()));
-        }
-
+        let etcd_ports = EtcdPorts::free()?;
+        let etcd = start_healthy_etcd(&opts.bin_dir, dir, etcd_ports).await?;
         let port = free_port()?;
         let server = format!("https://127.0.0.1:{port}");
-        let mut apiserver = start_apiserver(&opts.bin_dir, dir, &certs, &etcd_url, port)?;
+        let mut apiserver =
+            start_apiserver(&opts.bin_dir, dir, &certs, &etcd_ports.client_url(), port)?;
         let kubeconfig = dir.join("admin.kubeconfig");
         std::fs::write(&kubeconfig, admin_kubeconfig(&server, &certs))
             .map_err(HarnessError::io("writing", &kubeconfig))?;
         let client = client_from_kubeconfig(&kubeconfig).await?;
-
-        let mut ready = false;
-        for _ in 0..600 {
-            apiserver.check_running()?;
-            let req = http_get("/readyz");
-            if let Ok(body) = client.request_text(req).await
-                && body.trim() == "ok"
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !ready {
-            return Err(apiserver.not_ready("/readyz never answered ok".into()));
-        }
+        wait_ready(&mut apiserver, &client).await?;
 
         let controller_manager = if opts.controller_manager {
             Some(start_controller_manager(&opts.bin_dir, dir, &kubeconfig)?)
@@ -109,7 +108,29 @@ impl ControlPlane {
             certs,
             server,
             client,
+            opts,
+            etcd_ports,
+            port,
         })
+    }
+
+    /// Stops kube-apiserver and etcd as an outage of the control plane would, keeps them down
+    /// for `down`, then starts both again on the same ports and data and waits until the API
+    /// server is ready. Clients (the controller manager, CAPI, our manager) must reconnect.
+    pub async fn restart_api_server(&mut self, down: Duration) -> Result<(), HarnessError> {
+        self.apiserver.stop().await;
+        self.etcd.stop().await;
+        tokio::time::sleep(down).await;
+        let dir = &self.opts.run_dir;
+        self.etcd = start_healthy_etcd(&self.opts.bin_dir, dir, self.etcd_ports).await?;
+        self.apiserver = start_apiserver(
+            &self.opts.bin_dir,
+            dir,
+            &self.certs,
+            &self.etcd_ports.client_url(),
+            self.port,
+        )?;
+        wait_ready(&mut self.apiserver, &self.client).await
     }
 
     /// A client with cluster-admin rights.
@@ -199,11 +220,44 @@ pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client, Harness
 }
 
 /// Starts etcd; returns it with its client URL.
-fn start_etcd(bin: &Path, dir: &Path) -> Result<(Component, String), HarnessError> {
-    let client_port = free_port()?;
-    let peer_port = free_port()?;
-    let client_url = format!("http://127.0.0.1:{client_port}");
-    let peer_url = format!("http://127.0.0.1:{peer_port}");
+/// Waits until the API server answers `/readyz` with `ok`.
+async fn wait_ready(apiserver: &mut Component, client: &kube::Client) -> Result<(), HarnessError> {
+    for _ in 0..600 {
+        apiserver.check_running()?;
+        if let Ok(body) = client.request_text(http_get("/readyz")).await
+            && body.trim() == "ok"
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(apiserver.not_ready("/readyz never answered ok".into()))
+}
+
+/// Starts etcd and waits until `/health` answers.
+async fn start_healthy_etcd(
+    bin: &Path,
+    dir: &Path,
+    ports: EtcdPorts,
+) -> Result<Component, HarnessError> {
+    let mut etcd = start_etcd(bin, dir, ports)?;
+    let http = reqwest::Client::new();
+    let url = format!("{}/health", ports.client_url());
+    let healthy = poll(300, Duration::from_millis(100), || {
+        let (http, url) = (http.clone(), url.clone());
+        async move { matches!(http.get(url).send().await, Ok(r) if r.status().is_success()) }
+    })
+    .await;
+    if !healthy {
+        etcd.check_running()?;
+        return Err(etcd.not_ready("no healthy answer on /health".into()));
+    }
+    Ok(etcd)
+}
+
+fn start_etcd(bin: &Path, dir: &Path, ports: EtcdPorts) -> Result<Component, HarnessError> {
+    let client_url = ports.client_url();
+    let peer_url = format!("http://127.0.0.1:{}", ports.peer);
     let args = vec![
         format!("--data-dir={}", dir.join("etcd-data").display()),
         format!("--listen-client-urls={client_url}"),
@@ -216,8 +270,7 @@ fn start_etcd(bin: &Path, dir: &Path) -> Result<(Component, String), HarnessErro
         "--unsafe-no-fsync=true".into(),
         "--log-level=warn".into(),
     ];
-    let etcd = Component::spawn("etcd", &bin.join("etcd"), &args, &[], dir)?;
-    Ok((etcd, client_url))
+    Component::spawn("etcd", &bin.join("etcd"), &args, &[], dir)
 }
 
 fn start_apiserver(

@@ -44,6 +44,11 @@ pub struct EnvOptions {
     /// machines get host names (so Node names) and system ids (so providerIDs) no other
     /// environment of this process uses.
     pub namespace: Option<String>,
+    /// The simulator's main key is a non-admin user's (MAAS without RBAC as most sites run it).
+    pub sim_non_admin: bool,
+    /// The simulator keeps its state in a file of the run directory, so
+    /// [`Env::restart_sim`] can stop and start it as MAAS restarts.
+    pub sim_state_file: bool,
 }
 
 impl Default for EnvOptions {
@@ -57,6 +62,8 @@ impl Default for EnvOptions {
             run_dir: None,
             existing_kubeconfig: std::env::var_os("E2E_KUBECONFIG").map(PathBuf::from),
             namespace: None,
+            sim_non_admin: false,
+            sim_state_file: false,
         }
     }
 }
@@ -71,6 +78,8 @@ pub struct Env {
     pub sim: SimHandle,
     /// Our manager, when started.
     pub manager: Option<Manager>,
+    /// What the simulator was started with (its bound address and key filled in), for restarts.
+    sim_config: SimConfig,
     control_plane: Option<ControlPlane>,
     capi: Option<CapiCore>,
     run_dir: PathBuf,
@@ -115,7 +124,7 @@ impl Env {
             install_our_crds(&client).await?;
         }
 
-        let sim = Simulator::start(SimConfig {
+        let mut sim_config = SimConfig {
             machines: opts.machines,
             gpu_machines: opts.gpu_machines,
             inventory: opts
@@ -124,15 +133,20 @@ impl Env {
                 .map(|ns| scoped_inventory(ns, opts.machines, opts.gpu_machines)),
             deploy_seconds: opts.deploy_seconds,
             kubeconfig: Some(kubeconfig.clone()),
+            non_admin: opts.sim_non_admin,
+            state_file: opts.sim_state_file.then(|| run_dir.join("maas-state.json")),
             ..Default::default()
-        })
-        .await?;
+        };
+        let sim = Simulator::start(sim_config.clone()).await?;
+        sim_config.listen = sim.addr();
+        sim_config.api_key = Some(sim.api_key().to_string());
 
         let mut env = Self {
             client,
             kubeconfig,
             sim,
             manager: None,
+            sim_config,
             control_plane,
             capi,
             run_dir,
@@ -155,16 +169,55 @@ impl Env {
         name: &str,
         extra_args: &[String],
     ) -> Result<Manager, HarnessError> {
+        Manager::start(&self.manager_options(name, extra_args)).await
+    }
+
+    /// How [`Env::start_manager`] starts a manager: for a test that starts managers from a task
+    /// of its own while the environment is busy elsewhere.
+    pub fn manager_options(&self, name: &str, extra_args: &[String]) -> ManagerOptions {
         let scope = self.namespace.iter().map(|ns| format!("--namespace={ns}"));
-        Manager::start(&ManagerOptions {
+        ManagerOptions {
             kubeconfig: self.kubeconfig.clone(),
             maas_endpoint: self.sim.url(),
             maas_api_key: self.sim.api_key().to_string(),
             extra_args: scope.chain(extra_args.iter().cloned()).collect(),
             run_dir: self.run_dir.clone(),
             name: name.to_string(),
-        })
-        .await
+        }
+    }
+
+    /// Stops the simulator as a MAAS restart does (open connections cut, state written to its
+    /// file), leaves it down for `down`, and starts it again from the file on the same address
+    /// with the same key and the faults then in force. Returns the request counts of the run
+    /// that ended: a restarted MAAS counts from zero. Needs `sim_state_file`.
+    pub async fn restart_sim(
+        &mut self,
+        down: std::time::Duration,
+    ) -> Result<maas_sim::RequestStats, HarnessError> {
+        if self.sim_config.state_file.is_none() {
+            return Err(HarnessError::Tools(
+                "restart_sim needs EnvOptions::sim_state_file".into(),
+            ));
+        }
+        let mut config = self.sim_config.clone();
+        config.faults = self.sim.faults();
+        let requests = self.sim.requests();
+        self.sim.restart(config, down).await?;
+        Ok(requests)
+    }
+
+    /// Restarts the environment's own etcd and kube-apiserver, down for `down` (see
+    /// [`ControlPlane::restart_api_server`]); an environment on an existing cluster has none.
+    pub async fn restart_api_server(
+        &mut self,
+        down: std::time::Duration,
+    ) -> Result<(), HarnessError> {
+        match self.control_plane.as_mut() {
+            Some(cp) => cp.restart_api_server(down).await,
+            None => Err(HarnessError::Tools(
+                "restart_api_server needs a control plane of the environment's own".into(),
+            )),
+        }
     }
 
     /// The directory holding every log.

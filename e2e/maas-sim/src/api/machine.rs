@@ -70,6 +70,7 @@ fn deploy(world: &mut World, ctx: &Ctx<'_>, id: &str) -> Outcome {
         ephemeral_deploy: p.flag("ephemeral_deploy"),
         agent_name: p.get("agent_name").map(str::to_string),
         will_fail: ctx.deploy_fails,
+        will_break: ctx.deploy_breaks,
     };
     let result = world.deploy(id, &ctx.caller, req, ctx.timing, ctx.now);
     done(world, id, result)

@@ -29,6 +29,8 @@ pub struct Ctx<'a> {
     pub params: &'a Params,
     /// Whether a deploy started now fails (fault injection).
     pub deploy_fails: bool,
+    /// Whether a deploy started now ends in Broken halfway (fault injection).
+    pub deploy_breaks: bool,
 }
 
 /// What a handler returns.

@@ -1,0 +1,113 @@
+//! The management cluster's API server restarted mid-run: etcd and kube-apiserver are stopped
+//! and started again on the same ports and data, once while machines provision and once while
+//! the cluster is deleted. The manager (and CAPI core) reconnect by themselves; every Machine
+//! reaches Running, MAAS's ledger shows one allocation and one deployment per worker, and the
+//! deletion leaves every machine free.
+
+use std::time::Duration;
+
+use capmaas_e2e::harness::audit;
+use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
+use kube::api::{Api, DeleteParams, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+
+const NS: &str = "api-restart";
+const CLUSTER: &str = "outage";
+const WORKERS: usize = 5;
+const DOWN: Duration = Duration::from_secs(5);
+const LIMIT: Duration = Duration::from_secs(300);
+const POLL: Duration = Duration::from_millis(500);
+
+fn count(env: &Env, status: &str) -> usize {
+    env.sim
+        .state()
+        .machines
+        .iter()
+        .filter(|m| m.status == status)
+        .count()
+}
+
+async fn restart_when(env: &mut Env, status: &str) -> Result<(), HarnessError> {
+    wait_for(&format!("a machine {status}"), POLL, LIMIT, || async {
+        let n = count(env, status);
+        Ok(((n >= 1).then_some(()), format!("{n} {status}")))
+    })
+    .await?;
+    env.restart_api_server(DOWN).await?;
+    eprintln!(
+        "API server restarted (down {DOWN:?}) with {} machines {status}",
+        count(env, status)
+    );
+    Ok(())
+}
+
+async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
+    env.namespace(NS).await?;
+    env.workload_kubeconfig_secret(NS, CLUSTER).await?;
+    let mut text = cluster_yaml::cluster(CLUSTER, None);
+    for i in 0..WORKERS {
+        text.push_str(&cluster_yaml::worker(CLUSTER, &format!("w-{i}"), 1));
+    }
+    let objects = manifests::parse(&text, std::path::Path::new("api_server_restart.yaml"))?;
+    manifests::apply_all(&env.client, NS, &objects).await?;
+    restart_when(env, "Deploying").await?;
+    observe::wait_machines_running(&env.client, NS, WORKERS, LIMIT).await?;
+    let running = audit::audit(env, NS).await?;
+    eprintln!("after the restart: {running}");
+    assert_eq!(running.defects(), 0, "{running}");
+    assert_eq!(
+        (running.ledger.acquisitions, running.ledger.deployments),
+        (WORKERS, WORKERS),
+        "one allocation and one deployment per worker across the restart"
+    );
+
+    let clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
+            "clusters",
+        ),
+    );
+    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
+    restart_when(env, "Releasing").await?;
+    let after = wait_for("every machine free", POLL, LIMIT, || async {
+        let a = audit::audit(env, NS).await?;
+        let done = a.recorded.is_empty() && a.not_free.is_empty();
+        Ok((done.then(|| a.clone()), a.to_string()))
+    })
+    .await?;
+    eprintln!("after the deletion: {after}");
+    assert_eq!(after.defects(), 0, "{after}");
+    assert_eq!(
+        after.ledger.releases, WORKERS,
+        "one release per machine, none repeated after the restart"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn api_server_restarts_lose_nothing_and_repeat_nothing() {
+    let Some(mut env) = TestEnv::own(
+        NS,
+        EnvOptions {
+            machines: WORKERS + 2,
+            gpu_machines: 0,
+            deploy_seconds: 4.0,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let result = scenario(&mut env).await;
+    if result.is_err() {
+        env.print_logs(80);
+    }
+    env.stop().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}

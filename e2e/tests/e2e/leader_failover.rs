@@ -1,0 +1,143 @@
+//! Two manager replicas with leader election, the leader killed with SIGKILL while machines
+//! provision: the other replica takes the Lease within its duration (plus one renewal period of
+//! the waiting replica) and finishes the work, and MAAS's ledger shows no double action.
+
+use std::time::{Duration, Instant};
+
+use capmaas_controllers::runtime::leader::{LEASE_DURATION_SECONDS, LEASE_GRACE_SECONDS};
+use capmaas_e2e::harness::audit;
+use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, Manager, TestEnv};
+use capmaas_e2e::harness::{cluster_yaml, manifests};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, DeleteParams, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+
+const NS: &str = "leader-failover";
+const CLUSTER: &str = "failover";
+const LEASE: &str = "controller-leader-election-capmaas";
+const WORKERS: usize = 5;
+const LIMIT: Duration = Duration::from_secs(300);
+const POLL: Duration = Duration::from_millis(200);
+
+fn identity(manager: &Manager) -> String {
+    format!("capmaas-{}", manager.process.id().unwrap_or_default())
+}
+
+async fn holder(env: &Env) -> Result<Option<String>, HarnessError> {
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), NS);
+    Ok(leases
+        .get_opt(LEASE)
+        .await?
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity))
+}
+
+async fn wait_holder(env: &Env, who: &str, limit: Duration) -> Result<(), HarnessError> {
+    wait_for(&format!("{who} to hold the Lease"), POLL, limit, || async {
+        let now = holder(env).await?;
+        Ok((
+            (now.as_deref() == Some(who)).then_some(()),
+            format!("{now:?}"),
+        ))
+    })
+    .await
+}
+
+async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
+    env.namespace(NS).await?;
+    env.workload_kubeconfig_secret(NS, CLUSTER).await?;
+    let args = ["--leader-elect".to_string()];
+    let leader = env.start_manager("capmaas-manager-a", &args).await?;
+    wait_holder(env, &identity(&leader), LIMIT).await?;
+    let standby = env.start_manager("capmaas-manager-b", &args).await?;
+
+    let mut text = cluster_yaml::cluster(CLUSTER, None);
+    for i in 0..WORKERS {
+        text.push_str(&cluster_yaml::worker(CLUSTER, &format!("w-{i}"), 1));
+    }
+    let objects = manifests::parse(&text, std::path::Path::new("leader_failover.yaml"))?;
+    manifests::apply_all(&env.client, NS, &objects).await?;
+    wait_for("a machine deploying", POLL, LIMIT, || async {
+        let n = env
+            .sim
+            .state()
+            .machines
+            .iter()
+            .filter(|m| m.status == "Deploying")
+            .count();
+        Ok(((n >= 1).then_some(()), format!("{n} deploying")))
+    })
+    .await?;
+    let requests_before = env.sim.requests().total;
+    leader.kill().await;
+    let killed = Instant::now();
+    let standby_id = identity(&standby);
+    wait_holder(env, &standby_id, LIMIT).await?;
+    let takeover = killed.elapsed();
+    env.manager = Some(standby);
+    eprintln!(
+        "leader killed after {requests_before} MAAS requests; the standby held the Lease {:.1} s later",
+        takeover.as_secs_f64()
+    );
+    assert!(
+        takeover <= Duration::from_secs(LEASE_DURATION_SECONDS + LEASE_GRACE_SECONDS),
+        "takeover within the lease duration and one retry: {takeover:?}"
+    );
+    observe::wait_machines_running(&env.client, NS, WORKERS, LIMIT).await?;
+    let running = audit::audit(env, NS).await?;
+    eprintln!("after the failover: {running}");
+    assert_eq!(running.defects(), 0, "{running}");
+    assert_eq!(
+        (running.ledger.acquisitions, running.ledger.deployments),
+        (WORKERS, WORKERS),
+        "one allocation and one deployment per worker across the failover"
+    );
+    delete_and_check(env).await
+}
+
+async fn delete_and_check(env: &Env) -> Result<(), HarnessError> {
+    let clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
+            "clusters",
+        ),
+    );
+    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
+    let after = wait_for("every machine free", POLL, LIMIT, || async {
+        let a = audit::audit(env, NS).await?;
+        let done = a.recorded.is_empty() && a.not_free.is_empty();
+        Ok((done.then(|| a.clone()), a.to_string()))
+    })
+    .await?;
+    assert_eq!(after.defects(), 0, "{after}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_standby_takes_over_a_killed_leader_and_nothing_is_done_twice() {
+    let Some(mut env) = TestEnv::shared(
+        NS,
+        EnvOptions {
+            start_manager: false,
+            machines: WORKERS + 2,
+            gpu_machines: 0,
+            deploy_seconds: 4.0,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let result = scenario(&mut env).await;
+    if result.is_err() {
+        env.print_logs(80);
+    }
+    env.stop().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}

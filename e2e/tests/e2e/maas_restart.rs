@@ -1,0 +1,113 @@
+//! MAAS restarted mid-run: the simulator is stopped (open connections cut, state written to
+//! its file) and started again from that file, twice, first while machines deploy and then
+//! while the rest finish. Every Machine reaches Running, MAAS's ledger shows one allocation and
+//! one deployment per worker, and deleting the cluster leaves every machine free.
+
+use std::time::Duration;
+
+use capmaas_e2e::harness::audit;
+use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
+use kube::api::{Api, DeleteParams, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind};
+
+const NS: &str = "maas-restart";
+const CLUSTER: &str = "restarted";
+const WORKERS: usize = 6;
+const DOWN: Duration = Duration::from_secs(8);
+const LIMIT: Duration = Duration::from_secs(300);
+const POLL: Duration = Duration::from_millis(500);
+
+fn in_status(env: &Env, status: &str) -> usize {
+    env.sim
+        .state()
+        .machines
+        .iter()
+        .filter(|m| m.status == status)
+        .count()
+}
+
+/// Waits until at least `n` machines are in `status`, then restarts MAAS.
+async fn restart_when(env: &mut Env, status: &str, n: usize) -> Result<u64, HarnessError> {
+    wait_for(&format!("{n} machines {status}"), POLL, LIMIT, || async {
+        let now = in_status(env, status);
+        Ok(((now >= n).then_some(()), format!("{now} {status}")))
+    })
+    .await?;
+    let before = env.sim.requests().total;
+    env.restart_sim(DOWN).await?;
+    eprintln!(
+        "MAAS restarted after {before} requests, down {DOWN:?}: {} Deploying, {} Deployed",
+        in_status(env, "Deploying"),
+        in_status(env, "Deployed")
+    );
+    Ok(before)
+}
+
+async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
+    env.namespace(NS).await?;
+    env.workload_kubeconfig_secret(NS, CLUSTER).await?;
+    let mut text = cluster_yaml::cluster(CLUSTER, None);
+    for i in 0..WORKERS {
+        text.push_str(&cluster_yaml::worker(CLUSTER, &format!("w-{i}"), 1));
+    }
+    let objects = manifests::parse(&text, std::path::Path::new("maas_restart.yaml"))?;
+    manifests::apply_all(&env.client, NS, &objects).await?;
+    let mut requests = restart_when(env, "Deploying", 2).await?;
+    requests += restart_when(env, "Deployed", 1).await?;
+    observe::wait_machines_running(&env.client, NS, WORKERS, LIMIT).await?;
+    requests += env.sim.requests().total;
+    let running = audit::audit(env, NS).await?;
+    eprintln!("after two MAAS restarts ({requests} MAAS requests): {running}");
+    assert_eq!(running.defects(), 0, "{running}");
+    assert_eq!(running.held.len(), WORKERS, "one machine per worker");
+    assert_eq!(
+        (running.ledger.acquisitions, running.ledger.deployments),
+        (WORKERS, WORKERS),
+        "one allocation and one deployment per worker across the restarts"
+    );
+
+    let clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
+            "clusters",
+        ),
+    );
+    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
+    let after = wait_for("every machine free", POLL, LIMIT, || async {
+        let a = audit::audit(env, NS).await?;
+        let done = a.recorded.is_empty() && a.not_free.is_empty();
+        Ok((done.then(|| a.clone()), a.to_string()))
+    })
+    .await?;
+    assert_eq!(after.defects(), 0, "{after}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn maas_restarted_mid_deployment_every_machine_converges() {
+    let Some(mut env) = TestEnv::shared(
+        NS,
+        EnvOptions {
+            machines: WORKERS + 2,
+            gpu_machines: 0,
+            deploy_seconds: 6.0,
+            sim_state_file: true,
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let result = scenario(&mut env).await;
+    if result.is_err() {
+        env.print_logs(80);
+    }
+    env.stop().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
