@@ -8,7 +8,7 @@ SIM_MACHINES ?= 8
 SIM_GPU_MACHINES ?= 4
 SIM_LISTEN ?= 127.0.0.1:5240
 
-.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench fuzz help release
+.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench fuzz chaos help release
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,6 +64,12 @@ FUZZ_CASES ?= 20000
 
 fuzz: ## Property tests with many more cases than `make test` runs (FUZZ_CASES=N)
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test $(CARGO_LOCK_FLAG) -p maas-client -p maas-sim -p capmaas-controllers --test properties
+
+CHAOS_MACHINES ?= 50
+CHAOS_KILLS ?= 100
+
+chaos: tools ## The full chaos campaign, printing its audit (CHAOS_MACHINES, CHAOS_KILLS; CHAOS_SEED=N repeats a run)
+	CHAOS_MACHINES=$(CHAOS_MACHINES) CHAOS_KILLS=$(CHAOS_KILLS) $(MAKE) end-to-end E2E_ARGS="chaos:: --nocapture"
 
 bench: ## Benchmarks that print numbers (not tests)
 	$(CARGO) run --release -p maas-sim --example bench_read

@@ -252,6 +252,10 @@ fn transport_failure(op: Operation, err: &reqwest::Error) -> (&'static str, Maas
     if err.is_builder() || err.is_redirect() {
         return ("transport_error", MaasError::Transport { op, message });
     }
+    if is_untrusted_certificate(&message) {
+        // No request left: a certificate nobody trusts stays untrusted however often we ask.
+        return ("tls_error", MaasError::UntrustedCertificate { op, message });
+    }
     let outcome = if err.is_timeout() {
         "timeout"
     } else if err.is_connect() {
@@ -277,6 +281,13 @@ fn transport_failure(op: Operation, err: &reqwest::Error) -> (&'static str, Maas
             retry_after: None,
         },
     )
+}
+
+/// Whether a transport failure is MAAS's TLS certificate being refused: rustls names every
+/// certificate it refuses `invalid peer certificate` (unknown issuer, expired, wrong name). The
+/// type itself sits behind an `io::Error` whose `source` skips it, so the text is what is left.
+fn is_untrusted_certificate(chain: &str) -> bool {
+    chain.contains("invalid peer certificate")
 }
 
 /// The error and its sources on one line (reqwest's own message hides the root cause).
@@ -333,4 +344,20 @@ fn apply_tls(
         builder = builder.tls_danger_accept_invalid_certs(true);
     }
     Ok(builder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_untrusted_certificate;
+
+    #[test]
+    fn a_refused_certificate_is_told_from_a_network_failure() {
+        // The chain reqwest gives for a certificate from a CA the client does not trust.
+        let untrusted = "error sending request for url (https://maas.test/MAAS/api/2.0/): \
+                         client error (Connect): invalid peer certificate: UnknownIssuer";
+        assert!(is_untrusted_certificate(untrusted));
+        let refused = "error sending request for url (http://maas.test/MAAS/api/2.0/): \
+                       client error (Connect): tcp connect error: Connection refused (os error 111)";
+        assert!(!is_untrusted_certificate(refused));
+    }
 }

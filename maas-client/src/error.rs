@@ -100,6 +100,17 @@ pub enum MaasError {
         /// The decoder's message (position and expectation; never the body itself).
         message: String,
     },
+    /// MAAS's TLS certificate was refused (unknown issuer, expired, another host's name): the
+    /// CA bundle or the endpoint is wrong. Retrying will not help; no request was sent.
+    #[error(
+        "MAAS {op}: MAAS's TLS certificate is not trusted (set the MAAS CA bundle or fix the endpoint): {message}"
+    )]
+    UntrustedCertificate {
+        /// The operation that failed.
+        op: Operation,
+        /// The transport's message, with the TLS library's reason.
+        message: String,
+    },
     /// A transport failure that retrying will not fix (e.g. an invalid request).
     #[error("MAAS {op}: HTTP transport error: {message}")]
     Transport {
@@ -138,6 +149,7 @@ impl MaasError {
             MaasError::Unexpected { .. } => MaasErrorClass::Unexpected,
             MaasError::Decode { .. } => MaasErrorClass::Decode,
             MaasError::Transport { .. } => MaasErrorClass::Transport,
+            MaasError::UntrustedCertificate { .. } => MaasErrorClass::Config,
         }
     }
 
@@ -159,7 +171,8 @@ impl MaasError {
             | MaasError::Forbidden { op, .. }
             | MaasError::Unexpected { op, .. }
             | MaasError::Decode { op, .. }
-            | MaasError::Transport { op, .. } => Some(*op),
+            | MaasError::Transport { op, .. }
+            | MaasError::UntrustedCertificate { op, .. } => Some(*op),
         }
     }
 
@@ -175,7 +188,8 @@ impl MaasError {
 /// The classes of [`MaasError`], one per variant, matched exhaustively by callers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MaasErrorClass {
-    /// The client configuration is unusable.
+    /// The client configuration is unusable (endpoint, key format, a CA that does not sign
+    /// MAAS's certificate).
     Config,
     /// 404.
     NotFound,

@@ -181,7 +181,10 @@ impl ReconcileError {
                     MaasErrorClass::BadRequest => return self.to_string(),
                     MaasErrorClass::NotFound => "not found",
                     MaasErrorClass::Conflict => "refused in the current state",
-                    MaasErrorClass::Config => "the client configuration is invalid",
+                    MaasErrorClass::Config => {
+                        "the client configuration is invalid (endpoint, API key or CA bundle); \
+                         see the events"
+                    }
                     MaasErrorClass::Unexpected | MaasErrorClass::Decode => {
                         "unexpected answer; see the events"
                     }

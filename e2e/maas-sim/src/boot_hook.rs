@@ -1,8 +1,12 @@
 //! The boot hook: stands in for kubelets joining. When a machine reaches Deployed, a core/v1
 //! Node named after its host name (Ready, no providerID) is created in the cluster of a
-//! kubeconfig; when the machine is released, the Node is deleted. Failures are logged, never fatal.
+//! kubeconfig; when the machine is released, the Node is deleted. Failures are retried while the
+//! API server does not answer, then logged, never fatal.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -84,16 +88,35 @@ async fn remove(nodes: &Api<Node>, hostname: &str) -> Result<(), kube::Error> {
     }
 }
 
+/// Applies one event, retrying as a kubelet does while the API server does not answer (it may
+/// be restarting): a lost registration would leave the Machine without its Node for good.
 async fn apply(nodes: &Api<Node>, event: HookEvent) {
-    match event {
-        HookEvent::Deployed { hostname } => match register(nodes, &hostname).await {
-            Ok(()) => tracing::info!(%hostname, "node registered"),
-            Err(error) => tracing::warn!(%hostname, %error, "node registration failed"),
-        },
-        HookEvent::Released { hostname } => match remove(nodes, &hostname).await {
-            Ok(()) => tracing::info!(%hostname, "node removed"),
-            Err(error) => tracing::warn!(%hostname, %error, "node removal failed"),
-        },
+    let (hostname, registering) = match &event {
+        HookEvent::Deployed { hostname } => (hostname.clone(), true),
+        HookEvent::Released { hostname } => (hostname.clone(), false),
+    };
+    let attempt = || async {
+        if registering {
+            register(nodes, &hostname).await
+        } else {
+            remove(nodes, &hostname).await
+        }
+    };
+    let result = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(2))
+                .with_max_times(60),
+        )
+        .when(|e| !matches!(e, kube::Error::Api(s) if s.code < 500))
+        .notify(|error, after| tracing::debug!(%hostname, %error, ?after, "node update retried"))
+        .await;
+    match (result, registering) {
+        (Ok(()), true) => tracing::info!(%hostname, "node registered"),
+        (Ok(()), false) => tracing::info!(%hostname, "node removed"),
+        (Err(error), true) => tracing::warn!(%hostname, %error, "node registration failed"),
+        (Err(error), false) => tracing::warn!(%hostname, %error, "node removal failed"),
     }
 }
 

@@ -19,26 +19,32 @@ const DOWN: Duration = Duration::from_secs(5);
 const LIMIT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(500);
 
-fn count(env: &Env, status: &str) -> usize {
+fn deploying(env: &Env) -> usize {
     env.sim
         .state()
         .machines
         .iter()
-        .filter(|m| m.status == status)
+        .filter(|m| m.status == "Deploying")
         .count()
 }
 
-async fn restart_when(env: &mut Env, status: &str) -> Result<(), HarnessError> {
-    wait_for(&format!("a machine {status}"), POLL, LIMIT, || async {
-        let n = count(env, status);
-        Ok(((n >= 1).then_some(()), format!("{n} {status}")))
+fn releases_started(env: &Env) -> usize {
+    maas_sim::ledger::audit(&env.sim.ledger()).releases
+}
+
+/// Waits until `progress` counts at least one, then restarts the API server.
+async fn restart_when(
+    env: &mut Env,
+    what: &str,
+    progress: fn(&Env) -> usize,
+) -> Result<(), HarnessError> {
+    wait_for(what, POLL, LIMIT, || async {
+        let n = progress(env);
+        Ok(((n >= 1).then_some(()), format!("{n}")))
     })
     .await?;
     env.restart_api_server(DOWN).await?;
-    eprintln!(
-        "API server restarted (down {DOWN:?}) with {} machines {status}",
-        count(env, status)
-    );
+    eprintln!("API server restarted (down {DOWN:?}) after {what}");
     Ok(())
 }
 
@@ -51,7 +57,7 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
     }
     let objects = manifests::parse(&text, std::path::Path::new("api_server_restart.yaml"))?;
     manifests::apply_all(&env.client, NS, &objects).await?;
-    restart_when(env, "Deploying").await?;
+    restart_when(env, "a machine deploying", deploying).await?;
     observe::wait_machines_running(&env.client, NS, WORKERS, LIMIT).await?;
     let running = audit::audit(env, NS).await?;
     eprintln!("after the restart: {running}");
@@ -71,7 +77,7 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
         ),
     );
     clusters.delete(CLUSTER, &DeleteParams::default()).await?;
-    restart_when(env, "Releasing").await?;
+    restart_when(env, "the first release", releases_started).await?;
     let after = wait_for("every machine free", POLL, LIMIT, || async {
         let a = audit::audit(env, NS).await?;
         let done = a.recorded.is_empty() && a.not_free.is_empty();

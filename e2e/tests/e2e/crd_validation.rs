@@ -23,16 +23,50 @@ async fn create(api: &Api<DynamicObject>, object: Value) -> Result<DynamicObject
         .map_err(|e| e.to_string())
 }
 
-fn assert_refused(result: Result<DynamicObject, String>, needle: &str) {
+fn assert_refused(case: &str, result: Result<DynamicObject, String>, needle: &str) {
     match result {
         Ok(o) => panic!(
-            "accepted, but should be refused ({needle}): {:?}",
+            "{case}: accepted, but should be refused ({needle}): {:?}",
             o.metadata.name
         ),
-        Err(message) => assert!(
-            message.contains(needle),
-            "refused, but without {needle:?}: {message}"
-        ),
+        Err(message) => {
+            eprintln!("{case}: {message}");
+            assert!(
+                message.contains(needle),
+                "{case}: refused, but without {needle:?}: {message}"
+            );
+        }
+    }
+}
+
+/// Objects the API server refuses at creation: kind, name (the README's catalogue row), spec
+/// and the message it answers with.
+const REFUSED_AT_CREATE: &[(&str, &str, &str, &str)] = &[
+    ("MaasCluster", "no-domain", r#"{}"#, "dnsDomain"),
+    ("MaasMachine", "neg-cpu", r#"{"image": "jammy", "minCPU": -1}"#, "minCPU"),
+    ("MaasMachine", "neg-mem", r#"{"image": "jammy", "minMemory": -5}"#, "minMemory"),
+    ("MaasMachine", "bad-tag", r#"{"image": "jammy", "tags": ["has space"]}"#, "a MAAS tag name may only contain letters, digits"),
+    ("MaasMachine", "empty-image", r#"{"image": ""}"#, "image"),
+    ("MaasMachine", "zero-gpus", r#"{"image": "jammy", "gpu": {"minCount": 0}}"#, "minCount"),
+    ("MaasMachine", "erase-mix", r#"{"image": "jammy", "release": {"secureErase": true}}"#, "quickErase and secureErase only apply with erase: true"),
+];
+
+/// Changes the API server refuses: kind, the object changed, the merge patch and the message.
+const REFUSED_AT_UPDATE: &[(&str, &str, &str, &str)] = &[
+    ("MaasMachine", "sample-0", r#"{"spec": {"image": "ubuntu/noble"}}"#, "image is immutable"),
+    ("MaasCluster", "sample", r#"{"spec": {"dnsDomain": "other"}}"#, "dnsDomain is immutable"),
+];
+
+/// The README's catalogue has a row for every refusal, with its message.
+#[test]
+fn sim_admission_catalogue_rows_match_the_cases() {
+    let readme = std::fs::read_to_string(tools::workspace_root().join("README.md")).unwrap();
+    for &(_, name, _, needle) in REFUSED_AT_CREATE.iter().chain(REFUSED_AT_UPDATE) {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with('|') && l.contains(&format!("`{name}`")))
+            .unwrap_or_else(|| panic!("README has no catalogue row for `{name}`"));
+        assert!(row.contains(needle), "README row for {name} says {needle:?}: {row}");
     }
 }
 
@@ -123,100 +157,27 @@ async fn crds_accept_existing_writers_and_refuse_invalid_objects() {
     .expect("a MaasMachine with our extensions");
 
     // Invalid objects, each refused with its message.
-    assert_refused(
-        create(
-            &clusters,
-            json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasCluster",
-                   "metadata": {"name": "no-domain"}, "spec": {}}),
-        )
-        .await,
-        "dnsDomain",
-    );
-    assert_refused(
-        create(
-            &machines,
-            json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachine",
-                   "metadata": {"name": "neg-cpu"}, "spec": {"image": "jammy", "minCPU": -1}}),
-        )
-        .await,
-        "minCPU",
-    );
-    assert_refused(
-        create(
-            &machines,
-            json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachine",
-                   "metadata": {"name": "neg-mem"}, "spec": {"image": "jammy", "minMemory": -5}}),
-        )
-        .await,
-        "minMemory",
-    );
-    assert_refused(
-        create(
-            &machines,
-            json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachine",
-                   "metadata": {"name": "bad-tag"}, "spec": {"image": "jammy", "tags": ["has space"]}}),
-        )
-        .await,
-        "a MAAS tag name may only contain letters, digits",
-    );
-    assert_refused(
-        create(
-            &machines,
-            json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachine",
-                   "metadata": {"name": "empty-image"}, "spec": {"image": ""}}),
-        )
-        .await,
-        "image",
-    );
-    assert_refused(
-        create(
-            &machines,
-            json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachine",
-                   "metadata": {"name": "zero-gpus"}, "spec": {"image": "jammy", "gpu": {"minCount": 0}}}),
-        )
-        .await,
-        "minCount",
-    );
-    assert_refused(
-        create(
-            &machines,
-            json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "MaasMachine",
-                   "metadata": {"name": "erase-mix"},
-                   "spec": {"image": "jammy", "release": {"secureErase": true}}}),
-        )
-        .await,
-        "quickErase and secureErase only apply with erase: true",
-    );
-
-    // Immutable fields: a changed image or dnsDomain is refused on update.
-    let patch = PatchParams::default();
-    let changed_image = machines
-        .patch(
-            "sample-0",
-            &patch,
-            &Patch::Merge(json!({"spec": {"image": "ubuntu/noble"}})),
-        )
-        .await;
-    assert_refused(
-        changed_image.map_err(|e| e.to_string()),
-        "image is immutable",
-    );
-    let changed_domain = clusters
-        .patch(
-            "sample",
-            &patch,
-            &Patch::Merge(json!({"spec": {"dnsDomain": "other"}})),
-        )
-        .await;
-    assert_refused(
-        changed_domain.map_err(|e| e.to_string()),
-        "dnsDomain is immutable",
-    );
+    for &(kind, name, spec, needle) in REFUSED_AT_CREATE {
+        let api = if kind == "MaasCluster" { &clusters } else { &machines };
+        let object = json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": kind,
+                            "metadata": {"name": name},
+                            "spec": serde_json::from_str::<Value>(spec).unwrap()});
+        assert_refused(name, create(api, object).await, needle);
+    }
+    // Immutable fields: a changed value is refused on update.
+    for &(kind, name, patch, needle) in REFUSED_AT_UPDATE {
+        let api = if kind == "MaasCluster" { &clusters } else { &machines };
+        let patch: Value = serde_json::from_str(patch).unwrap();
+        let result = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await;
+        assert_refused(name, result.map_err(|e| e.to_string()), needle);
+    }
     // A mutable field still changes.
     machines
         .patch(
             "sample-0",
-            &patch,
+            &PatchParams::default(),
             &Patch::Merge(json!({"spec": {"minCPU": 4}})),
         )
         .await

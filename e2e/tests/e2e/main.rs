@@ -10,6 +10,7 @@ mod hypershift_support;
 mod rbac_support;
 
 mod api_server_restart;
+mod bad_runtime_input;
 mod capi_core_smoke;
 mod chaos;
 mod cluster_lifecycle;
