@@ -23,7 +23,9 @@ use tracing::{debug, warn};
 use crate::domain::maas_machine::ObservedMachine;
 use crate::domain::observe::observe;
 use crate::domain::reasons::WaitReason;
-use crate::domain::timing::{POLL_MAX, POWER_ON_POLL, deploy_poll_delay, release_poll_delay};
+use crate::domain::timing::{
+    POLL_MAX, POLL_MIN, POWER_ON_POLL, deploy_poll_delay, release_poll_delay,
+};
 
 /// How long a machine may stay in one transit before the observer lets go of it and wakes its
 /// object, whose pass then reads MAAS itself: MAAS times a deployment out after 30 minutes, so
@@ -102,11 +104,27 @@ pub struct TickReport {
     pub woken: usize,
 }
 
+/// Failed reads in a row, and when the last one failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+/// The gap after `count` failed reads in a row: the shortest poll gap doubled for each further
+/// one, up to the longest. A MAAS restarting is seen again within seconds of its return; one
+/// that stays down costs one call a minute once the gap has grown.
+fn failure_gap(count: u32) -> Duration {
+    POLL_MIN
+        .saturating_mul(1u32 << count.saturating_sub(1).min(8))
+        .min(POLL_MAX)
+}
+
 /// When the next read happens: when the most urgent machine is due, but never sooner than the
-/// longest poll gap after a failed read, so an unreachable MAAS costs one call a minute.
-fn next_read(due: Option<Instant>, failed_at: Option<Instant>) -> Option<Instant> {
-    match (due, failed_at) {
-        (Some(due), Some(failed)) => Some(due.max(failed + POLL_MAX)),
+/// failure gap after a failed read.
+fn next_read(due: Option<Instant>, failed: Option<Failures>) -> Option<Instant> {
+    match (due, failed) {
+        (Some(due), Some(f)) => Some(due.max(f.last + failure_gap(f.count))),
         (due, _) => due,
     }
 }
@@ -244,13 +262,13 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
         })
     }
 
-    /// Ticks whenever a read is due, until `stop` resolves. After a failed read the next one
-    /// waits the longest poll gap, so an unreachable MAAS costs one call a minute.
+    /// Ticks whenever a read is due, until `stop` resolves. After failed reads the next one
+    /// waits a gap that doubles up to the longest poll gap ([`failure_gap`]).
     pub async fn run<M: MaasApi>(&self, maas: M, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut failed_at: Option<Instant> = None;
+        let mut failed: Option<Failures> = None;
         loop {
-            let due = next_read(self.next_due(), failed_at);
+            let due = next_read(self.next_due(), failed);
             let sleep = async {
                 match due {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -264,7 +282,7 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
             }
             match self.tick(&maas).await {
                 Ok(report) => {
-                    failed_at = None;
+                    failed = None;
                     debug!(
                         read = report.read,
                         woken = report.woken,
@@ -273,7 +291,10 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
                 }
                 Err(error) => {
                     warn!(%error, "cannot read the machines in transit; trying again later");
-                    failed_at = Some(Instant::now());
+                    failed = Some(Failures {
+                        count: failed.map_or(1, |f| f.count.saturating_add(1)),
+                        last: Instant::now(),
+                    });
                 }
             }
         }
@@ -325,15 +346,22 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_read_holds_the_next_one_back_by_the_longest_gap() {
+    fn failed_reads_hold_the_next_one_back_by_a_growing_gap() {
         let now = Instant::now();
         let soon = now + Duration::from_secs(5);
         assert_eq!(next_read(None, None), None, "nothing watched: no read");
         assert_eq!(next_read(Some(soon), None), Some(soon));
-        assert_eq!(next_read(Some(soon), Some(now)), Some(now + POLL_MAX));
+        let failed = |count| Some(Failures { count, last: now });
+        assert_eq!(next_read(Some(soon), failed(1)), Some(now + POLL_MIN));
+        assert_eq!(next_read(Some(soon), failed(2)), Some(now + POLL_MIN * 2));
+        assert_eq!(next_read(Some(soon), failed(9)), Some(now + POLL_MAX));
+        assert_eq!(
+            next_read(Some(soon), failed(u32::MAX)),
+            Some(now + POLL_MAX)
+        );
         let late = now + Duration::from_secs(600);
-        assert_eq!(next_read(Some(late), Some(now)), Some(late));
-        assert_eq!(next_read(None, Some(now)), None);
+        assert_eq!(next_read(Some(late), failed(1)), Some(late));
+        assert_eq!(next_read(None, failed(1)), None);
     }
 
     #[test]

@@ -23,14 +23,54 @@ const POLL: Duration = Duration::from_millis(500);
 /// The catalogue: each case's MaasCluster name, the Ready condition's reason, a piece of its
 /// message and a piece of the Warning event's note (which carries the whole error).
 const CATALOGUE: &[(&str, &str, &str, &str)] = &[
-    ("no-secret", "InvalidObject", "identity Secret bad-runtime-input/no-secret-credentials not found", "not found"),
-    ("no-key", "InvalidObject", "lacks MAAS_ENDPOINT or MAAS_API_KEY", "lacks"),
-    ("wrong-key", "MaasAuthFailed", "the API key was refused; check the credentials", "Invalid API key"),
-    ("unreachable", "MaasUnavailable", "MAAS is unreachable or busy; retrying with backoff", "Connection refused"),
-    ("wrong-ca", "MaasConfigInvalid", "the client configuration is invalid (endpoint, API key or CA bundle)", "TLS certificate is not trusted"),
-    ("html", "MaasError", "unexpected answer; see the events", "cannot decode the response"),
-    ("truncated", "MaasError", "unexpected answer; see the events", "cannot decode the response"),
-    ("storm-500", "MaasError", "unexpected answer; see the events", "500"),
+    (
+        "no-secret",
+        "InvalidObject",
+        "identity Secret bad-runtime-input/no-secret-credentials not found",
+        "not found",
+    ),
+    (
+        "no-key",
+        "InvalidObject",
+        "lacks MAAS_ENDPOINT or MAAS_API_KEY",
+        "lacks",
+    ),
+    (
+        "wrong-key",
+        "MaasAuthFailed",
+        "the API key was refused; check the credentials",
+        "Invalid API key",
+    ),
+    (
+        "unreachable",
+        "MaasUnavailable",
+        "MAAS is unreachable or busy; retrying with backoff",
+        "Connection refused",
+    ),
+    (
+        "wrong-ca",
+        "MaasConfigInvalid",
+        "the client configuration is invalid (endpoint, API key or CA bundle)",
+        "TLS certificate is not trusted",
+    ),
+    (
+        "html",
+        "MaasError",
+        "unexpected answer; see the events",
+        "cannot decode the response",
+    ),
+    (
+        "truncated",
+        "MaasError",
+        "unexpected answer; see the events",
+        "cannot decode the response",
+    ),
+    (
+        "storm-500",
+        "MaasError",
+        "unexpected answer; see the events",
+        "500",
+    ),
 ];
 
 /// One case: its catalogue row and what its identity Secret holds (`None`: no Secret).
@@ -170,9 +210,16 @@ async fn ready_conditions(env: &Env) -> Result<BTreeMap<String, (String, String)
     let mut out = BTreeMap::new();
     for c in api.list(&ListParams::default()).await? {
         let conditions = c.data["status"]["conditions"].as_array().cloned();
-        if let Some(ready) = conditions.unwrap_or_default().iter().find(|c| c["type"] == "Ready") {
+        if let Some(ready) = conditions
+            .unwrap_or_default()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+        {
             let text = |k: &str| ready[k].as_str().unwrap_or_default().to_string();
-            out.insert(c.metadata.name.clone().unwrap_or_default(), (text("reason"), text("message")));
+            out.insert(
+                c.metadata.name.clone().unwrap_or_default(),
+                (text("reason"), text("message")),
+            );
         }
     }
     Ok(out)
@@ -186,7 +233,9 @@ async fn warnings(env: &Env) -> Result<BTreeMap<String, Vec<(String, String)>>, 
         if e.type_.as_deref() == Some("Warning") {
             let name = e.involved_object.name.clone().unwrap_or_default();
             let reason = e.reason.clone().unwrap_or_default();
-            out.entry(name).or_default().push((reason, e.message.clone().unwrap_or_default()));
+            out.entry(name)
+                .or_default()
+                .push((reason, e.message.clone().unwrap_or_default()));
         }
     }
     Ok(out)
@@ -199,9 +248,10 @@ async fn scenario(env: &Env, cases: &[Case]) -> Result<(), HarnessError> {
     manifests::apply_all(&env.client, NS, &objects).await?;
     let conditions = wait_for("every case's Ready reason", POLL, LIMIT, || async {
         let now = ready_conditions(env).await?;
-        let done = cases
-            .iter()
-            .all(|c| now.get(c.name).is_some_and(|(reason, _)| reason == c.reason));
+        let done = cases.iter().all(|c| {
+            now.get(c.name)
+                .is_some_and(|(reason, _)| reason == c.reason)
+        });
         Ok((done.then(|| now.clone()), format!("{now:?}")))
     })
     .await?;
@@ -215,7 +265,10 @@ async fn scenario(env: &Env, cases: &[Case]) -> Result<(), HarnessError> {
             .filter(|(r, _)| r == case.reason)
             .map(|(_, note)| note)
             .collect();
-        eprintln!("{:<12} {reason:<16} {message} | event: {notes:?}", case.name);
+        eprintln!(
+            "{:<12} {reason:<16} {message} | event: {notes:?}",
+            case.name
+        );
         assert!(
             message.contains(case.message),
             "{}: {message:?} should say {:?}",

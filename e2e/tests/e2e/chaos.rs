@@ -186,30 +186,47 @@ fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1beta2", kind), plural)
 }
 
+/// Where the campaign is, for the killer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Scaling,
+    Deleting,
+    Done,
+}
+
 /// Kills the manager at random moments (a uniform draw within twice the mean gap after each
-/// restart) until `kills` are done or `stop` says the campaign is over; returns the manager
-/// then running and the kills done.
+/// restart) and starts a fresh one: [`Campaign::kills_while_scaling`] of them while the cluster
+/// scales, the rest while it is deleted. Returns the manager running at the end.
 async fn killer(
     base: ManagerOptions,
     first: Manager,
-    kills: usize,
-    gap: Duration,
-    seed: u64,
-    mut stop: watch::Receiver<bool>,
+    c: Campaign,
+    mut stage: watch::Receiver<Stage>,
     done: watch::Sender<usize>,
 ) -> Result<Manager, HarnessError> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x6b69_6c6c);
+    let mut rng = StdRng::seed_from_u64(c.seed ^ 0x6b69_6c6c);
     let mut manager = first;
     let mut count = 0;
-    while count < kills && !*stop.borrow() {
-        let wait = gap.mul_f64(rng.random_range(0.0..2.0));
+    loop {
+        let now = *stage.borrow_and_update();
+        if count >= c.kills || now == Stage::Done {
+            return Ok(manager);
+        }
+        if now == Stage::Scaling && count >= c.kills_while_scaling() {
+            // The rest are for the deletion.
+            if stage.changed().await.is_err() {
+                return Ok(manager);
+            }
+            continue;
+        }
+        let wait = c.kill_gap.mul_f64(rng.random_range(0.0..2.0));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => break,
+            _ = stage.changed() => continue,
         }
         manager.kill().await;
         count += 1;
-        eprintln!("chaos: kill {count} of {kills} (SIGKILL)");
+        eprintln!("chaos: kill {count} of {} (SIGKILL), {now:?}", c.kills);
         let _ = done.send(count);
         manager = Manager::start(&ManagerOptions {
             name: format!("{}-{count}", base.name),
@@ -217,7 +234,6 @@ async fn killer(
         })
         .await?;
     }
-    Ok(manager)
 }
 
 /// Applies the phase's MachineDeployments and deletes the others.
@@ -402,7 +418,7 @@ async fn campaign(
     env: &Env,
     c: Campaign,
     kills_done: watch::Receiver<usize>,
-    stop: watch::Sender<bool>,
+    stage: watch::Sender<Stage>,
 ) -> Result<Report, HarnessError> {
     let objects = manifests::parse(&cluster_manifest(), std::path::Path::new("chaos.yaml"))?;
     manifests::apply_all(&env.client, NS, &objects).await?;
@@ -410,13 +426,14 @@ async fn campaign(
     let running = settled_audit(env).await?;
     dns_matches_control_plane(env).await?;
     let start = Instant::now();
+    let _ = stage.send(Stage::Deleting);
     let after_delete = delete_cluster(env).await?;
     let delete_seconds = start.elapsed().as_secs_f64();
     assert!(
         env.sim.state().dnsresources.is_empty(),
         "the endpoint record goes with the cluster"
     );
-    let _ = stop.send(true);
+    let _ = stage.send(Stage::Done);
     Ok(Report {
         phase_seconds,
         running,
@@ -465,11 +482,11 @@ async fn scenario(env: &mut Env, c: Campaign) -> Result<(), HarnessError> {
         .manager
         .take()
         .expect("the environment started a manager");
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stage_tx, stage_rx) = watch::channel(Stage::Scaling);
     let (done_tx, done_rx) = watch::channel(0usize);
     let start = Instant::now();
-    let kills = killer(base, first, c.kills, c.kill_gap, c.seed, stop_rx, done_tx);
-    let result = tokio::try_join!(kills, campaign(env, c, done_rx.clone(), stop_tx));
+    let kills = killer(base, first, c, stage_rx, done_tx);
+    let result = tokio::try_join!(kills, campaign(env, c, done_rx.clone(), stage_tx));
     let (manager, report) = result?;
     env.manager = Some(manager);
     print_report(env, c, &report, *done_rx.borrow(), start.elapsed());

@@ -42,31 +42,88 @@ fn assert_refused(case: &str, result: Result<DynamicObject, String>, needle: &st
 /// Objects the API server refuses at creation: kind, name (the README's catalogue row), spec
 /// and the message it answers with.
 const REFUSED_AT_CREATE: &[(&str, &str, &str, &str)] = &[
-    ("MaasCluster", "no-domain", r#"{}"#, "dnsDomain"),
-    ("MaasMachine", "neg-cpu", r#"{"image": "jammy", "minCPU": -1}"#, "minCPU"),
-    ("MaasMachine", "neg-mem", r#"{"image": "jammy", "minMemory": -5}"#, "minMemory"),
-    ("MaasMachine", "bad-tag", r#"{"image": "jammy", "tags": ["has space"]}"#, "a MAAS tag name may only contain letters, digits"),
-    ("MaasMachine", "empty-image", r#"{"image": ""}"#, "image"),
-    ("MaasMachine", "zero-gpus", r#"{"image": "jammy", "gpu": {"minCount": 0}}"#, "minCount"),
-    ("MaasMachine", "erase-mix", r#"{"image": "jammy", "release": {"secureErase": true}}"#, "quickErase and secureErase only apply with erase: true"),
+    (
+        "MaasCluster",
+        "no-domain",
+        r#"{}"#,
+        "spec.dnsDomain: Required value",
+    ),
+    (
+        "MaasMachine",
+        "neg-cpu",
+        r#"{"image": "jammy", "minCPU": -1}"#,
+        "spec.minCPU in body should be greater than or equal to 0",
+    ),
+    (
+        "MaasMachine",
+        "neg-mem",
+        r#"{"image": "jammy", "minMemory": -5}"#,
+        "spec.minMemory in body should be greater than or equal to 0",
+    ),
+    (
+        "MaasMachine",
+        "bad-tag",
+        r#"{"image": "jammy", "tags": ["has space"]}"#,
+        "a MAAS tag name may only contain letters, digits, '_' and '-'",
+    ),
+    (
+        "MaasMachine",
+        "empty-image",
+        r#"{"image": ""}"#,
+        "spec.image in body should be at least 1 chars long",
+    ),
+    (
+        "MaasMachine",
+        "zero-gpus",
+        r#"{"image": "jammy", "gpu": {"minCount": 0}}"#,
+        "spec.gpu.minCount in body should be greater than or equal to 1",
+    ),
+    (
+        "MaasMachine",
+        "erase-mix",
+        r#"{"image": "jammy", "release": {"secureErase": true}}"#,
+        "quickErase and secureErase only apply with erase: true",
+    ),
 ];
 
-/// Changes the API server refuses: kind, the object changed, the merge patch and the message.
-const REFUSED_AT_UPDATE: &[(&str, &str, &str, &str)] = &[
-    ("MaasMachine", "sample-0", r#"{"spec": {"image": "ubuntu/noble"}}"#, "image is immutable"),
-    ("MaasCluster", "sample", r#"{"spec": {"dnsDomain": "other"}}"#, "dnsDomain is immutable"),
+/// Changes the API server refuses: kind, the object changed, the case (the README's row), the
+/// merge patch and the message.
+const REFUSED_AT_UPDATE: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "MaasMachine",
+        "sample-0",
+        "image-change",
+        r#"{"spec": {"image": "ubuntu/noble"}}"#,
+        "image is immutable: create a new MaasMachineTemplate to change it",
+    ),
+    (
+        "MaasCluster",
+        "sample",
+        "domain-change",
+        r#"{"spec": {"dnsDomain": "other"}}"#,
+        "dnsDomain is immutable: the cluster's DNS record lives in this domain",
+    ),
 ];
 
 /// The README's catalogue has a row for every refusal, with its message.
 #[test]
 fn sim_admission_catalogue_rows_match_the_cases() {
     let readme = std::fs::read_to_string(tools::workspace_root().join("README.md")).unwrap();
-    for &(_, name, _, needle) in REFUSED_AT_CREATE.iter().chain(REFUSED_AT_UPDATE) {
+    let updates = REFUSED_AT_UPDATE
+        .iter()
+        .map(|&(_, _, case, _, needle)| (case, needle));
+    let creates = REFUSED_AT_CREATE
+        .iter()
+        .map(|&(_, name, _, needle)| (name, needle));
+    for (name, needle) in creates.chain(updates) {
         let row = readme
             .lines()
             .find(|l| l.starts_with('|') && l.contains(&format!("`{name}`")))
             .unwrap_or_else(|| panic!("README has no catalogue row for `{name}`"));
-        assert!(row.contains(needle), "README row for {name} says {needle:?}: {row}");
+        assert!(
+            row.contains(needle),
+            "README row for {name} says {needle:?}: {row}"
+        );
     }
 }
 
@@ -158,20 +215,28 @@ async fn crds_accept_existing_writers_and_refuse_invalid_objects() {
 
     // Invalid objects, each refused with its message.
     for &(kind, name, spec, needle) in REFUSED_AT_CREATE {
-        let api = if kind == "MaasCluster" { &clusters } else { &machines };
+        let api = if kind == "MaasCluster" {
+            &clusters
+        } else {
+            &machines
+        };
         let object = json!({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": kind,
                             "metadata": {"name": name},
                             "spec": serde_json::from_str::<Value>(spec).unwrap()});
         assert_refused(name, create(api, object).await, needle);
     }
     // Immutable fields: a changed value is refused on update.
-    for &(kind, name, patch, needle) in REFUSED_AT_UPDATE {
-        let api = if kind == "MaasCluster" { &clusters } else { &machines };
+    for &(kind, name, case, patch, needle) in REFUSED_AT_UPDATE {
+        let api = if kind == "MaasCluster" {
+            &clusters
+        } else {
+            &machines
+        };
         let patch: Value = serde_json::from_str(patch).unwrap();
         let result = api
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await;
-        assert_refused(name, result.map_err(|e| e.to_string()), needle);
+        assert_refused(case, result.map_err(|e| e.to_string()), needle);
     }
     // A mutable field still changes.
     machines
