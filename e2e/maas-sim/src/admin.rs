@@ -22,6 +22,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/_sim/ledger", get(ledger))
         .route("/_sim/requests/reset", post(reset_requests))
         .route("/_sim/faults", get(get_faults).post(set_faults))
+        .route("/_sim/faults/injected", get(faults_injected))
 }
 
 async fn state(State(shared): State<Arc<Shared>>) -> Json<StateView> {
@@ -43,6 +44,12 @@ async fn reset_requests(State(shared): State<Arc<Shared>>) -> Json<Value> {
 
 async fn get_faults(State(shared): State<Arc<Shared>>) -> Json<FaultConfig> {
     Json(lock(&shared.faults).config().clone())
+}
+
+async fn faults_injected(
+    State(shared): State<Arc<Shared>>,
+) -> Json<std::collections::BTreeMap<String, u64>> {
+    Json(lock(&shared.faults).injected().clone())
 }
 
 async fn set_faults(

@@ -8,7 +8,7 @@ use std::fmt;
 
 use kube::api::{Api, DynamicObject, ListParams};
 use maas_sim::config::OTHER_USER;
-use maas_sim::{LedgerAudit, StateView, ledger};
+use maas_sim::{LedgerAudit, LedgerEntry, LedgerEvent, StateView, ledger};
 
 use super::env::Env;
 use super::error::HarnessError;
@@ -76,7 +76,7 @@ impl fmt::Display for MaasAudit {
 /// Audits MAAS's state against what `records` (system id per MaasMachine) say.
 pub fn audit_state(
     state: &StateView,
-    ledger_entries: &[maas_sim::LedgerEntry],
+    ledger_entries: &[LedgerEntry],
     records: &[String],
 ) -> MaasAudit {
     let mine = state
@@ -107,8 +107,23 @@ pub fn audit_state(
         held,
         recorded,
         not_free,
-        ledger: ledger::audit(ledger_entries),
+        ledger: ledger::audit(&ours(ledger_entries)),
     }
+}
+
+/// The ledger without the machines the other user was given at the start (they never change
+/// hands), so the totals count our MAAS user's machines only.
+fn ours(entries: &[LedgerEntry]) -> Vec<LedgerEntry> {
+    let others: BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| matches!(&e.event, LedgerEvent::Acquired { user, .. } if user == OTHER_USER))
+        .map(|e| e.system_id.as_str())
+        .collect();
+    entries
+        .iter()
+        .filter(|e| !others.contains(e.system_id.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The system ids the live MaasMachines of `namespace` record, one per MaasMachine that has one.
@@ -139,7 +154,7 @@ pub async fn audit(env: &Env, namespace: &str) -> Result<MaasAudit, HarnessError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use maas_sim::{LedgerEntry, LedgerEvent, MachineView};
+    use maas_sim::MachineView;
 
     fn machine(id: &str, owner: Option<&str>, status: &str) -> MachineView {
         MachineView {
@@ -174,6 +189,13 @@ mod tests {
         };
         let ledger = vec![
             LedgerEntry {
+                system_id: "c".into(),
+                event: LedgerEvent::Acquired {
+                    user: OTHER_USER.into(),
+                    agent_name: None,
+                },
+            },
+            LedgerEntry {
                 system_id: "a".into(),
                 event: LedgerEvent::DeployStarted,
             },
@@ -192,6 +214,10 @@ mod tests {
         );
         // The deploys belong to no holding the ledger saw start, so they are not counted twice.
         assert_eq!(audit.ledger.deployments, 2);
+        assert_eq!(
+            audit.ledger.acquisitions, 0,
+            "the other user's machine is not counted"
+        );
         assert_eq!(audit.defects(), 2);
     }
 }

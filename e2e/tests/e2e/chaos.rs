@@ -403,7 +403,7 @@ async fn delete_cluster(env: &Env) -> Result<MaasAudit, HarnessError> {
         PHASE_LIMIT,
         || async {
             let a = audit::audit(env, NS).await?;
-            let cluster_gone = matches!(clusters.get_opt(CLUSTER).await?, None);
+            let cluster_gone = clusters.get_opt(CLUSTER).await?.is_none();
             let done = cluster_gone && a.recorded.is_empty() && a.not_free.is_empty();
             Ok((
                 done.then(|| a.clone()),
