@@ -47,8 +47,9 @@ unit: ## Unit, integration and end-to-end tests of every crate (needs `make tool
 tools-check: ## The contract of the tools build script (no-op when cached, clear errors)
 	bash e2e/tools/test-build.sh
 
-crds: ## Regenerate config/crd/bases from the Rust types
+crds: ## Regenerate config/crd/bases and api/FIELDS.md from the Rust types
 	$(CARGO) run -p capmaas-api --features crdgen --bin crdgen
+	$(CARGO) run -p capmaas-api --features crdgen --bin crdgen -- --fields-doc
 
 tools: ## Build the Go binaries for end-to-end tests into the cache outside the clone
 	bash e2e/tools/build.sh

@@ -50,14 +50,17 @@ pub struct MaasMachineSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_pool: Option<String>,
 
-    /// Minimum CPU cores of the machine.
+    /// Minimum CPU cores of the machine. Immutable, as in the Go provider: the machine was
+    /// chosen for it.
     #[serde(default, rename = "minCPU", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("minCPU is immutable: create a new MaasMachineTemplate to change it"))]
     pub min_cpu: Option<i32>,
 
-    /// Minimum memory of the machine in MiB.
+    /// Minimum memory of the machine in MiB. Immutable, as in the Go provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("minMemory is immutable: create a new MaasMachineTemplate to change it"))]
     pub min_memory: Option<i32>,
 
     /// MAAS tags the machine must carry, every one of them.

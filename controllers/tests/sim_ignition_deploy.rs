@@ -116,6 +116,7 @@ fn facts(store: &Store) -> MachineFacts {
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: Default::default(),
+        made_by_go_provider: false,
         pass: Default::default(),
         now: jiff::Timestamp::now(),
     }

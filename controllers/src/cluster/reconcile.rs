@@ -245,10 +245,17 @@ fn cluster_facts(
         remaining_machines,
     };
     // The endpoint we wrote ourselves (our DNS name, under this uid or, after a move, under the
-    // source's) is not a user-given one.
+    // source's) is not a user-given one; nor is one the Go provider wrote (its own name shape,
+    // which it also records as `status.network.dnsName`): that record is adopted and managed.
+    let recorded_by_a_provider = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.network.as_ref())
+        .and_then(|n| n.dns_name.clone());
     if let Some(host) = facts.spec_endpoint_host.clone()
         && (host == dns_name(&facts.name, &facts.uid, &facts.dns_domain)
-            || is_our_dns_name(&host, &facts.name, &facts.dns_domain))
+            || is_our_dns_name(&host, &facts.name, &facts.dns_domain)
+            || recorded_by_a_provider.as_deref() == Some(host.as_str()))
     {
         facts.recorded_dns_name = Some(host);
         facts.spec_endpoint_host = None;

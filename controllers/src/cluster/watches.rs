@@ -14,7 +14,7 @@ use crate::cluster::reconcile::{
 use crate::k8s::capi_api::{CapiKind, capi_api, capi_resource, decode};
 use crate::k8s::objects::scoped;
 use crate::runtime::context::Context;
-use crate::runtime::reconciler::{drain, error_policy, watcher_config};
+use crate::runtime::reconciler::{drain, error_policy, primary_watcher_config, watcher_config};
 use crate::runtime::shutdown::Shutdown;
 
 /// The MaasCluster controller with its watches. Returns the run future and the store.
@@ -26,7 +26,8 @@ pub fn controller(
     let client = &ctx.client;
     let (capi, ns) = (ctx.capi, ctx.namespace.as_deref());
     let wc = watcher_config();
-    let clusters = Controller::new(scoped::<MaasCluster>(client, ns), wc.clone())
+    let own = primary_watcher_config(ctx.watch_filter.as_deref());
+    let clusters = Controller::new(scoped::<MaasCluster>(client, ns), own)
         .with_config(controller::Config::default().concurrency(concurrency));
     let store = clusters.store();
     let for_machines = store.clone();

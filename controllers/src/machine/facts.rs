@@ -2,7 +2,9 @@
 //! stage read; nothing here does I/O, so the gathering is tested from YAML fixtures.
 
 use capmaas_api::capi::{Cluster, Machine, has_paused_annotation};
-use capmaas_api::{MaasCluster, MaasMachine, MaasMachineSpec, annotations};
+use capmaas_api::{
+    MaasCluster, MaasMachine, MaasMachineSpec, MaasMachineStatus, annotations, condition_names,
+};
 use kube::ResourceExt;
 
 use crate::domain::allocation::{GpuRequest, MachineRequirements};
@@ -108,6 +110,34 @@ pub fn erase_options(spec: &MaasMachineSpec) -> EraseOptions {
     }
 }
 
+/// The machine the spec records: `systemID`, else the last segment of `providerID`
+/// (`maas:///<zone>/<system id>`), which is all some writers of the Go provider's era kept.
+fn recorded_system_id(spec: &MaasMachineSpec) -> Option<String> {
+    let from_provider_id = || {
+        spec.provider_id
+            .as_deref()
+            .and_then(|p| p.strip_prefix("maas://"))
+            .and_then(|p| p.rsplit('/').next())
+            .map(str::to_string)
+    };
+    spec.system_id
+        .clone()
+        .or_else(from_provider_id)
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether the status is the Go provider's and none of ours: its `MachineDeployed` condition
+/// without our `MachineProvisioned`. Our first status write adds ours, and comes after the owner
+/// data that adopts the machine, so a pass killed in between still sees the Go provider's.
+fn made_by_go_provider(status: Option<&MaasMachineStatus>) -> bool {
+    let conditions = status.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let has = |t: &str| conditions.iter().any(|c| c.type_ == t);
+    has(GO_PROVIDER_MACHINE_DEPLOYED) && !has(condition_names::types::MACHINE_PROVISIONED)
+}
+
+/// The Go provider's condition on a MaasMachine whose machine it deployed.
+const GO_PROVIDER_MACHINE_DEPLOYED: &str = "MachineDeployed";
+
 /// The facts of a pass over `obj`. `observed` is the observer's latest word on the recorded
 /// machine, if it was watching it: the pass then starts from it instead of reading MAAS.
 pub fn machine_facts(
@@ -141,7 +171,7 @@ pub fn machine_facts(
             .cluster
             .as_ref()
             .map(Cluster::infrastructure_provisioned),
-        system_id: spec.system_id.clone().filter(|s| !s.is_empty()),
+        system_id: recorded_system_id(spec),
         attempt_marked: has_annotation(meta, annotations::ALLOCATION_ATTEMPT),
         release_intent: has_annotation(meta, annotations::RELEASE_INTENT),
         failures: annotation(meta, annotations::DEPLOY_ATTEMPTS)
@@ -163,6 +193,7 @@ pub fn machine_facts(
             .map(|o| o.since.elapsed()),
         maas: observed.map_or(MaasView::Unread, |o| MaasView::Found(o.machine.clone())),
         gpu: GpuFacts::from_annotation(annotation(meta, GPU_REJECTED)),
+        made_by_go_provider: made_by_go_provider(obj.status.as_ref()),
         pass: PassNotes::default(),
         now,
     })
@@ -241,6 +272,48 @@ cluster:
 
     fn now() -> jiff::Timestamp {
         "2026-11-30T10:10:00Z".parse().unwrap()
+    }
+
+    /// A worker as the Go provider leaves it (its spectro branches: v1beta1 Conditions with a
+    /// severity, no reason on True; only the providerID recorded).
+    const GO_PROVIDER_WORKER: &str = r#"
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
+kind: MaasMachine
+metadata: {name: w-0, namespace: team-a, uid: 0b9c2f0e-1111-4c3a-9d7e-222233334444}
+spec:
+  image: ubuntu/jammy
+  minCPU: 2
+  minMemory: 4096
+  providerID: maas:///az1/k3x8qa
+status:
+  ready: true
+  machineState: Deployed
+  machinePowered: true
+  conditions:
+  - {type: Ready, status: "True", lastTransitionTime: "2026-11-01T10:00:00Z"}
+  - {type: MachineDeployed, status: "True", lastTransitionTime: "2026-11-01T10:00:00Z"}
+"#;
+
+    #[test]
+    fn a_go_provider_worker_is_recognised_and_its_machine_read_from_the_provider_id() {
+        let mut o = objects(FIXTURE);
+        o.obj = serde_saphyr::from_str(GO_PROVIDER_WORKER).unwrap();
+        let settings = Settings::default();
+        let f = machine_facts(&o.obj, &o.fetched, &settings, None, now()).unwrap();
+        assert!(f.made_by_go_provider);
+        assert_eq!(f.system_id.as_deref(), Some("k3x8qa"));
+        assert!(f.was_ready);
+        // Once our status is written, the object is ours like any other.
+        let status = o.obj.status.as_mut().unwrap();
+        status.conditions.push(capmaas_api::Condition {
+            type_: condition_names::types::MACHINE_PROVISIONED.into(),
+            ..status.conditions[0].clone()
+        });
+        let f = machine_facts(&o.obj, &o.fetched, &settings, None, now()).unwrap();
+        assert!(!f.made_by_go_provider);
+        let ours = objects(FIXTURE);
+        let f = machine_facts(&ours.obj, &ours.fetched, &settings, None, now()).unwrap();
+        assert!(!f.made_by_go_provider, "our own objects never are");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::k8s::objects::scoped;
 use crate::machine::bootstrap_index::BootstrapIndex;
 use crate::machine::reconcile::{CONTROLLER, reconcile};
 use crate::runtime::context::Context;
-use crate::runtime::reconciler::{drain, error_policy, watcher_config};
+use crate::runtime::reconciler::{drain, error_policy, primary_watcher_config, watcher_config};
 use crate::runtime::shutdown::Shutdown;
 
 /// The MaasMachine controller with its watches: Machines (which also fill the bootstrap index),
@@ -32,7 +32,8 @@ pub fn controller(
     let client = &ctx.client;
     let (capi, ns) = (ctx.capi, ctx.namespace.as_deref());
     let wc = watcher_config();
-    let machines = Controller::new(scoped::<MaasMachine>(client, ns), wc.clone())
+    let own = primary_watcher_config(ctx.watch_filter.as_deref());
+    let machines = Controller::new(scoped::<MaasMachine>(client, ns), own)
         .with_config(controller::Config::default().concurrency(concurrency));
     let store = machines.store();
     let for_clusters = store.clone();

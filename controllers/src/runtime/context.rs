@@ -42,6 +42,8 @@ pub struct Context {
     pub sync_period: Duration,
     /// The namespace watched, `None` for all.
     pub namespace: Option<String>,
+    /// The `--watch-filter` value this manager's objects carry; `None` for every object.
+    pub watch_filter: Option<String>,
     /// This management cluster's identity (the uid of the MaasMachine CRD), written into owner
     /// data; the orphan sweep only releases machines naming it. `None` when unreadable, and
     /// then the sweep releases nothing.

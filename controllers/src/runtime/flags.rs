@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::runtime::compat_flags::GoProviderFlags;
+
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -39,15 +41,24 @@ pub struct Flags {
     /// How often every object is reconciled even without a change (Go duration, e.g. `15m`).
     #[arg(long, default_value = "10h", value_parser = parse_go_duration)]
     pub sync_period: Duration,
-    /// Log verbosity as controller-runtime counts it: 0 info, 1-2 debug, 3+ trace.
+    /// Log verbosity as klog counts it: up to 2 the normal operational detail (info), 3-4
+    /// debug, 5 and more trace.
     #[arg(long = "v", short = 'v', default_value_t = 0)]
     pub verbosity: u8,
-    /// Address of the metrics endpoint (`0` disables it).
-    #[arg(long, default_value = "0.0.0.0:8080")]
+    /// Address of the metrics endpoint (`0` disables it); `--metrics-bind-addr` is the Go
+    /// provider's spelling.
+    #[arg(long, alias = "metrics-bind-addr", default_value = "0.0.0.0:8080")]
     pub metrics_bind_address: String,
-    /// Address of `/healthz` and `/readyz`.
-    #[arg(long, default_value = "0.0.0.0:9440")]
+    /// Address of `/healthz` and `/readyz`; `--health-addr` is the Go provider's spelling.
+    #[arg(long, alias = "health-addr", default_value = "0.0.0.0:9440")]
     pub health_probe_bind_address: String,
+    /// Reconcile only objects whose `cluster.x-k8s.io/watch-filter` label has this value, as
+    /// Cluster API's managers do; every object when empty.
+    #[arg(long, default_value = "")]
+    pub watch_filter: String,
+    /// The Go provider's flags that have no job here (accepted so its manifests still start).
+    #[command(flatten)]
+    pub go_provider: GoProviderFlags,
     /// MaasMachines reconciled at the same time (bounds MAAS load; at least 1, as 0 would mean
     /// no bound at all).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
@@ -103,6 +114,11 @@ impl Flags {
         verbosity_directive(self.verbosity)
     }
 
+    /// The `cluster.x-k8s.io/watch-filter` value objects must carry, `None` for all objects.
+    pub fn watch_filter(&self) -> Option<&str> {
+        Some(self.watch_filter.trim()).filter(|v| !v.is_empty())
+    }
+
     /// The default zone, `None` when blank.
     pub fn default_zone(&self) -> Option<&str> {
         self.maas_zone
@@ -112,11 +128,12 @@ impl Flags {
     }
 }
 
-/// The tracing level for a controller-runtime verbosity.
+/// The tracing level for a klog verbosity: klog's `--v=2` is the normal operational detail
+/// Kubernetes components run with, so it stays at info.
 pub fn verbosity_directive(v: u8) -> &'static str {
     match v {
-        0 => "info",
-        1 | 2 => "debug",
+        0..=2 => "info",
+        3 | 4 => "debug",
         _ => "trace",
     }
 }
@@ -236,7 +253,7 @@ mod tests {
         assert!(f.leader_elect);
         assert_eq!(f.sync_period, Duration::from_secs(900));
         assert_eq!(f.verbosity, 2);
-        assert_eq!(f.log_directive(), "debug");
+        assert_eq!(f.log_directive(), "info", "klog's --v=2 is normal detail");
     }
 
     #[test]
@@ -266,7 +283,7 @@ mod tests {
         assert_eq!(f.namespace, "ns");
         assert!(f.leader_elect);
         assert_eq!(f.verbosity, 4);
-        assert_eq!(f.log_directive(), "trace");
+        assert_eq!(f.log_directive(), "debug");
         assert_eq!(f.metrics_bind_address, ":8443");
         assert_eq!(f.machine_concurrency, 3);
         assert_eq!(f.cluster_concurrency, 2);
@@ -274,6 +291,43 @@ mod tests {
         assert!(f.maas_insecure_skip_tls_verify);
         assert_eq!(f.orphan_sweep_interval, Duration::ZERO);
         assert_eq!(f.leader_election_namespace, "kube-system");
+    }
+
+    #[test]
+    fn the_go_providers_manifest_arguments_start_the_manager() {
+        // What its config/default passes, and every flag its main.go defines.
+        let f = parse(&["--metrics-bind-addr=127.0.0.1:8080", "--leader-elect"]);
+        assert_eq!(f.metrics_bind_address, "127.0.0.1:8080");
+        assert!(f.leader_elect);
+        let f = parse(&[
+            "--health-addr=:9440",
+            "--webhook-port=9443",
+            "--feature-gates=MachinePool=true",
+            "--namespace=capmaas-system",
+            "--sync-period=120m",
+            "--machine-concurrency=2",
+            "--leader-elect=true",
+            "--cluster-role=hcp",
+            "--v=10",
+            "--logtostderr",
+            "--alsologtostderr=false",
+            "--vmodule=x=2",
+            "--log_dir=/tmp",
+            "--watch-filter=team-a",
+        ]);
+        assert_eq!(f.health_probe_bind_address, ":9440");
+        assert_eq!(f.sync_period, Duration::from_secs(7200));
+        assert_eq!(f.machine_concurrency, 2);
+        assert_eq!(f.log_directive(), "trace");
+        assert_eq!(f.watch_filter(), Some("team-a"));
+        assert_eq!(
+            f.go_provider.ignored().len(),
+            4,
+            "{:?}",
+            f.go_provider.ignored()
+        );
+        assert!(Flags::try_parse_from(["m", "--cluster-role=other"]).is_err());
+        assert!(Flags::try_parse_from(["m", "--feature-gates=Nope"]).is_err());
     }
 
     #[test]

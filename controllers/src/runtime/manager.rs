@@ -137,8 +137,17 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
     let readiness = Readiness::default();
     let servers = start_servers(&flags, &readiness, &metrics, &shutdown).await?;
     let client = kube_client(&flags).await?;
+    for ignored in flags.go_provider.ignored() {
+        info!("accepted and ignored: {ignored}");
+    }
     let identity =
         std::env::var("POD_NAME").unwrap_or_else(|_| format!("capmaas-{}", std::process::id()));
+    if flags.leader_elect {
+        // A standby is Ready, as controller-runtime's managers are: a rolling update with
+        // maxUnavailable 0 waits for the new pod's readiness, and the new pod can lead only
+        // once the old one has let go of the Lease.
+        readiness.set_ready(true);
+    }
     let leadership = match lead(&flags, &client, &identity, &shutdown).await {
         Ok(l) => l,
         Err(leader::LeaderError::ShutdownFirst) => return join_servers(servers).await,
@@ -281,6 +290,7 @@ async fn context(
         default_zone: flags.default_zone().map(str::to_string),
         sync_period: flags.sync_period,
         namespace,
+        watch_filter: flags.watch_filter().map(str::to_string),
         management,
         ready_machines: Memo::for_resync(flags.sync_period),
         cluster_views: Memo::for_resync(flags.sync_period),

@@ -2,6 +2,7 @@
 //! telemetry, metrics, the shared context and the reconcile wrapper every controller runs in.
 
 pub mod backoff;
+pub mod compat_flags;
 pub mod context;
 pub mod error;
 pub mod flags;

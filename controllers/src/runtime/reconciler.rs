@@ -142,3 +142,16 @@ where
 pub fn watcher_config() -> kube::runtime::watcher::Config {
     kube::runtime::watcher::Config::default().any_semantic()
 }
+
+/// The label Cluster API's `--watch-filter` selects on.
+pub const WATCH_FILTER_LABEL: &str = "cluster.x-k8s.io/watch-filter";
+
+/// The watcher configuration of a controller's own kind: with a watch filter, only objects
+/// labelled with it reach the store, and a request for any other object finds nothing to do.
+/// The orphan sweep lists without it: another instance's objects are not orphans.
+pub fn primary_watcher_config(watch_filter: Option<&str>) -> kube::runtime::watcher::Config {
+    match watch_filter {
+        Some(value) => watcher_config().labels(&format!("{WATCH_FILTER_LABEL}={value}")),
+        None => watcher_config(),
+    }
+}

@@ -10,13 +10,13 @@ use kube::runtime::controller::{self, Controller};
 
 use crate::k8s::objects::scoped;
 use crate::runtime::context::Context;
-use crate::runtime::reconciler::{drain, error_policy, watcher_config};
+use crate::runtime::reconciler::{drain, error_policy, primary_watcher_config};
 use crate::runtime::shutdown::Shutdown;
 
 /// The MaasMachineTemplate controller (it watches only templates: the status is a function of
 /// the spec). Returns the run future.
 pub fn controller(ctx: Arc<Context>, shutdown: &Shutdown) -> impl std::future::Future<Output = ()> {
-    let wc = watcher_config();
+    let wc = primary_watcher_config(ctx.watch_filter.as_deref());
     let api = scoped::<MaasMachineTemplate>(&ctx.client, ctx.namespace.as_deref());
     let results = Controller::new(api, wc)
         .with_config(controller::Config::default().concurrency(2))

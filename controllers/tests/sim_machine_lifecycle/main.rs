@@ -159,6 +159,7 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         gpu: GpuFacts {
             rejected: o.gpu_rejected.clone(),
         },
+        made_by_go_provider: false,
         pass: Default::default(),
         now,
     }

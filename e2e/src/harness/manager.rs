@@ -68,7 +68,8 @@ impl Manager {
             format!("--kubeconfig={}", opts.kubeconfig.display()),
             format!("--health-probe-bind-address=127.0.0.1:{health}"),
             format!("--metrics-bind-address=127.0.0.1:{metrics}"),
-            "--v=2".to_string(),
+            // Debug detail (klog's 3-4): the MAAS calls, for a failing test's log.
+            "--v=4".to_string(),
         ];
         args.extend(opts.extra_args.iter().cloned());
         let envs = vec![
@@ -96,6 +97,12 @@ impl Manager {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(self.process.not_ready("/healthz never answered 200".into()))
+    }
+
+    /// Whether `/readyz` answers 200.
+    pub async fn is_ready(&self) -> bool {
+        let url = self.health_url.replace("/healthz", "/readyz");
+        matches!(reqwest::get(&url).await, Ok(r) if r.status().is_success())
     }
 
     /// The manager's metrics text.

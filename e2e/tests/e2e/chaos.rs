@@ -33,6 +33,11 @@ const PHASE_LIMIT: Duration = Duration::from_secs(900);
 /// Bound for a settled audit once the Machines are where they were asked to be: releases of
 /// scaled-down machines finish, answers held past a timeout arrive.
 const SETTLE_LIMIT: Duration = Duration::from_secs(180);
+/// Seconds a deployment takes: longer than Cluster API takes to delete a deleted Machine's
+/// Node once its MaasMachine is gone. It deletes the Node by name; a MAAS machine freed,
+/// allocated again and deployed under the same host name before that delete would lose its new
+/// Node. Real MAAS deployments take minutes, which rules that out.
+const DEPLOY_SECONDS: f64 = 15.0;
 
 /// The size of a campaign, from the environment.
 #[derive(Debug, Clone, Copy)]
@@ -520,7 +525,7 @@ async fn chaos_campaign_loses_nothing_and_does_nothing_twice() {
         EnvOptions {
             machines: c.machines,
             gpu_machines: 0,
-            deploy_seconds: 3.0,
+            deploy_seconds: DEPLOY_SECONDS,
             sim_non_admin: true,
             ..Default::default()
         },

@@ -198,6 +198,10 @@ async fn scenario(env: &Env, work: &Path) {
             &[
                 ("MAAS_DNS_DOMAIN", "maas"),
                 ("WORKER_MACHINE_TAGS", "[ssd,rack-a]"),
+                // The Go provider's spellings: one tag and a pool per machine kind.
+                ("CONTROL_PLANE_MACHINE_TAG", "cp"),
+                ("CONTROL_PLANE_MACHINE_RESOURCEPOOL", "pool-cp"),
+                ("WORKER_MACHINE_RESOURCEPOOL", "pool-w"),
             ],
         );
         assert!(!rendered.contains("${"), "no variable left unrendered");
@@ -223,6 +227,14 @@ async fn scenario(env: &Env, work: &Path) {
             worker["spec"]["template"]["spec"]["tags"],
             serde_json::json!(["ssd", "rack-a"])
         );
+        assert_eq!(worker["spec"]["template"]["spec"]["resourcePool"], "pool-w");
+        let control_plane = templates
+            .iter()
+            .find(|t| t["metadata"]["name"] == "demo-control-plane")
+            .unwrap();
+        let cp_spec = &control_plane["spec"]["template"]["spec"];
+        assert_eq!(cp_spec["tags"], serde_json::json!(["cp"]));
+        assert_eq!(cp_spec["resourcePool"], "pool-cp");
         match *flavour {
             "gpu" => {
                 let gpu = templates

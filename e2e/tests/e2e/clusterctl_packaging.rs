@@ -424,32 +424,51 @@ fn metadata_declares_the_release_series() {
     );
 }
 
-/// `${NAME}` and `${NAME:=default}` references in a template.
+/// `${NAME}` and `${NAME:=default}` references in a template, nested defaults
+/// (`${A:=${B:=""}}`) included.
 fn variables(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let end = after.find('}').unwrap();
-        let name = after[..end].split(":=").next().unwrap();
-        out.insert(name.to_string());
-        rest = &after[end..];
-    }
-    out
+    text.match_indices("${")
+        .map(|(at, _)| {
+            let name = &text[at + 2..];
+            let end = name.find([':', '}']).unwrap();
+            name[..end].to_string()
+        })
+        .collect()
 }
 
-/// The template with every variable reference replaced by `1`.
+/// The template with every variable reference, nested ones included, replaced by `1`.
 fn fill(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').unwrap();
+        let mut depth = 0;
+        let mut end = start;
+        for (i, c) in rest[start..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 && c == '}' {
+                end = start + i;
+                break;
+            }
+        }
         out.push('1');
-        rest = &rest[start + end + 1..];
+        rest = &rest[end + 1..];
     }
     out.push_str(rest);
     out
+}
+
+#[test]
+fn nested_defaults_are_read_and_filled() {
+    let text = r#"pool: ${CP_POOL:=${MAAS_POOL:=""}}
+tags: ${TAGS:=[${TAG:=}]}"#;
+    let names: Vec<String> = variables(text).into_iter().collect();
+    assert_eq!(names, ["CP_POOL", "MAAS_POOL", "TAG", "TAGS"]);
+    assert_eq!(fill(text), "pool: 1\ntags: 1");
 }
 
 #[test]

@@ -103,6 +103,20 @@ const REFUSED_AT_UPDATE: &[(&str, &str, &str, &str, &str)] = &[
         r#"{"spec": {"dnsDomain": "other"}}"#,
         "dnsDomain is immutable: the cluster's DNS record lives in this domain",
     ),
+    (
+        "MaasMachine",
+        "sample-0",
+        "cpu-change",
+        r#"{"spec": {"minCPU": 64}}"#,
+        "minCPU is immutable: create a new MaasMachineTemplate to change it",
+    ),
+    (
+        "MaasMachine",
+        "sample-0",
+        "memory-change",
+        r#"{"spec": {"minMemory": 1048576}}"#,
+        "minMemory is immutable: create a new MaasMachineTemplate to change it",
+    ),
 ];
 
 /// The README's catalogue has a row for every refusal, with its message.
@@ -243,10 +257,10 @@ async fn crds_accept_existing_writers_and_refuse_invalid_objects() {
         .patch(
             "sample-0",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"minCPU": 4}})),
+            &Patch::Merge(json!({"spec": {"tags": ["gpu"]}})),
         )
         .await
-        .expect("minCPU is mutable");
+        .expect("tags are mutable");
 
     cp.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Two manager replicas with leader election, the leader killed with SIGKILL while machines
-//! provision: the other replica takes the Lease within its duration (plus one renewal period of
-//! the waiting replica) and finishes the work, and MAAS's ledger shows no double action.
+//! provision: the standby is Ready while it waits (so a rolling update completes), takes the
+//! Lease within its duration (plus one renewal period of the waiting replica) and finishes the
+//! work, and MAAS's ledger shows no double action.
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,17 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
     let leader = env.start_manager("capmaas-manager-a", &args).await?;
     wait_holder(env, &identity(&leader), LIMIT).await?;
     let standby = env.start_manager("capmaas-manager-b", &args).await?;
+    // A standby is Ready, or a rolling update with maxUnavailable 0 would never finish.
+    wait_for("the standby to be Ready", POLL, LIMIT, || async {
+        let ready = standby.is_ready().await;
+        Ok((ready.then_some(()), format!("ready: {ready}")))
+    })
+    .await?;
+    assert_ne!(
+        holder(env).await?.as_deref(),
+        Some(identity(&standby).as_str()),
+        "Ready while standing by, not leading"
+    );
 
     let mut text = cluster_yaml::cluster(CLUSTER, None);
     for i in 0..WORKERS {

@@ -20,6 +20,7 @@ mod clusterctl_move;
 mod clusterctl_packaging;
 mod crd_validation;
 mod existing_cluster;
+mod go_provider_adoption;
 mod hypershift;
 mod leader_failover;
 mod leader_gate;

@@ -130,14 +130,15 @@ fn power_on(f: &MachineFacts, id: &str) -> MachineAction {
 /// A held machine without our owner data is ours only while it carries our agent name (between
 /// our allocate and our owner data): ask MAAS when this pass does not know, and fail as taken
 /// over when it does not. Someone else may have taken the machine under the same MAAS user after
-/// a release behind our back.
+/// a release behind our back. A MaasMachine the Go provider made is the exception: its machine
+/// never had either, and writing our owner data adopts it.
 pub(crate) fn unmarked_check(
     f: &MachineFacts,
     id: &str,
     m: &ObservedMachine,
     ownership: Ownership,
 ) -> Option<MachineAction> {
-    if ownership != Ownership::Unmarked || !m.phase().is_held() {
+    if ownership != Ownership::Unmarked || !m.phase().is_held() || f.made_by_go_provider {
         return None;
     }
     match f.pass.agent_name {

@@ -115,6 +115,10 @@ pub struct MachineFacts {
     pub maas: MaasView,
     /// GPU counts and machines set aside for too few GPUs.
     pub gpu: GpuFacts,
+    /// The object was made by spectrocloud's Go provider and this provider has not yet
+    /// written a status of its own: its machine carries no owner data and no agent name (the
+    /// Go provider sets neither), and is taken over by writing ours.
+    pub made_by_go_provider: bool,
     /// What MAAS answered earlier in this pass that the decision must remember.
     pub pass: PassNotes,
     /// The current time.

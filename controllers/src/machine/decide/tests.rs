@@ -57,6 +57,7 @@ fn base() -> MachineFacts {
         deploying_for: None,
         maas: MaasView::Unread,
         gpu: GpuFacts::default(),
+        made_by_go_provider: false,
         pass: PassNotes::default(),
         now: now(),
     }
@@ -475,6 +476,35 @@ fn each_maas_status_of_our_machine() {
                     ..Default::default()
                 },
                 ..allocated(b(), MachineStatus::Deployed, Power::On, None)
+            },
+            "Fail(MachineTakenOver)",
+        ),
+        (
+            "made by the Go provider, deployed, no owner data and no agent name: adopt",
+            MachineFacts {
+                made_by_go_provider: true,
+                ..allocated(b(), MachineStatus::Deployed, Power::On, None)
+            },
+            "SetOwnerData(abc123)",
+        ),
+        (
+            "made by the Go provider, adopted: ready, nothing allocated or deployed",
+            MachineFacts {
+                made_by_go_provider: true,
+                ..allocated(b(), MachineStatus::Deployed, Power::On, Some(UID))
+            },
+            "Ready(maas:///az1/abc123)",
+        ),
+        (
+            "made by the Go provider, but the machine is another object's now",
+            MachineFacts {
+                made_by_go_provider: true,
+                ..allocated(
+                    b(),
+                    MachineStatus::Deployed,
+                    Power::On,
+                    Some("someone-else"),
+                )
             },
             "Fail(MachineTakenOver)",
         ),
