@@ -359,6 +359,41 @@ impl World {
         Ok(id)
     }
 
+    /// What MAAS checks before a deploy: the machine is the caller's to deploy, in a state that
+    /// can be deployed, and the series names an image; returns the OS and series to install.
+    fn deployable(
+        &self,
+        system_id: &str,
+        caller: &Caller,
+        req: &DeployRequest,
+    ) -> Result<(String, String), OpError> {
+        let series = req
+            .distro_series
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| DEFAULT_SERIES.to_string());
+        let m = self.machines.get(system_id).ok_or(OpError::NotFound)?;
+        check_access(m, caller)?;
+        if !matches!(m.status, NodeStatus::Ready | NodeStatus::Allocated) {
+            return Err(OpError::Conflict(format!(
+                "Can't deploy a machine that is in the '{}' state",
+                m.status.label()
+            )));
+        }
+        resolve_series(&self.images, &series).ok_or_else(|| {
+            let choices: Vec<String> = self.images.iter().map(|i| format!("'{i}'")).collect();
+            let mut errors = FormErrors::new();
+            errors.insert(
+                "distro_series".to_string(),
+                vec![format!(
+                    "'{series}' is not a valid distro_series.  It should be one of: '', {}.",
+                    choices.join(", ")
+                )],
+            );
+            OpError::Invalid(errors)
+        })
+    }
+
     /// Starts a deployment.
     pub fn deploy(
         &mut self,
@@ -368,35 +403,7 @@ impl World {
         timing: Timing,
         now: Timestamp,
     ) -> Result<(), OpError> {
-        let images = self.images.clone();
-        let series = req
-            .distro_series
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_SERIES.to_string());
-        let m = self.machines.get(system_id).ok_or(OpError::NotFound)?;
-        check_access(m, caller)?;
-        match m.status {
-            NodeStatus::Ready | NodeStatus::Allocated => {}
-            other => {
-                return Err(OpError::Conflict(format!(
-                    "Can't deploy a machine that is in the '{}' state",
-                    other.label()
-                )));
-            }
-        }
-        let Some((osystem, series)) = resolve_series(&images, &series) else {
-            let mut errors = FormErrors::new();
-            let choices: Vec<String> = images.iter().map(|i| format!("'{i}'")).collect();
-            errors.insert(
-                "distro_series".to_string(),
-                vec![format!(
-                    "'{series}' is not a valid distro_series.  It should be one of: '', {}.",
-                    choices.join(", ")
-                )],
-            );
-            return Err(OpError::Invalid(errors));
-        };
+        let (osystem, series) = self.deployable(system_id, caller, &req)?;
         let used = self.used_ips();
         let ip = self.subnet.first_free(&used);
         let m = self.machines.get_mut(system_id).ok_or(OpError::NotFound)?;

@@ -127,20 +127,7 @@ impl Env {
             install_our_crds(&client).await?;
         }
 
-        let mut sim_config = SimConfig {
-            machines: opts.machines,
-            gpu_machines: opts.gpu_machines,
-            inventory: opts
-                .namespace
-                .as_deref()
-                .map(|ns| scoped_inventory(ns, opts.machines, opts.gpu_machines)),
-            deploy_seconds: opts.deploy_seconds,
-            kubeconfig: Some(kubeconfig.clone()),
-            non_admin: opts.sim_non_admin,
-            release_seconds: opts.sim_release_seconds,
-            state_file: opts.sim_state_file.then(|| run_dir.join("maas-state.json")),
-            ..Default::default()
-        };
+        let mut sim_config = sim_config(&opts, &kubeconfig, &run_dir);
         let sim = Simulator::start(sim_config.clone()).await?;
         sim_config.listen = sim.addr();
         sim_config.api_key = Some(sim.api_key().to_string());
@@ -336,6 +323,24 @@ impl Env {
         if let Some(cp) = self.control_plane.take() {
             cp.stop().await;
         }
+    }
+}
+
+/// The simulator the options ask for, its Nodes registered through `kubeconfig`.
+fn sim_config(opts: &EnvOptions, kubeconfig: &Path, run_dir: &Path) -> SimConfig {
+    SimConfig {
+        machines: opts.machines,
+        gpu_machines: opts.gpu_machines,
+        inventory: opts
+            .namespace
+            .as_deref()
+            .map(|ns| scoped_inventory(ns, opts.machines, opts.gpu_machines)),
+        deploy_seconds: opts.deploy_seconds,
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        non_admin: opts.sim_non_admin,
+        release_seconds: opts.sim_release_seconds,
+        state_file: opts.sim_state_file.then(|| run_dir.join("maas-state.json")),
+        ..Default::default()
     }
 }
 

@@ -35,3 +35,4 @@ mod pause;
 mod rbac;
 mod sim_client;
 mod storms;
+mod watch_filter;
