@@ -80,6 +80,27 @@ fn dns_domain_is_immutable() {
 }
 
 #[test]
+fn min_cpu_and_min_memory_are_immutable_as_in_the_go_provider() {
+    let old = machine(json!({"image": "jammy", "minCPU": 1, "minMemory": 1024}));
+    let more_cpu = machine(json!({"image": "jammy", "minCPU": 8, "minMemory": 1024}));
+    assert_refused(
+        &failures("MaasMachine", &more_cpu, Some(&old)),
+        "minCPU is immutable",
+    );
+    let more_memory = machine(json!({"image": "jammy", "minCPU": 1, "minMemory": 4096}));
+    assert_refused(
+        &failures("MaasMachine", &more_memory, Some(&old)),
+        "minMemory is immutable",
+    );
+    let unchanged =
+        machine(json!({"image": "jammy", "minCPU": 1, "minMemory": 1024, "tags": ["a"]}));
+    assert_eq!(
+        failures("MaasMachine", &unchanged, Some(&old)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn image_is_immutable() {
     let old = machine(json!({"image": "jammy", "minCPU": 1}));
     let changed = machine(json!({"image": "noble", "minCPU": 1}));
@@ -227,7 +248,7 @@ fn every_rule_compiles_and_has_a_message() {
     // The compile check has teeth: a broken rule is reported.
     let broken = json!({"type": "string", "x-kubernetes-validations": [{"rule": "self ==", "message": "m"}]});
     assert!(compile_schema(&broken).has_errors());
-    // dnsDomain (cluster + cluster template), image, tags, notTags, release (machine +
-    // machine template), and the two template immutability rules.
-    assert_eq!(total, 2 + 2 * 4 + 2);
+    // dnsDomain (cluster + cluster template), minCPU, minMemory, image, tags, notTags,
+    // release (machine + machine template), and the two template immutability rules.
+    assert_eq!(total, 2 + 2 * 6 + 2);
 }

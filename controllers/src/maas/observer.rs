@@ -263,7 +263,7 @@ impl<W: Clone + Send + 'static> MachineObserver<W> {
     }
 
     /// Ticks whenever a read is due, until `stop` resolves. After failed reads the next one
-    /// waits a gap that doubles up to the longest poll gap ([`failure_gap`]).
+    /// waits a gap that doubles from the shortest poll gap up to the longest.
     pub async fn run<M: MaasApi>(&self, maas: M, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         let mut failed: Option<Failures> = None;
