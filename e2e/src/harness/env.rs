@@ -49,8 +49,6 @@ pub struct EnvOptions {
     /// The simulator keeps its state in a file of the run directory, so
     /// [`Env::restart_sim`] can stop and start it as MAAS restarts.
     pub sim_state_file: bool,
-    /// Seconds a release takes in the simulator; a third of the deploy time when `None`.
-    pub sim_release_seconds: Option<f64>,
 }
 
 impl Default for EnvOptions {
@@ -66,7 +64,6 @@ impl Default for EnvOptions {
             namespace: None,
             sim_non_admin: false,
             sim_state_file: false,
-            sim_release_seconds: None,
         }
     }
 }
@@ -338,7 +335,6 @@ fn sim_config(opts: &EnvOptions, kubeconfig: &Path, run_dir: &Path) -> SimConfig
         deploy_seconds: opts.deploy_seconds,
         kubeconfig: Some(kubeconfig.to_path_buf()),
         non_admin: opts.sim_non_admin,
-        release_seconds: opts.sim_release_seconds,
         state_file: opts.sim_state_file.then(|| run_dir.join("maas-state.json")),
         ..Default::default()
     }
