@@ -38,6 +38,19 @@ pub enum LedgerEvent {
     Freed,
 }
 
+impl LedgerEvent {
+    /// The event's name, as the JSON form spells it (`deploy_started`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LedgerEvent::Acquired { .. } => "acquired",
+            LedgerEvent::DeployStarted => "deploy_started",
+            LedgerEvent::ReleaseStarted => "release_started",
+            LedgerEvent::Broken => "broken",
+            LedgerEvent::Freed => "freed",
+        }
+    }
+}
+
 /// What the ledger says about double actions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerAudit {
@@ -232,5 +245,22 @@ mod tests {
         let audit = audit(&ledger);
         assert_eq!(audit.double_actions(), 0);
         assert_eq!(audit.broken, 1);
+    }
+
+    #[test]
+    fn kinds_are_the_json_tags() {
+        for event in [
+            LedgerEvent::Acquired {
+                user: "u".into(),
+                agent_name: None,
+            },
+            LedgerEvent::DeployStarted,
+            LedgerEvent::ReleaseStarted,
+            LedgerEvent::Broken,
+            LedgerEvent::Freed,
+        ] {
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(json["kind"], event.kind());
+        }
     }
 }

@@ -711,21 +711,16 @@ mod tests {
             .unwrap();
         w.advance(after(now, 9.0));
         assert_eq!(w.machines[&id].status, NodeStatus::Ready);
-        let kinds: Vec<&str> = w
-            .ledger
-            .iter()
-            .map(|e| match e.event {
-                LedgerEvent::Acquired { .. } => "acquired",
-                LedgerEvent::DeployStarted => "deploy",
-                LedgerEvent::ReleaseStarted => "release",
-                LedgerEvent::Broken => "broken",
-                LedgerEvent::Freed => "freed",
-            })
-            .collect();
+        let kinds: Vec<&str> = w.ledger.iter().map(|e| e.event.kind()).collect();
         assert_eq!(
             kinds,
             [
-                "acquired", "deploy", "release", "broken", "release", "freed"
+                "acquired",
+                "deploy_started",
+                "release_started",
+                "broken",
+                "release_started",
+                "freed"
             ]
         );
         let audit = crate::ledger::audit(&w.ledger);

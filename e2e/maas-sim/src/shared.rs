@@ -142,6 +142,11 @@ pub struct StateView {
 }
 
 impl StateView {
+    /// How many machines are in `status` (`Deploying`).
+    pub fn in_status(&self, status: &str) -> usize {
+        self.machines.iter().filter(|m| m.status == status).count()
+    }
+
     /// A machine by system id or host name.
     pub fn machine(&self, id_or_hostname: &str) -> Option<&MachineView> {
         self.machines

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, ListParams};
 use maas_sim::config::OTHER_USER;
@@ -12,7 +13,11 @@ use maas_sim::{LedgerAudit, LedgerEntry, LedgerEvent, StateView, ledger};
 
 use super::env::Env;
 use super::error::HarnessError;
-use super::observe;
+use super::observe::{self, wait_for};
+use super::scenario;
+
+/// How often [`wait_until_free`] looks.
+const POLL: Duration = Duration::from_millis(500);
 
 /// What the simulator and the namespace say at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -149,6 +154,38 @@ pub async fn recorded_system_ids(
 pub async fn audit(env: &Env, namespace: &str) -> Result<MaasAudit, HarnessError> {
     let records = recorded_system_ids(&env.client, namespace).await?;
     Ok(audit_state(&env.sim.state(), &env.sim.ledger(), &records))
+}
+
+/// Waits, after the Cluster `cluster` of `namespace` was deleted, until it is gone, no
+/// MaasMachine records a machine, every MAAS machine of our user is Ready with no owner and no
+/// DNS record of the cluster is left; returns the audit then.
+pub async fn wait_until_free(
+    env: &Env,
+    namespace: &str,
+    cluster: &str,
+    limit: Duration,
+) -> Result<MaasAudit, HarnessError> {
+    let clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        namespace,
+        &scenario::capi_resource("Cluster", "clusters"),
+    );
+    let record_prefix = format!("{cluster}-");
+    wait_for("the cluster's machines to be free", POLL, limit, || async {
+        let a = audit(env, namespace).await?;
+        let gone = clusters.get_opt(cluster).await?.is_none();
+        let records = env
+            .sim
+            .state()
+            .dnsresources
+            .iter()
+            .filter(|d| d.fqdn.starts_with(&record_prefix))
+            .count();
+        let done = gone && a.recorded.is_empty() && a.not_free.is_empty() && records == 0;
+        let progress = format!("Cluster gone: {gone}; {records} DNS records; {a}");
+        Ok((done.then(|| a.clone()), progress))
+    })
+    .await
 }
 
 #[cfg(test)]

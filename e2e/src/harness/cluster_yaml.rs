@@ -5,6 +5,25 @@
 /// A Cluster `name`, its MaasCluster (with the identity Secret `identity` when given, else the
 /// manager's credentials) and the bootstrap Secret `<name>-bootstrap`.
 pub fn cluster(name: &str, identity: Option<&str>) -> String {
+    let endpoint =
+        format!("  controlPlaneEndpoint:\n    host: {name}.example.test\n    port: 6443\n");
+    cluster_objects(name, identity, &endpoint)
+}
+
+/// The same objects with no endpoint given, so the endpoint is a MAAS DNS record the provider
+/// keeps equal to the control plane's addresses (and every pass of the MaasCluster asks MAAS).
+pub fn dns_cluster(name: &str, identity: Option<&str>) -> String {
+    cluster_objects(name, identity, "")
+}
+
+/// `count` workers of `cluster`, `worker-0` and on, each asking for one core.
+pub fn workers(cluster: &str, count: usize) -> String {
+    (0..count)
+        .map(|i| worker(cluster, &format!("worker-{i}"), 1))
+        .collect()
+}
+
+fn cluster_objects(name: &str, identity: Option<&str>, endpoint: &str) -> String {
     let identity_ref = identity
         .map(|secret| format!("  identityRef:\n    name: {secret}\n"))
         .unwrap_or_default();
@@ -28,10 +47,7 @@ metadata:
     cluster.x-k8s.io/cluster-name: {name}
 spec:
   dnsDomain: maas
-{identity_ref}  controlPlaneEndpoint:
-    host: {name}.example.test
-    port: 6443
----
+{identity_ref}{endpoint}---
 apiVersion: v1
 kind: Secret
 metadata:
@@ -104,5 +120,18 @@ mod tests {
         );
         let plain = parse(&cluster("c2", None), std::path::Path::new("y.yaml")).unwrap();
         assert!(plain[1]["spec"].get("identityRef").is_none());
+        let dns = parse(
+            &dns_cluster("c3", Some("creds")),
+            std::path::Path::new("z.yaml"),
+        )
+        .unwrap();
+        assert!(dns[1]["spec"].get("controlPlaneEndpoint").is_none());
+        assert_eq!(dns[1]["spec"]["identityRef"]["name"], "creds");
+        let two = parse(&workers("c1", 2), std::path::Path::new("w.yaml")).unwrap();
+        let names: Vec<&str> = two
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(names, ["worker-0", "worker-0", "worker-1", "worker-1"]);
     }
 }

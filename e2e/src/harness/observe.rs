@@ -25,6 +25,14 @@ pub fn maas_machines_resource() -> ApiResource {
     )
 }
 
+/// Our MaasClusters.
+pub fn maas_clusters_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("infrastructure.cluster.x-k8s.io", "v1beta1", "MaasCluster"),
+        "maasclusters",
+    )
+}
+
 /// One row of the progress table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineRow {

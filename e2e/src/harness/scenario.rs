@@ -10,6 +10,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use maas_sim::SimHandle;
 use serde_json::{Value, json};
 
+use super::audit;
 use super::env::Env;
 use super::error::HarnessError;
 use super::manifests;
@@ -152,16 +153,27 @@ pub async fn scale_workers(
     Ok(())
 }
 
-/// Deletes the Cluster, waits until every Machine, MaasMachine, MaasCluster and Cluster of the
-/// namespace is gone, then until every MAAS machine is Ready with no owner and the cluster's DNS
-/// record is gone (zero leaks).
-pub async fn delete_cluster_without_leaks(env: &Env, namespace: &str) -> Result<(), HarnessError> {
+/// Deletes the Cluster `name` of `namespace` (its objects go by Cluster API's cascade).
+pub async fn delete_cluster(env: &Env, namespace: &str, name: &str) -> Result<(), HarnessError> {
     let clusters: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),
         namespace,
         &capi_resource("Cluster", "clusters"),
     );
-    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
+    clusters.delete(name, &DeleteParams::default()).await?;
+    Ok(())
+}
+
+/// Deletes the Cluster, waits until every Machine, MaasMachine, MaasCluster and Cluster of the
+/// namespace is gone, then until every MAAS machine is Ready with no owner and the cluster's DNS
+/// record is gone (zero leaks).
+pub async fn delete_cluster_without_leaks(env: &Env, namespace: &str) -> Result<(), HarnessError> {
+    delete_cluster(env, namespace, CLUSTER).await?;
+    let clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        namespace,
+        &capi_resource("Cluster", "clusters"),
+    );
     let machines: Api<DynamicObject> =
         Api::namespaced_with(env.client.clone(), namespace, &observe::machines_resource());
     let maas_machines: Api<DynamicObject> = Api::namespaced_with(
@@ -172,10 +184,7 @@ pub async fn delete_cluster_without_leaks(env: &Env, namespace: &str) -> Result<
     let maas_clusters: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),
         namespace,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("infrastructure.cluster.x-k8s.io", "v1beta1", "MaasCluster"),
-            "maasclusters",
-        ),
+        &observe::maas_clusters_resource(),
     );
     let lp = ListParams::default();
     wait_for(
@@ -191,29 +200,13 @@ pub async fn delete_cluster_without_leaks(env: &Env, namespace: &str) -> Result<
         },
     )
     .await?;
-    wait_for(
-        "every MAAS machine to be Ready with no owner",
-        POLL,
-        LIMIT,
-        || async {
-            let state = env.sim.state();
-            let busy = state
-                .machines
-                .iter()
-                .filter(|m| m.owner.is_some() || m.status != "Ready")
-                .count();
-            let dns = state
-                .dnsresources
-                .iter()
-                .filter(|d| d.fqdn.starts_with(&format!("{CLUSTER}-")))
-                .count();
-            Ok((
-                (busy == 0 && dns == 0).then_some(()),
-                format!("{busy} machines busy, {dns} DNS records"),
-            ))
-        },
-    )
-    .await
+    let free = audit::wait_until_free(env, namespace, CLUSTER, LIMIT).await?;
+    if free.defects() > 0 {
+        return Err(HarnessError::Timeout(format!(
+            "a leak after the deletion: {free}"
+        )));
+    }
+    Ok(())
 }
 
 /// The whole quickstart lifecycle in `namespace`: the sample's 3 control-plane Machines and 3

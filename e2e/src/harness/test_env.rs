@@ -181,6 +181,18 @@ impl TestEnv {
         Self { env, run }
     }
 
+    /// Ends a test with its scenario's result: on success, [`TestEnv::stop`]; on failure, a
+    /// panic with the error, which kills the processes, prints every log and keeps the run
+    /// directory (the guard does that while unwinding).
+    // Failing the calling test is what a failed scenario must do.
+    #[allow(clippy::panic)]
+    pub async fn finish<E: std::fmt::Display>(self, result: Result<(), E>) {
+        match result {
+            Ok(()) => self.stop().await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     /// Scans the environment for leaked secrets (its logs and the shared cluster's, events,
     /// conditions), stops it in order (see [`Env::stop`]) and removes its directory; a leak fails
     /// the test, and the logs are printed then.

@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
-use capmaas_e2e::harness::audit;
 use capmaas_e2e::harness::observe::{self, wait_for};
 use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
-use kube::api::{Api, DeleteParams, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
+use capmaas_e2e::harness::{audit, scenario};
 
 const NS: &str = "api-restart";
 const CLUSTER: &str = "outage";
@@ -20,12 +18,7 @@ const LIMIT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(500);
 
 fn deploying(env: &Env) -> usize {
-    env.sim
-        .state()
-        .machines
-        .iter()
-        .filter(|m| m.status == "Deploying")
-        .count()
+    env.sim.state().in_status("Deploying")
 }
 
 fn releases_started(env: &Env) -> usize {
@@ -51,10 +44,7 @@ async fn restart_when(
 async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
     env.namespace(NS).await?;
     env.workload_kubeconfig_secret(NS, CLUSTER).await?;
-    let mut text = cluster_yaml::cluster(CLUSTER, None);
-    for i in 0..WORKERS {
-        text.push_str(&cluster_yaml::worker(CLUSTER, &format!("w-{i}"), 1));
-    }
+    let text = cluster_yaml::cluster(CLUSTER, None) + &cluster_yaml::workers(CLUSTER, WORKERS);
     let objects = manifests::parse(&text, std::path::Path::new("api_server_restart.yaml"))?;
     manifests::apply_all(&env.client, NS, &objects).await?;
     restart_when(env, "a machine deploying", deploying).await?;
@@ -68,22 +58,9 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
         "one allocation and one deployment per worker across the restart"
     );
 
-    let clusters: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
-            "clusters",
-        ),
-    );
-    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
+    scenario::delete_cluster(env, NS, CLUSTER).await?;
     restart_when(env, "the first release", releases_started).await?;
-    let after = wait_for("every machine free", POLL, LIMIT, || async {
-        let a = audit::audit(env, NS).await?;
-        let done = a.recorded.is_empty() && a.not_free.is_empty();
-        Ok((done.then(|| a.clone()), a.to_string()))
-    })
-    .await?;
+    let after = audit::wait_until_free(env, NS, CLUSTER, LIMIT).await?;
     eprintln!("after the deletion: {after}");
     assert_eq!(after.defects(), 0, "{after}");
     assert_eq!(
@@ -109,11 +86,5 @@ async fn api_server_restarts_lose_nothing_and_repeat_nothing() {
         return;
     };
     let result = scenario(&mut env).await;
-    if result.is_err() {
-        env.print_logs(80);
-    }
-    env.stop().await;
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    env.finish(result).await;
 }

@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use capmaas_e2e::harness::observe::wait_for;
-use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, manifests, tools};
+use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::{
+    Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests, tools,
+};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use maas_sim::{FaultConfig, FaultRule, SimConfig, SimHandle, Simulator};
 
 const NS: &str = "bad-runtime-input";
@@ -171,42 +172,13 @@ fn manifest(case: &Case) -> String {
             )
         })
         .unwrap_or_default();
-    format!(
-        r#"{secret}---
-apiVersion: cluster.x-k8s.io/v1beta2
-kind: Cluster
-metadata:
-  name: {name}
-spec:
-  infrastructureRef:
-    apiGroup: infrastructure.cluster.x-k8s.io
-    kind: MaasCluster
-    name: {name}
----
-apiVersion: infrastructure.cluster.x-k8s.io/v1beta1
-kind: MaasCluster
-metadata:
-  name: {name}
-  labels:
-    cluster.x-k8s.io/cluster-name: {name}
-spec:
-  dnsDomain: maas
-  identityRef:
-    name: {name}-credentials
-"#
-    )
+    secret + &cluster_yaml::dns_cluster(name, Some(&format!("{name}-credentials")))
 }
 
 /// Every MaasCluster's Ready condition (reason, message), by name.
 async fn ready_conditions(env: &Env) -> Result<BTreeMap<String, (String, String)>, HarnessError> {
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("infrastructure.cluster.x-k8s.io", "v1beta1", "MaasCluster"),
-            "maasclusters",
-        ),
-    );
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), NS, &observe::maas_clusters_resource());
     let mut out = BTreeMap::new();
     for c in api.list(&ListParams::default()).await? {
         let conditions = c.data["status"]["conditions"].as_array().cloned();
@@ -319,21 +291,17 @@ async fn bad_runtime_input_becomes_a_condition_and_an_event() {
             started.elapsed().as_secs_f64()
         );
     }
-    if result.is_err() {
-        env.print_logs(80);
-    }
     let healthy = match env.manager.as_mut() {
         Some(m) => m.process.check_running().map_err(|e| e.to_string()),
         None => Err("no manager".to_string()),
     };
-    env.stop().await;
     for sim in sims {
         sim.shutdown().await.unwrap();
     }
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-    healthy.expect("the manager is still running");
+    let result = result
+        .map_err(|e| e.to_string())
+        .and(healthy.map_err(|e| format!("the manager is still running: {e}")));
+    env.finish(result).await;
 }
 
 /// The README's catalogue names every case of this test with its reason.

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 use capmaas_e2e::harness::audit::{self, MaasAudit};
 use capmaas_e2e::harness::observe::{self, wait_for};
 use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, Manager, ManagerOptions, TestEnv};
-use capmaas_e2e::harness::{cluster_yaml, manifests};
+use capmaas_e2e::harness::{cluster_yaml, manifests, scenario};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
 use maas_sim::{FaultConfig, FaultRule};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -128,10 +127,7 @@ fn fault_mix(seed: u64) -> FaultConfig {
 /// The Cluster (endpoint from MAAS DNS), its bootstrap Secret, the control-plane Machines and
 /// the workers' template.
 fn cluster_manifest() -> String {
-    let mut text = cluster_yaml::cluster(CLUSTER, None).replace(
-        "  controlPlaneEndpoint:\n    host: chaos.example.test\n    port: 6443\n",
-        "",
-    );
+    let mut text = cluster_yaml::dns_cluster(CLUSTER, None);
     for i in 0..CONTROL_PLANE {
         text.push_str(
             &cluster_yaml::worker(CLUSTER, &format!("{CLUSTER}-cp-{i}"), 1).replace(
@@ -186,10 +182,6 @@ spec:
         name: {CLUSTER}-worker
 "#
     )
-}
-
-fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1beta2", kind), plural)
 }
 
 /// Where the campaign is, for the killer.
@@ -370,11 +362,7 @@ async fn scale(
     let deployments: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),
         NS,
-        &resource(
-            "cluster.x-k8s.io",
-            "MachineDeployment",
-            "machinedeployments",
-        ),
+        &scenario::capi_resource("MachineDeployment", "machinedeployments"),
     );
     let mut seconds = Vec::new();
     for cycle in 1..=10 {
@@ -397,27 +385,8 @@ async fn scale(
 
 /// Deletes the Cluster and waits until every MaasMachine is gone and MAAS holds nothing of ours.
 async fn delete_cluster(env: &Env) -> Result<MaasAudit, HarnessError> {
-    let clusters: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &resource("cluster.x-k8s.io", "Cluster", "clusters"),
-    );
-    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
-    wait_for(
-        "the cluster's machines to be free",
-        POLL,
-        PHASE_LIMIT,
-        || async {
-            let a = audit::audit(env, NS).await?;
-            let cluster_gone = clusters.get_opt(CLUSTER).await?.is_none();
-            let done = cluster_gone && a.recorded.is_empty() && a.not_free.is_empty();
-            Ok((
-                done.then(|| a.clone()),
-                format!("cluster gone: {cluster_gone}; {a}"),
-            ))
-        },
-    )
-    .await
+    scenario::delete_cluster(env, NS, CLUSTER).await?;
+    audit::wait_until_free(env, NS, CLUSTER, PHASE_LIMIT).await
 }
 
 async fn campaign(
@@ -536,11 +505,6 @@ async fn chaos_campaign_loses_nothing_and_does_nothing_twice() {
         return;
     };
     let result = scenario(&mut env, c).await;
-    if result.is_err() {
-        env.print_logs(80);
-    }
-    env.stop().await;
-    if let Err(e) = result {
-        panic!("seed {}: {e}", c.seed);
-    }
+    env.finish(result.map_err(|e| format!("seed {}: {e}", c.seed)))
+        .await;
 }

@@ -12,13 +12,11 @@ use std::time::Duration;
 
 use capmaas_controllers::domain::maas_machine::OWNER_KEY_UID;
 use capmaas_e2e::harness::observe::{self, wait_for};
-use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, audit, manifests};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, audit, manifests, scenario};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use maas_client::{
     AllocateParams, DeployParams, DnsResourceParams, MaasApi, MaasClient, MaasConfig,
 };
-use maas_sim::LedgerEvent;
 use serde_json::{Value, json};
 
 const NS: &str = "go-adoption";
@@ -174,17 +172,8 @@ fn go_condition(type_: &str) -> Value {
 
 /// The statuses the Go provider wrote.
 async fn write_go_statuses(env: &Env, machines: &[Deployed]) -> Result<(), HarnessError> {
-    let resource = |kind: &str, plural: &str| {
-        ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("infrastructure.cluster.x-k8s.io", "v1beta1", kind),
-            plural,
-        )
-    };
-    let clusters: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &resource("MaasCluster", "maasclusters"),
-    );
+    let clusters: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), NS, &observe::maas_clusters_resource());
     let status = json!({"status": {
         "ready": true,
         "network": {"dnsName": DNS_NAME},
@@ -197,11 +186,8 @@ async fn write_go_statuses(env: &Env, machines: &[Deployed]) -> Result<(), Harne
     clusters
         .patch_status(CLUSTER, &pp, &Patch::Merge(&status))
         .await?;
-    let maas_machines: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &resource("MaasMachine", "maasmachines"),
-    );
+    let maas_machines: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), NS, &observe::maas_machines_resource());
     for (i, m) in machines.iter().enumerate() {
         let fqdn = format!("{}.maas", m.hostname);
         let mut conditions = vec![go_condition("Ready"), go_condition("MachineDeployed")];
@@ -236,14 +222,7 @@ fn adopted(env: &Env) -> usize {
 fn ledger_since(env: &Env, from: usize) -> BTreeMap<&'static str, usize> {
     let mut kinds = BTreeMap::new();
     for e in env.sim.ledger().iter().skip(from) {
-        let kind = match e.event {
-            LedgerEvent::Acquired { .. } => "acquired",
-            LedgerEvent::DeployStarted => "deploy started",
-            LedgerEvent::ReleaseStarted => "release started",
-            LedgerEvent::Broken => "broken",
-            LedgerEvent::Freed => "freed",
-        };
-        *kinds.entry(kind).or_default() += 1;
+        *kinds.entry(e.event.kind()).or_default() += 1;
     }
     kinds
 }
@@ -284,31 +263,13 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
 }
 
 async fn delete_and_check(env: &Env) -> Result<(), HarnessError> {
-    let clusters: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
-            "clusters",
-        ),
-    );
-    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
-    let after = wait_for(
-        "every machine free, the record gone",
-        POLL,
-        LIMIT,
-        || async {
-            let a = audit::audit(env, NS).await?;
-            let records = env.sim.state().dnsresources.len();
-            let done = a.recorded.is_empty() && a.not_free.is_empty() && records == 0;
-            Ok((
-                done.then(|| a.clone()),
-                format!("{a}; {records} DNS records"),
-            ))
-        },
-    )
-    .await?;
+    scenario::delete_cluster(env, NS, CLUSTER).await?;
+    let after = audit::wait_until_free(env, NS, CLUSTER, LIMIT).await?;
     assert_eq!(after.defects(), 0, "{after}");
+    assert!(
+        env.sim.state().dnsresources.is_empty(),
+        "the adopted record goes with the cluster"
+    );
     assert_eq!(
         after.ledger.releases, MACHINES,
         "each machine released once"
@@ -333,11 +294,5 @@ async fn a_go_provider_cluster_is_taken_over_without_reprovisioning() {
         return;
     };
     let result = scenario(&mut env).await;
-    if result.is_err() {
-        env.print_logs(80);
-    }
-    env.stop().await;
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    env.finish(result).await;
 }

@@ -6,13 +6,11 @@
 use std::time::{Duration, Instant};
 
 use capmaas_controllers::runtime::leader::{LEASE_DURATION_SECONDS, LEASE_GRACE_SECONDS};
-use capmaas_e2e::harness::audit;
 use capmaas_e2e::harness::observe::{self, wait_for};
 use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, Manager, TestEnv};
-use capmaas_e2e::harness::{cluster_yaml, manifests};
+use capmaas_e2e::harness::{audit, cluster_yaml, manifests, scenario};
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, DeleteParams, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::Api;
 
 const NS: &str = "leader-failover";
 const CLUSTER: &str = "failover";
@@ -64,34 +62,16 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
         "Ready while standing by, not leading"
     );
 
-    let mut text = cluster_yaml::cluster(CLUSTER, None);
-    for i in 0..WORKERS {
-        text.push_str(&cluster_yaml::worker(CLUSTER, &format!("w-{i}"), 1));
-    }
+    let text = cluster_yaml::cluster(CLUSTER, None) + &cluster_yaml::workers(CLUSTER, WORKERS);
     let objects = manifests::parse(&text, std::path::Path::new("leader_failover.yaml"))?;
     manifests::apply_all(&env.client, NS, &objects).await?;
     wait_for("a machine deploying", POLL, LIMIT, || async {
-        let n = env
-            .sim
-            .state()
-            .machines
-            .iter()
-            .filter(|m| m.status == "Deploying")
-            .count();
+        let n = env.sim.state().in_status("Deploying");
         Ok(((n >= 1).then_some(()), format!("{n} deploying")))
     })
     .await?;
-    let requests_before = env.sim.requests().total;
-    leader.kill().await;
-    let killed = Instant::now();
-    let standby_id = identity(&standby);
-    wait_holder(env, &standby_id, LIMIT).await?;
-    let takeover = killed.elapsed();
+    let takeover = kill_the_leader(env, leader, &standby).await?;
     env.manager = Some(standby);
-    eprintln!(
-        "leader killed after {requests_before} MAAS requests; the standby held the Lease {:.1} s later",
-        takeover.as_secs_f64()
-    );
     assert!(
         takeover <= Duration::from_secs(LEASE_DURATION_SECONDS + LEASE_GRACE_SECONDS),
         "takeover within the lease duration and one retry: {takeover:?}"
@@ -105,27 +85,28 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
         (WORKERS, WORKERS),
         "one allocation and one deployment per worker across the failover"
     );
-    delete_and_check(env).await
-}
-
-async fn delete_and_check(env: &Env) -> Result<(), HarnessError> {
-    let clusters: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
-            "clusters",
-        ),
-    );
-    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
-    let after = wait_for("every machine free", POLL, LIMIT, || async {
-        let a = audit::audit(env, NS).await?;
-        let done = a.recorded.is_empty() && a.not_free.is_empty();
-        Ok((done.then(|| a.clone()), a.to_string()))
-    })
-    .await?;
+    scenario::delete_cluster(env, NS, CLUSTER).await?;
+    let after = audit::wait_until_free(env, NS, CLUSTER, LIMIT).await?;
     assert_eq!(after.defects(), 0, "{after}");
     Ok(())
+}
+
+/// Kills the leader with SIGKILL and returns how long the standby took to hold the Lease.
+async fn kill_the_leader(
+    env: &Env,
+    leader: Manager,
+    standby: &Manager,
+) -> Result<Duration, HarnessError> {
+    let requests_before = env.sim.requests().total;
+    leader.kill().await;
+    let killed = Instant::now();
+    wait_holder(env, &identity(standby), LIMIT).await?;
+    let takeover = killed.elapsed();
+    eprintln!(
+        "leader killed after {requests_before} MAAS requests; the standby held the Lease {:.1} s later",
+        takeover.as_secs_f64()
+    );
+    Ok(takeover)
 }
 
 #[tokio::test]
@@ -145,11 +126,5 @@ async fn the_standby_takes_over_a_killed_leader_and_nothing_is_done_twice() {
         return;
     };
     let result = scenario(&mut env).await;
-    if result.is_err() {
-        env.print_logs(80);
-    }
-    env.stop().await;
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    env.finish(result).await;
 }

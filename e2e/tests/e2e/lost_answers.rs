@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use capmaas_e2e::harness::observe::{self, wait_for};
 use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use capmaas_e2e::harness::{audit, scenario};
+use kube::api::{Api, DynamicObject, ListParams};
 use maas_sim::{FaultConfig, FaultRule};
 
 const NS: &str = "lost-answers";
+const CLUSTER: &str = "lossy";
 const WORKERS: usize = 10;
 const LIMIT: Duration = Duration::from_secs(420);
 const POLL: Duration = Duration::from_secs(1);
@@ -25,11 +26,7 @@ const CLOSED: u32 = 2;
 const HELD: u32 = 2;
 
 fn manifest() -> String {
-    let mut text = cluster_yaml::cluster("lossy", None);
-    for i in 0..WORKERS {
-        text.push_str(&cluster_yaml::worker("lossy", &format!("worker-{i}"), 1));
-    }
-    text
+    cluster_yaml::cluster(CLUSTER, None) + &cluster_yaml::workers(CLUSTER, WORKERS)
 }
 
 /// MAAS applies the call, then loses the answer: the first [`CLOSED`] calls by closing the
@@ -43,31 +40,15 @@ fn losing(op: &str) -> FaultRule {
     }
 }
 
-struct Audit {
-    held: usize,
-    agent_names: BTreeSet<String>,
-    recorded: Vec<String>,
-}
-
-async fn audit(env: &Env, maas_machines: &Api<DynamicObject>) -> Result<Audit, HarnessError> {
-    let state = env.sim.state();
-    let held: Vec<_> = state
+/// The agent names the held machines carry: one per MaasMachine that allocated.
+fn agent_names(env: &Env) -> BTreeSet<String> {
+    env.sim
+        .state()
         .machines
         .iter()
         .filter(|m| m.owner.is_some())
-        .collect();
-    let recorded = maas_machines
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter_map(|m| m.data["spec"]["systemID"].as_str().map(str::to_string))
-        .collect();
-    Ok(Audit {
-        held: held.len(),
-        agent_names: held.iter().filter_map(|m| m.agent_name.clone()).collect(),
-        recorded,
-    })
+        .filter_map(|m| m.agent_name.clone())
+        .collect()
 }
 
 async fn all_ready(maas_machines: &Api<DynamicObject>) -> Result<(), HarnessError> {
@@ -105,30 +86,19 @@ async fn scenario(env: &Env) -> Result<(), HarnessError> {
         requests.count_op("machine:deploy"),
     );
     let closed = requests.count("machines:allocate", 0) + requests.count("machine:deploy", 0);
-    let running = audit(env, &maas_machines).await?;
-    let distinct: BTreeSet<&String> = running.recorded.iter().collect();
+    let running = audit::audit(env, NS).await?;
+    let running_agents = agent_names(env);
     eprintln!(
         "lost answers: {allocates} allocate and {deploys} deploy calls for {WORKERS} workers; \
          {closed} connections closed and {} answers held past the timeout after MAAS acted",
         2 * HELD
     );
     eprintln!(
-        "  while running: {} machines held, {} agent names, {} recorded ({} distinct)",
-        running.held,
-        running.agent_names.len(),
-        running.recorded.len(),
-        distinct.len()
+        "  while running: {} agent names; {running}",
+        running_agents.len()
     );
     env.sim.set_faults(FaultConfig::default());
-    let clusters: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
-            "clusters",
-        ),
-    );
-    clusters.delete("lossy", &DeleteParams::default()).await?;
+    scenario::delete_cluster(env, NS, CLUSTER).await?;
     wait_for("every MaasMachine to go", POLL, LIMIT, || async {
         let left = maas_machines
             .list(&ListParams::default())
@@ -138,22 +108,25 @@ async fn scenario(env: &Env) -> Result<(), HarnessError> {
         Ok(((left == 0).then_some(()), format!("{left} left")))
     })
     .await?;
-    let after = audit(env, &maas_machines).await?;
-    eprintln!(
-        "  after the cluster was deleted: {} machines held (leaks)",
-        after.held
-    );
+    let after = audit::audit(env, NS).await?;
+    eprintln!("  after the cluster was deleted: {after}");
     assert_eq!(
-        running.held, WORKERS,
+        running.held.len(),
+        WORKERS,
         "one machine per worker, no second allocation"
     );
     assert_eq!(
-        running.agent_names.len(),
+        running_agents.len(),
         WORKERS,
         "each held machine under its own worker"
     );
-    assert_eq!(distinct.len(), WORKERS, "no machine recorded twice");
-    assert_eq!(after.held, 0, "nothing leaked");
+    assert_eq!(running.recorded.len(), WORKERS, "no machine recorded twice");
+    assert!(
+        running.recorded_twice.is_empty(),
+        "no machine recorded twice"
+    );
+    assert_eq!(running.ledger.double_actions(), 0, "{running}");
+    assert_eq!(after.held.len(), 0, "nothing leaked");
     Ok(())
 }
 
@@ -174,11 +147,5 @@ async fn lost_allocate_and_deploy_answers_leak_nothing_and_double_nothing() {
         return;
     };
     let result = scenario(&env).await;
-    if result.is_err() {
-        env.print_logs(80);
-    }
-    env.stop().await;
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    env.finish(result).await;
 }

@@ -5,11 +5,9 @@
 
 use std::time::Duration;
 
-use capmaas_e2e::harness::audit;
 use capmaas_e2e::harness::observe::{self, wait_for};
 use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
-use kube::api::{Api, DeleteParams, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
+use capmaas_e2e::harness::{audit, scenario};
 
 const NS: &str = "maas-restart";
 const CLUSTER: &str = "restarted";
@@ -18,28 +16,20 @@ const DOWN: Duration = Duration::from_secs(4);
 const LIMIT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(500);
 
-fn in_status(env: &Env, status: &str) -> usize {
-    env.sim
-        .state()
-        .machines
-        .iter()
-        .filter(|m| m.status == status)
-        .count()
-}
-
 /// Waits until at least `n` machines are in `status`, then restarts MAAS.
 async fn restart_when(env: &mut Env, status: &str, n: usize) -> Result<u64, HarnessError> {
     wait_for(&format!("{n} machines {status}"), POLL, LIMIT, || async {
-        let now = in_status(env, status);
+        let now = env.sim.state().in_status(status);
         Ok(((now >= n).then_some(()), format!("{now} {status}")))
     })
     .await?;
     let before = env.sim.requests().total;
     env.restart_sim(DOWN).await?;
+    let state = env.sim.state();
     eprintln!(
         "MAAS restarted after {before} requests, down {DOWN:?}: {} Deploying, {} Deployed",
-        in_status(env, "Deploying"),
-        in_status(env, "Deployed")
+        state.in_status("Deploying"),
+        state.in_status("Deployed")
     );
     Ok(before)
 }
@@ -47,10 +37,7 @@ async fn restart_when(env: &mut Env, status: &str, n: usize) -> Result<u64, Harn
 async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
     env.namespace(NS).await?;
     env.workload_kubeconfig_secret(NS, CLUSTER).await?;
-    let mut text = cluster_yaml::cluster(CLUSTER, None);
-    for i in 0..WORKERS {
-        text.push_str(&cluster_yaml::worker(CLUSTER, &format!("w-{i}"), 1));
-    }
+    let text = cluster_yaml::cluster(CLUSTER, None) + &cluster_yaml::workers(CLUSTER, WORKERS);
     let objects = manifests::parse(&text, std::path::Path::new("maas_restart.yaml"))?;
     manifests::apply_all(&env.client, NS, &objects).await?;
     let mut requests = restart_when(env, "Deploying", 2).await?;
@@ -72,21 +59,8 @@ async fn scenario(env: &mut Env) -> Result<(), HarnessError> {
         "one allocation and one deployment per worker across the restarts"
     );
 
-    let clusters: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
-            "clusters",
-        ),
-    );
-    clusters.delete(CLUSTER, &DeleteParams::default()).await?;
-    let after = wait_for("every machine free", POLL, LIMIT, || async {
-        let a = audit::audit(env, NS).await?;
-        let done = a.recorded.is_empty() && a.not_free.is_empty();
-        Ok((done.then(|| a.clone()), a.to_string()))
-    })
-    .await?;
+    scenario::delete_cluster(env, NS, CLUSTER).await?;
+    let after = audit::wait_until_free(env, NS, CLUSTER, LIMIT).await?;
     assert_eq!(after.defects(), 0, "{after}");
     Ok(())
 }
@@ -108,11 +82,5 @@ async fn maas_restarted_mid_deployment_every_machine_converges() {
         return;
     };
     let result = scenario(&mut env).await;
-    if result.is_err() {
-        env.print_logs(80);
-    }
-    env.stop().await;
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    env.finish(result).await;
 }

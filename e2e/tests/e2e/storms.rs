@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use capmaas_e2e::harness::observe::wait_for;
+use capmaas_e2e::harness::observe::{self, wait_for};
+use capmaas_e2e::harness::scenario;
 use capmaas_e2e::harness::{Env, EnvOptions, HarnessError, TestEnv, cluster_yaml, manifests};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use maas_sim::{FaultConfig, FaultRule, SimConfig, SimHandle, Simulator};
 use serde_json::json;
 
@@ -136,11 +136,11 @@ async fn first_refusal(env: &Env) -> Result<(), HarnessError> {
 /// Changes the Cluster's annotations every [`CHURN`] for [`WATCH`]: each change is a watch event
 /// that wakes the waiting MaasMachine.
 async fn churn_cluster(env: &Env) -> Result<u32, HarnessError> {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster"),
-        "clusters",
+    let clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &scenario::capi_resource("Cluster", "clusters"),
     );
-    let clusters: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), NS, &resource);
     let started = tokio::time::Instant::now();
     let mut changes = 0u32;
     while started.elapsed() < WATCH {
@@ -157,11 +157,8 @@ async fn churn_cluster(env: &Env) -> Result<u32, HarnessError> {
 
 /// The reason of a MaasCluster's Ready condition.
 async fn ready_reason(env: &Env, name: &str) -> Result<Option<String>, HarnessError> {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("infrastructure.cluster.x-k8s.io", "v1beta1", "MaasCluster"),
-        "maasclusters",
-    );
-    let api: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), NS, &resource);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), NS, &observe::maas_clusters_resource());
     let cluster = api.get(name).await?;
     let conditions = cluster.data["status"]["conditions"].as_array().cloned();
     Ok(conditions.unwrap_or_default().iter().find_map(|c| {

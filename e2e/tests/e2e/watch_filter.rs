@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use capmaas_e2e::harness::observe::wait_for;
+use capmaas_e2e::harness::observe::{self, wait_for};
 use capmaas_e2e::harness::{EnvOptions, TestEnv, cluster_yaml, manifests};
 use kube::api::{Api, DynamicObject};
-use kube::core::{ApiResource, GroupVersionKind};
 
 const NS: &str = "watch-filter";
 const LIMIT: Duration = Duration::from_secs(120);
@@ -38,14 +37,8 @@ async fn a_filtered_manager_reconciles_only_its_labelled_objects() {
     manifests::apply_all(&env.client, NS, &objects)
         .await
         .unwrap();
-    let clusters: Api<DynamicObject> = Api::namespaced_with(
-        env.client.clone(),
-        NS,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("infrastructure.cluster.x-k8s.io", "v1beta1", "MaasCluster"),
-            "maasclusters",
-        ),
-    );
+    let clusters: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), NS, &observe::maas_clusters_resource());
     wait_for(
         "the labelled MaasCluster to be ready",
         Duration::from_millis(500),
