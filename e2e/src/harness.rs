@@ -18,6 +18,7 @@ pub mod process;
 pub mod scenario;
 pub mod shared;
 pub mod test_env;
+pub mod tls_front;
 pub mod tools;
 
 pub use capi::CapiCore;

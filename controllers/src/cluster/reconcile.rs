@@ -332,12 +332,12 @@ async fn run_pass(
 ) -> Result<ClusterPassReport, ReconcileError> {
     // One read of the identity Secret gives the credentials and what its finalizer needs.
     let identity = identity_secret(&ctx.client, ns, Some(obj)).await?;
-    if let Some((_, secret)) = &identity
+    if let Some(identity) = &identity
         && obj.metadata.deletion_timestamp.is_none()
     {
-        identity::protect(&ctx.client, ns, secret).await?;
+        identity::protect(&ctx.client, ns, &identity.secret).await?;
     }
-    let creds = identity.map(|(creds, _)| creds);
+    let creds = identity.map(|identity| identity.creds);
     let store = KubeClusterStore {
         api: api.clone(),
         client: &ctx.client,

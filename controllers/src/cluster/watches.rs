@@ -47,5 +47,5 @@ pub fn controller(
         })
         .graceful_shutdown_on(shutdown.wait())
         .run(reconcile, error_policy, ctx.clone());
-    (drain(CONTROLLER, run), store)
+    (drain(CONTROLLER, run, ctx.watch_health.clone()), store)
 }

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt};
 
 use crate::k8s::objects::{has_finalizer, set_finalizer};
-use crate::maas::credentials::identity_secret_name;
+use crate::maas::credentials::credentials_secret_names;
 use crate::runtime::error::{ReconcileError, Stage};
 
 /// Adds the finalizer to the identity Secret (as the pass read it), when it lacks it. A Secret
@@ -41,9 +41,8 @@ pub async fn let_go(
     ns: &str,
     cluster: &MaasCluster,
 ) -> Result<(), ReconcileError> {
-    let Some(name) = identity_secret_name(cluster) else {
-        return Ok(());
-    };
+    let (named, hosted) = credentials_secret_names(cluster);
+    let name = named.clone().unwrap_or(hosted);
     let others = Api::<MaasCluster>::namespaced(client.clone(), ns)
         .list(&Default::default())
         .await
@@ -51,7 +50,8 @@ pub async fn let_go(
     let still_used = others.items.iter().any(|c| {
         c.uid() != cluster.uid()
             && has_finalizer(&c.metadata, finalizers::MAAS_CLUSTER)
-            && identity_secret_name(c).as_deref() == Some(name.as_str())
+            && credentials_secret_names(c).0 == named
+            && named.is_some()
     });
     if still_used {
         return Ok(());

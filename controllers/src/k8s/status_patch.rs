@@ -28,6 +28,13 @@ pub struct StatusShape {
 }
 
 impl StatusShape {
+    /// A shape known to be narrow from the start (status by merge patch).
+    pub fn narrow() -> Self {
+        let shape = StatusShape::default();
+        shape.mark_narrow();
+        shape
+    }
+
     /// Whether an apply was refused for undeclared fields.
     pub fn is_narrow(&self) -> bool {
         self.narrow.load(Ordering::Relaxed)

@@ -1,15 +1,19 @@
-//! MAAS credentials: provider-wide from the environment, per cluster from an identity Secret,
-//! and a client per distinct credential pair, shared by every reconcile that uses it.
+//! MAAS credentials: provider-wide from the environment, per cluster from an identity Secret (the
+//! one the MaasCluster names, else HyperShift's `<cluster>-maas-credentials`), and a client per
+//! distinct set of credentials, shared by every reconcile that uses it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use capmaas_api::MaasMachine;
-use capmaas_api::identity::{SECRET_KEY_API_KEY, SECRET_KEY_ENDPOINT};
+use capmaas_api::identity::{
+    HOSTED_CREDENTIALS_SUFFIX, HOSTED_SECRET_KEYS, SECRET_KEY_API_KEY, SECRET_KEY_CA_BUNDLE,
+    SECRET_KEY_ENDPOINT, SECRET_KEY_ZONE,
+};
 use capmaas_api::{MaasCluster, annotations};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use maas_client::{MaasClient, MaasConfig, MaasError, RequestObserver, TlsConfig};
 use tokio::sync::mpsc;
 
@@ -17,13 +21,16 @@ use crate::maas::observer::MachineObserver;
 use crate::runtime::error::{ReconcileError, Stage};
 use crate::runtime::shutdown::Shutdown;
 
-/// An endpoint and API key. The key never appears in `Debug` output.
+/// An endpoint and API key, and the CAs its TLS may need. The key never appears in `Debug`
+/// output.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct MaasCredentials {
     /// MAAS URL.
     pub endpoint: String,
     /// `consumer:token:secret`.
     pub api_key: String,
+    /// PEM CAs trusted for this endpoint on top of the provider-wide TLS settings.
+    pub ca_bundle: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for MaasCredentials {
@@ -31,6 +38,7 @@ impl std::fmt::Debug for MaasCredentials {
         f.debug_struct("MaasCredentials")
             .field("endpoint", &self.endpoint)
             .field("api_key", &"<hidden>")
+            .field("ca_bundle", &self.ca_bundle.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -43,7 +51,14 @@ impl MaasCredentials {
         Some(MaasCredentials {
             endpoint: endpoint.to_string(),
             api_key: api_key.to_string(),
+            ca_bundle: None,
         })
+    }
+
+    /// The same credentials trusting `pem` too (ignored when blank).
+    pub fn with_ca_bundle(mut self, pem: Option<Vec<u8>>) -> Self {
+        self.ca_bundle = pem.filter(|p| !p.trim_ascii().is_empty());
+        self
     }
 }
 
@@ -131,6 +146,24 @@ impl MaasConnector {
         Ok(Some(MaasEndpoint { client, observer }))
     }
 
+    /// Every client built so far, with the provider-wide one when configured: the MAAS endpoints
+    /// this manager works with.
+    pub fn clients(&self) -> Result<Vec<MaasClient>, MaasError> {
+        let mut clients: Vec<MaasClient> = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        if clients.is_empty()
+            && let Some(default) = self.client(None)?
+        {
+            clients.push(default);
+        }
+        Ok(clients)
+    }
+
     /// Whether provider-wide credentials are configured.
     pub fn has_default(&self) -> bool {
         self.default.is_some()
@@ -149,8 +182,11 @@ impl MaasConnector {
         if let Some(client) = cache.get(creds) {
             return Ok(Some(client.clone()));
         }
-        let config = MaasConfig::new(creds.endpoint.clone(), creds.api_key.clone())
-            .with_tls(self.tls.clone());
+        let mut tls = self.tls.clone();
+        if let Some(pem) = &creds.ca_bundle {
+            tls.ca_bundle_pem = Some(pem.clone());
+        }
+        let config = MaasConfig::new(creds.endpoint.clone(), creds.api_key.clone()).with_tls(tls);
         let client = MaasClient::new(config)?.with_observer(self.observer.clone());
         cache.insert(creds.clone(), client.clone());
         Ok(Some(client))
@@ -176,52 +212,86 @@ pub fn identity_secret_name(cluster: &MaasCluster) -> Option<String> {
         .filter(|n| !n.trim().is_empty())
 }
 
-/// Reads per-cluster credentials from the identity Secret, when the MaasCluster names one.
-pub async fn identity_credentials(
-    client: &Client,
-    namespace: &str,
-    cluster: Option<&MaasCluster>,
-) -> Result<Option<MaasCredentials>, ReconcileError> {
-    Ok(identity_secret(client, namespace, cluster)
-        .await?
-        .map(|(creds, _)| creds))
+/// The Secret HyperShift's MAAS platform writes for a hosted cluster, named like its MaasCluster.
+pub fn hosted_secret_name(cluster: &MaasCluster) -> String {
+    format!("{}{HOSTED_CREDENTIALS_SUFFIX}", cluster.name_any())
 }
 
-/// The identity Secret a MaasCluster names, read once: its credentials and its metadata (for
-/// the Secret's finalizer).
+/// The Secret that holds a cluster's credentials, if any: the one it names, which must exist,
+/// else HyperShift's, when present.
+pub fn credentials_secret_names(cluster: &MaasCluster) -> (Option<String>, String) {
+    (identity_secret_name(cluster), hosted_secret_name(cluster))
+}
+
+/// A cluster's own MAAS: its credentials, the zone its machines default to, and the Secret they
+/// came from (for its finalizer).
+#[derive(Clone, Debug)]
+pub struct ClusterIdentity {
+    /// Endpoint, key and CAs.
+    pub creds: MaasCredentials,
+    /// The default zone the Secret names.
+    pub zone: Option<String>,
+    /// The Secret.
+    pub secret: Secret,
+}
+
+/// The cluster's credentials Secret, read once: the one the MaasCluster names (an error when it
+/// is missing or incomplete), else HyperShift's `<cluster>-maas-credentials` when it exists.
 pub async fn identity_secret(
     client: &Client,
     namespace: &str,
     cluster: Option<&MaasCluster>,
-) -> Result<Option<(MaasCredentials, Secret)>, ReconcileError> {
-    let Some(secret_name) = cluster.and_then(identity_secret_name) else {
+) -> Result<Option<ClusterIdentity>, ReconcileError> {
+    let Some(cluster) = cluster else {
         return Ok(None);
     };
-    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
-        .get_opt(&secret_name)
+    let api = Api::<Secret>::namespaced(client.clone(), namespace);
+    let (named, hosted) = credentials_secret_names(cluster);
+    let name = named.as_deref().unwrap_or(&hosted);
+    let secret = api
+        .get_opt(name)
         .await
-        .map_err(ReconcileError::kube(Stage::Fetch, "read identity Secret"))?
-        .ok_or_else(|| {
-            ReconcileError::Invalid(format!(
-                "identity Secret {namespace}/{secret_name} not found"
-            ))
-        })?;
-    let read = |key: &str| {
-        secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(key))
-            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+        .map_err(ReconcileError::kube(Stage::Fetch, "read identity Secret"))?;
+    let secret = match (secret, &named) {
+        (Some(s), _) => s,
+        (None, Some(_)) => {
+            return Err(ReconcileError::Invalid(format!(
+                "identity Secret {namespace}/{name} not found"
+            )));
+        }
+        (None, None) => return Ok(None),
     };
+    identity_from_secret(secret)
+        .map(Some)
+        .map_err(|why| ReconcileError::Invalid(format!("identity Secret {namespace}/{name} {why}")))
+}
+
+/// The credentials a Secret holds, in either spelling: the environment's (`MAAS_ENDPOINT`,
+/// `MAAS_API_KEY`, `MAAS_ZONE`, `MAAS_CA_BUNDLE`) or HyperShift's (`endpoint`, `api-key`,
+/// `zone`, `ca.crt`).
+pub fn identity_from_secret(secret: Secret) -> Result<ClusterIdentity, String> {
+    let read = |keys: [&str; 2]| {
+        let data = secret.data.as_ref()?;
+        keys.iter()
+            .find_map(|k| data.get(*k))
+            .map(|v| v.0.clone())
+            .filter(|v| !v.trim_ascii().is_empty())
+    };
+    let text = |keys: [&str; 2]| read(keys).and_then(|v| String::from_utf8(v).ok());
+    let [endpoint, api_key, zone, ca] = HOSTED_SECRET_KEYS;
     let creds = MaasCredentials::from_parts(
-        read(SECRET_KEY_ENDPOINT).as_deref(),
-        read(SECRET_KEY_API_KEY).as_deref(),
-    );
-    creds.map(|c| Some((c, secret))).ok_or_else(|| {
-            ReconcileError::Invalid(format!(
-                "identity Secret {namespace}/{secret_name} lacks {SECRET_KEY_ENDPOINT} or {SECRET_KEY_API_KEY}"
-            ))
-        })
+        text([SECRET_KEY_ENDPOINT, endpoint]).as_deref(),
+        text([SECRET_KEY_API_KEY, api_key]).as_deref(),
+    )
+    .ok_or_else(|| {
+        format!("lacks {SECRET_KEY_ENDPOINT} or {SECRET_KEY_API_KEY} (or {endpoint} and {api_key})")
+    })?
+    .with_ca_bundle(read([SECRET_KEY_CA_BUNDLE, ca]));
+    Ok(ClusterIdentity {
+        creds,
+        zone: text([SECRET_KEY_ZONE, zone]).map(|z| z.trim().to_string()),
+        secret,
+    })
 }
 
 #[cfg(test)]
@@ -238,6 +308,57 @@ mod tests {
         let c = MaasCredentials::from_parts(Some(" http://m/MAAS "), Some("a:b:c")).unwrap();
         assert_eq!(c.endpoint, "http://m/MAAS");
         assert!(!format!("{c:?}").contains("a:b:c"));
+    }
+
+    fn secret(data: &[(&str, &str)]) -> Secret {
+        Secret {
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            k8s_openapi::ByteString(v.as_bytes().to_vec()),
+                        )
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn secrets_in_either_spelling_give_credentials_zone_and_ca() {
+        let env_style = identity_from_secret(secret(&[
+            ("MAAS_ENDPOINT", "http://m/MAAS"),
+            ("MAAS_API_KEY", "a:b:c"),
+        ]))
+        .unwrap();
+        assert_eq!(env_style.creds.endpoint, "http://m/MAAS");
+        assert_eq!((env_style.zone, env_style.creds.ca_bundle), (None, None));
+        let hosted = identity_from_secret(secret(&[
+            ("endpoint", "https://m/MAAS"),
+            ("api-key", "d:e:f"),
+            ("zone", " az2 "),
+            ("ca.crt", "-----BEGIN CERTIFICATE-----"),
+        ]))
+        .unwrap();
+        assert_eq!(hosted.creds.api_key, "d:e:f");
+        assert_eq!(hosted.zone.as_deref(), Some("az2"));
+        assert_eq!(
+            hosted.creds.ca_bundle.as_deref(),
+            Some(&b"-----BEGIN CERTIFICATE-----"[..])
+        );
+        let why = identity_from_secret(secret(&[("endpoint", "https://m/MAAS")])).unwrap_err();
+        assert!(why.contains("api-key"), "{why}");
+        let cluster: MaasCluster = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "hosted", "namespace": "clusters-hosted"},
+            "spec": {"dnsDomain": "maas.local"}
+        }))
+        .unwrap();
+        assert_eq!(
+            credentials_secret_names(&cluster),
+            (None, "hosted-maas-credentials".to_string())
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::domain::ignition::IgnitionPatchOptions;
 use crate::k8s::capi_api::{CapiKind, get_capi};
 use crate::k8s::objects::{capi_owner, has_finalizer, merge_patch, set_finalizer};
 use crate::k8s::status_patch;
-use crate::maas::credentials::{MaasEndpoint, identity_credentials};
+use crate::maas::credentials::{MaasEndpoint, identity_secret};
 use crate::maas::no_maas::NoMaas;
 use crate::maas::observer::{Observation, SAFETY_NET, Transit};
 use crate::machine::decide::{MaasView, MachineFacts};
@@ -180,7 +180,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     let observed = observation(connection.endpoint.as_ref(), obj);
     let settings = Settings {
         management: ctx.management.clone(),
-        default_zone: ctx.default_zone.clone(),
+        default_zone: connection.zone.clone().or_else(|| ctx.default_zone.clone()),
     };
     let now = jiff::Timestamp::now();
     let mut facts = machine_facts(obj, &fetched, &settings, observed.as_ref(), now)?;
@@ -282,6 +282,8 @@ struct Connection {
     /// Why there is no client: no credentials at all, or none that may be used for this object
     /// (the reason).
     unknown_credentials: Option<String>,
+    /// The default zone the cluster's credentials Secret names.
+    zone: Option<String>,
 }
 
 impl Connection {
@@ -306,10 +308,15 @@ async fn connect(ctx: &Context, ns: &str, fetched: &Fetched) -> Result<Connectio
                 endpoint: None,
                 maas: None,
                 unknown_credentials: Some(why),
+                zone: None,
             });
         }
     };
-    let creds = identity_credentials(&ctx.client, ns, maas_cluster).await?;
+    let identity = identity_secret(&ctx.client, ns, maas_cluster).await?;
+    let (creds, zone) = match identity {
+        Some(i) => (Some(i.creds), i.zone),
+        None => (None, None),
+    };
     let endpoint = ctx.connector.endpoint(creds.as_ref())?;
     let maas = match &endpoint {
         Some(e) => Some(e.client.clone()),
@@ -319,6 +326,7 @@ async fn connect(ctx: &Context, ns: &str, fetched: &Fetched) -> Result<Connectio
         endpoint,
         maas,
         unknown_credentials: None,
+        zone,
     })
 }
 

@@ -74,7 +74,7 @@ pub fn controller(
         .reconcile_on(woken_stream(woken))
         .graceful_shutdown_on(shutdown.wait())
         .run(reconcile, error_policy, ctx.clone());
-    (drain(CONTROLLER, run), store)
+    (drain(CONTROLLER, run, ctx.watch_health.clone()), store)
 }
 
 /// The observers' wake-ups as a stream for the controller.

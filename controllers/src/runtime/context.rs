@@ -1,4 +1,4 @@
-//! What every reconcile shares: clients, metrics, the event recorder and start-up facts.
+//! What every reconcile shares: clients, metrics, the event publisher and start-up facts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,16 +7,17 @@ use capmaas_api::Contract;
 use capmaas_api::capi::CapiVersion;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder};
-use tracing::debug;
+use kube::runtime::events::{Event, EventType};
 
 use crate::k8s::status_patch::StatusShape;
 use crate::maas::credentials::MaasConnector;
 use crate::machine::steady::NodeTarget;
 use crate::runtime::backoff::Backoffs;
+use crate::runtime::events::EventPublisher;
 use crate::runtime::lease_gate::ActGate;
 use crate::runtime::memo::Memo;
 use crate::runtime::metrics::Metrics;
+use crate::runtime::watch_health::WatchHealth;
 
 /// The field manager of every server-side apply, fixed so ownership of fields is stable across
 /// restarts and versions.
@@ -30,8 +31,8 @@ pub struct Context {
     pub connector: MaasConnector,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// The one events recorder.
-    pub recorder: Recorder,
+    /// The one events publisher.
+    pub events: EventPublisher,
     /// CAPI API version served.
     pub capi: CapiVersion,
     /// Contract for `status.failureDomains`.
@@ -67,6 +68,8 @@ pub struct Context {
     pub backoffs: Backoffs,
     /// Whether this replica may start a MAAS step (its hold on the leader Lease lasts).
     pub gate: Arc<ActGate>,
+    /// The controllers' watch failures, which readiness reports.
+    pub watch_health: WatchHealth,
     /// Whether the installed CRDs are narrower than our types (status by merge patch).
     pub status_shape: StatusShape,
 }
@@ -97,8 +100,6 @@ impl Context {
             action: action.to_string(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&ev, reference).await {
-            debug!(%error, reason, "cannot publish event");
-        }
+        self.events.publish(&ev, reference).await;
     }
 }

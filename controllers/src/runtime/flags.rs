@@ -78,7 +78,8 @@ pub struct Flags {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// PEM bundle of CAs trusted for MAAS TLS (in addition to the system roots).
+    /// PEM bundle of CAs trusted for MAAS TLS (in addition to the system roots): a file, or the
+    /// PEM text itself.
     #[arg(long, env = "MAAS_CA_BUNDLE")]
     pub maas_ca_bundle: Option<PathBuf>,
     /// Skip MAAS TLS verification (tests only).

@@ -4,22 +4,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use capmaas_api::capi::CapiVersion;
-use capmaas_api::{Contract, MaasCluster, MaasMachine};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::Resource;
+use capmaas_api::MaasMachine;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Client, Config};
+use kube::{Client, Config};
 use maas_client::TlsConfig;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::k8s::status_patch::StatusShape;
 use crate::maas::credentials::{MaasConnector, MaasCredentials, ObserverWiring};
 use crate::runtime::context::Context;
+use crate::runtime::discovery::{
+    discover_capi, discover_contract, management_identity, status_shape, watch_scope,
+};
+use crate::runtime::events::EventPublisher;
 use crate::runtime::flags::{Flags, parse_bind_address};
 use crate::runtime::leader;
 use crate::runtime::lease_gate::ActGate;
@@ -75,60 +75,6 @@ async fn kube_client(flags: &Flags) -> Result<Client, ManagerError> {
     Client::try_from(config).map_err(|e| ManagerError::KubeConfig(e.to_string()))
 }
 
-/// The CAPI version to read, from discovery; v1beta1 when discovery fails (CAPI not installed
-/// yet, or no permission), since every CAPI release serves it.
-async fn discover_capi(client: &Client) -> CapiVersion {
-    match kube::discovery::group(client, capmaas_api::capi::GROUP).await {
-        Ok(group) => {
-            let versions: Vec<&str> = group.versions().collect();
-            CapiVersion::preferred(&versions).unwrap_or(CapiVersion::V1Beta1)
-        }
-        Err(error) => {
-            warn!(%error, "cannot discover Cluster API versions; reading v1beta1");
-            CapiVersion::V1Beta1
-        }
-    }
-}
-
-/// The contract to write, from our CRD's labels and what CAPI serves.
-async fn discover_contract(client: &Client, capi: CapiVersion) -> Contract {
-    let crd_name = format!("{}.{}", MaasCluster::plural(&()), capmaas_api::GROUP);
-    match Api::<CustomResourceDefinition>::all(client.clone())
-        .get_opt(&crd_name)
-        .await
-    {
-        Ok(crd) => Contract::negotiate(
-            crd.as_ref().and_then(|c| c.metadata.labels.as_ref()),
-            capi == CapiVersion::V1Beta2,
-        ),
-        Err(error) => {
-            warn!(%error, "cannot read the MaasCluster CRD; writing the v1beta1 contract");
-            Contract::V1Beta1
-        }
-    }
-}
-
-/// This management cluster's identity: the uid of the MaasMachine CRD, readable with the
-/// cluster-wide role and the namespaced one alike, stable across restarts and upgrades, and
-/// different in every management cluster (a moved cluster's target has its own CRD).
-async fn management_identity(client: &Client) -> Option<String> {
-    let crd_name = format!("{}.{}", MaasMachine::plural(&()), capmaas_api::GROUP);
-    match Api::<CustomResourceDefinition>::all(client.clone())
-        .get_opt(&crd_name)
-        .await
-    {
-        Ok(Some(crd)) => crd.metadata.uid.filter(|u| !u.is_empty()),
-        Ok(None) => {
-            warn!(crd = %crd_name, "CRD not found; the orphan sweep stays off");
-            None
-        }
-        Err(error) => {
-            warn!(%error, "cannot read the MaasMachine CRD; the orphan sweep stays off");
-            None
-        }
-    }
-}
-
 /// Runs the manager until shutdown.
 pub async fn run(flags: Flags) -> Result<(), ManagerError> {
     let shutdown = Shutdown::new();
@@ -148,7 +94,8 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         // once the old one has let go of the Lease.
         readiness.set_ready(true);
     }
-    let leadership = match lead(&flags, &client, &identity, &shutdown).await {
+    let namespace = watch_scope(&client, flags.watch_namespace()).await;
+    let leadership = match lead(&flags, &client, namespace.as_deref(), &identity, &shutdown).await {
         Ok(l) => l,
         Err(leader::LeaderError::ShutdownFirst) => return join_servers(servers).await,
         Err(e) => return Err(e.into()),
@@ -162,7 +109,12 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         Some(l) => l.gate(client.clone(), &shutdown),
         None => Arc::new(ActGate::always()),
     };
-    let ctx = Arc::new(context(&flags, client, &metrics, identity, wiring, gate).await?);
+    let scope = Scope {
+        namespace,
+        gate,
+        watch_health: readiness.watch_health(),
+    };
+    let ctx = Arc::new(context(&flags, client, &metrics, identity, wiring, scope).await?);
     let lost = run_controllers(&flags, ctx, woken, &readiness, leadership, &shutdown).await;
     shutdown.trigger();
     readiness.set_ready(false);
@@ -205,6 +157,7 @@ async fn start_servers(
 async fn lead(
     flags: &Flags,
     client: &Client,
+    namespace: Option<&str>,
     identity: &str,
     shutdown: &Shutdown,
 ) -> Result<Option<leader::Leadership>, leader::LeaderError> {
@@ -214,11 +167,8 @@ async fn lead(
     let lease_ns = Some(flags.leader_election_namespace.trim())
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .or_else(|| flags.watch_namespace().map(str::to_string))
-        .or_else(|| {
-            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok()
-        })
-        .unwrap_or_else(|| "default".to_string());
+        .or_else(|| namespace.map(str::to_string))
+        .unwrap_or_else(|| client.default_namespace().to_string());
     let id = &flags.leader_election_id;
     leader::acquire(client.clone(), lease_ns.trim(), id, identity, shutdown)
         .await
@@ -240,6 +190,15 @@ fn connector(
         warn!("MAAS_ENDPOINT or MAAS_API_KEY is not set; objects will report missing credentials");
     }
     let ca_bundle_pem = match &flags.maas_ca_bundle {
+        // HyperShift can pass a Secret's value as an environment variable, not as a file.
+        Some(pem)
+            if pem
+                .as_os_str()
+                .as_encoded_bytes()
+                .starts_with(b"-----BEGIN") =>
+        {
+            Some(pem.as_os_str().as_encoded_bytes().to_vec())
+        }
         Some(path) => Some(
             std::fs::read(path).map_err(|source| ManagerError::CaBundle {
                 path: path.display().to_string(),
@@ -256,19 +215,31 @@ fn connector(
     Ok(MaasConnector::new(creds, tls, counter).with_observers(wiring))
 }
 
-/// The shared context: start-up discovery, the connector and the events recorder.
+/// Where this replica works: the watched namespace (`None` for all) and its gate on MAAS steps.
+struct Scope {
+    namespace: Option<String>,
+    gate: Arc<ActGate>,
+    watch_health: crate::runtime::watch_health::WatchHealth,
+}
+
+/// The shared context: start-up discovery, the connector and the events publisher.
 async fn context(
     flags: &Flags,
     client: Client,
     metrics: &Arc<Metrics>,
     identity: String,
     wiring: ObserverWiring,
-    gate: Arc<ActGate>,
+    scope: Scope,
 ) -> Result<Context, ManagerError> {
-    let namespace = flags.watch_namespace().map(str::to_string);
+    let Scope {
+        namespace,
+        gate,
+        watch_health,
+    } = scope;
     let capi = discover_capi(&client).await;
     let contract = discover_contract(&client, capi).await;
-    let management = management_identity(&client).await;
+    let management = management_identity(&client, namespace.as_deref()).await;
+    let status_shape = status_shape(&client).await;
     info!(
         capi = capi.as_str(),
         ?contract,
@@ -281,7 +252,7 @@ async fn context(
         instance: Some(identity),
     };
     Ok(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        events: EventPublisher::new(client.clone(), reporter),
         client,
         connector: connector(flags, metrics, wiring)?,
         metrics: metrics.clone(),
@@ -298,7 +269,8 @@ async fn context(
         backoffs: Default::default(),
         capacity_refusals: Memo::for_resync(flags.sync_period),
         power_ons: Memo::for_resync(flags.sync_period),
-        status_shape: StatusShape::default(),
+        status_shape,
+        watch_health,
         gate,
     })
 }

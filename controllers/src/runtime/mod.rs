@@ -4,7 +4,9 @@
 pub mod backoff;
 pub mod compat_flags;
 pub mod context;
+pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod flags;
 pub mod leader;
 pub mod lease_gate;
@@ -15,3 +17,4 @@ pub mod reconciler;
 pub mod servers;
 pub mod shutdown;
 pub mod telemetry;
+pub mod watch_health;

@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
+use kube::runtime::controller::{Action, Error as ControllerError};
+use kube::runtime::watcher;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::runtime::context::Context;
 use crate::runtime::error::ReconcileError;
 use crate::runtime::metrics::ReconcileResult;
+use crate::runtime::watch_health::WatchHealth;
 
 /// How a pass ended: `None` waits for a change (or the resync), `Some(d)` looks again after `d`.
 pub type PassResult = Result<Option<Duration>, ReconcileError>;
@@ -121,17 +123,28 @@ pub fn error_policy<K: ResourceExt>(
     )
 }
 
-/// Runs a controller's result stream to its end; failed passes were already reported by
-/// [`reconcile_with`], so each is only logged at debug level here.
-pub async fn drain<S, T, E>(controller: &'static str, results: S)
+/// Runs a controller's result stream to its end. Failed passes were already reported by
+/// [`reconcile_with`], so each is only logged at debug level here; a failing watch is recorded in
+/// `health` (readiness says so) and logged as a warning once a minute.
+pub async fn drain<S, T>(controller: &'static str, results: S, health: WatchHealth)
 where
-    S: futures::Stream<Item = Result<T, E>>,
-    E: std::fmt::Display,
+    S: futures::Stream<Item = Result<T, ControllerError<ReconcileError, watcher::Error>>>,
 {
     results
-        .for_each(|r| async move {
-            if let Err(error) = r {
-                debug!(%error, controller, "reconcile");
+        .for_each(|r| {
+            let health = &health;
+            async move {
+                match r {
+                    Err(ControllerError::QueueError(error)) => {
+                        if health.failed(controller, error.to_string(), Instant::now()) {
+                            warn!(%error, controller, "watch failing: objects of this kind are not reconciled until it works");
+                        } else {
+                            debug!(%error, controller, "watch failing");
+                        }
+                    }
+                    Err(error) => debug!(%error, controller, "reconcile"),
+                    Ok(_) => {}
+                }
             }
         })
         .await;

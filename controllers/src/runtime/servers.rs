@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
@@ -12,36 +13,62 @@ use axum::routing::get;
 
 use crate::runtime::metrics::{CONTENT_TYPE, Metrics};
 use crate::runtime::shutdown::Shutdown;
+use crate::runtime::watch_health::WatchHealth;
 
-/// Readiness: set once the controllers' reflector stores have their first full list.
+/// Readiness: set once the controllers' reflector stores have their first full list (or at once
+/// for a standby replica), and withdrawn while a watch fails.
 #[derive(Clone, Debug, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+    watches: WatchHealth,
+}
 
 impl Readiness {
     /// Marks the manager ready.
     pub fn set_ready(&self, ready: bool) {
-        self.0.store(ready, Ordering::Release);
+        self.ready.store(ready, Ordering::Release);
     }
 
     /// Whether the manager is ready.
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.watches.problems(Instant::now()).is_empty()
+    }
+
+    /// The watch failures readiness reports.
+    pub fn watch_health(&self) -> WatchHealth {
+        self.watches.clone()
+    }
+
+    /// Why the manager is not ready, if it is not.
+    fn problem(&self) -> Option<String> {
+        let problems = self.watches.problems(Instant::now());
+        if !problems.is_empty() {
+            return Some(problems.join("\n"));
+        }
+        (!self.ready.load(Ordering::Acquire)).then(|| "caches not synced".to_string())
     }
 }
 
-/// `/healthz` and `/readyz`.
+/// `/healthz` and `/readyz`. The process is alive as long as it answers, so `/healthz` stays OK
+/// (restarting fixes neither a Role nor a missing CRD) but says what readiness withholds.
 pub fn probe_router(readiness: Readiness) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(readiness)
 }
 
+async fn healthz(State(readiness): State<Readiness>) -> Response {
+    match readiness.problem() {
+        Some(why) => (StatusCode::OK, format!("ok; not ready: {why}")).into_response(),
+        None => (StatusCode::OK, "ok").into_response(),
+    }
+}
+
 async fn readyz(State(readiness): State<Readiness>) -> Response {
-    if readiness.is_ready() {
-        (StatusCode::OK, "ok").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced").into_response()
+    match readiness.problem() {
+        None => (StatusCode::OK, "ok").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
     }
 }
 
@@ -127,6 +154,21 @@ mod tests {
         assert!(get_text(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
         readiness.set_ready(true);
         assert!(get_text(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        readiness
+            .watch_health()
+            .failed("maasmachine", "403 Forbidden".into(), Instant::now());
+        let ready = get_text(addr, "/readyz").await;
+        assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+        assert!(
+            ready.ends_with("maasmachine watch failing: 403 Forbidden"),
+            "{ready}"
+        );
+        let health = get_text(addr, "/healthz").await;
+        assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+        assert!(
+            health.contains("not ready: maasmachine watch failing"),
+            "{health}"
+        );
         let m = get_text(addr, "/metrics").await;
         assert!(
             m.contains(

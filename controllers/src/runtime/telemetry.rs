@@ -31,7 +31,9 @@ pub fn init(format: LogFormat, directive: &str) -> Result<(), TelemetryError> {
     let filter = filter(directive, std::env::var("RUST_LOG").ok().as_deref())?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
+        .with_target(true)
+        // Colour codes only on a terminal: a pod's log goes to a collector.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let result = match format {
         LogFormat::Json => builder
             .json()

@@ -1,6 +1,7 @@
 //! The orphan sweep as the manager runs it: the live MaasMachines from the API server, a sweep
 //! every interval with the provider-wide MAAS client, until shutdown.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,8 @@ impl LiveMachines for KubeLive {
     }
 }
 
-/// Sweeps every `interval` until shutdown; an interval of zero turns the sweep off.
+/// Sweeps every `interval` until shutdown, each MAAS endpoint in use on its own; an interval of
+/// zero turns the sweep off. When it cannot run, the log says why, once.
 pub async fn orphan_sweep(
     ctx: Arc<Context>,
     interval: Duration,
@@ -48,12 +50,22 @@ pub async fn orphan_sweep(
     shutdown: Shutdown,
 ) {
     if interval.is_zero() {
+        info!("orphan sweep off (--orphan-sweep-interval=0)");
         return;
     }
-    let mut sweeper = Sweeper::new(ctx.namespace.clone(), ctx.management.clone(), grace);
+    if ctx.management.is_none() {
+        warn!(
+            "orphan sweep cannot run: this management cluster's identity is unknown (see above), so no machine can be told to be ours"
+        );
+        return;
+    }
+    let scope = ctx.namespace.as_deref().unwrap_or("<all namespaces>");
+    info!(namespace = scope, every = ?interval, "orphan sweep on");
+    let mut sweepers: HashMap<String, Sweeper> = HashMap::new();
     let live = KubeLive {
         api: scoped::<MaasMachine>(&ctx.client, ctx.namespace.as_deref()),
     };
+    let mut waiting_said = false;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -62,23 +74,38 @@ pub async fn orphan_sweep(
         if !ctx.gate.may_act() {
             return;
         }
-        let client = match ctx.connector.client(None) {
-            Ok(Some(c)) => c,
-            Ok(None) => continue,
+        let clients = match ctx.connector.clients() {
+            Ok(c) => c,
             Err(error) => {
                 warn!(%error, "orphan sweep: no MAAS client");
                 continue;
             }
         };
-        match sweeper
-            .sweep_once(&client, &live, std::time::Instant::now())
-            .await
-        {
-            Ok(released) if !released.is_empty() => {
-                info!(count = released.len(), "orphan sweep released machines")
-            }
-            Ok(_) => {}
-            Err(error) => warn!(%error, "orphan sweep failed"),
+        if clients.is_empty() && !waiting_said {
+            info!("orphan sweep waits: no MAAS credentials are in use yet");
+            waiting_said = true;
         }
+        for client in clients {
+            let sweeper = sweepers
+                .entry(client.base_url().to_string())
+                .or_insert_with(|| {
+                    Sweeper::new(ctx.namespace.clone(), ctx.management.clone(), grace)
+                });
+            sweep_endpoint(sweeper, &client, &live).await;
+        }
+    }
+}
+
+/// One sweep of one MAAS endpoint.
+async fn sweep_endpoint(sweeper: &mut Sweeper, client: &maas_client::MaasClient, live: &KubeLive) {
+    match sweeper
+        .sweep_once(client, live, std::time::Instant::now())
+        .await
+    {
+        Ok(released) if !released.is_empty() => {
+            info!(maas = %client.base_url(), count = released.len(), "orphan sweep released machines")
+        }
+        Ok(_) => {}
+        Err(error) => warn!(%error, maas = %client.base_url(), "orphan sweep failed"),
     }
 }

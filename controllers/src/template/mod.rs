@@ -22,5 +22,5 @@ pub fn controller(ctx: Arc<Context>, shutdown: &Shutdown) -> impl std::future::F
         .with_config(controller::Config::default().concurrency(2))
         .graceful_shutdown_on(shutdown.wait())
         .run(reconcile::reconcile, error_policy, ctx.clone());
-    drain(reconcile::CONTROLLER, results)
+    drain(reconcile::CONTROLLER, results, ctx.watch_health.clone())
 }

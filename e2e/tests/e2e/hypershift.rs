@@ -2,11 +2,18 @@
 //! objects the HyperShift MAAS fork creates in a hosted control plane namespace, under the CRDs
 //! HyperShift installs (the Go provider's base shape, contract v1beta1 only, so the API server
 //! prunes every field we add), with our manager run as HyperShift's `capi-provider` Deployment
-//! runs it (`--namespace`, leader election, `MAAS_ZONE`, only the namespaced Role).
+//! runs it, under the fork's own Role and nothing cluster-wide, on both credential styles:
+//! - the 4.19/4.20 lines: `--namespace`, leader election, env `MAAS_ENDPOINT`, `MAAS_API_KEY`
+//!   and `MAAS_ZONE`;
+//! - the 4.21 line: no `--namespace` and no MAAS env; the manager watches its own namespace and
+//!   reads the `<hosted>-maas-credentials` Secret (`endpoint`, `api-key`, `zone`, plus the
+//!   `ca.crt` of a MAAS behind a private CA, reached through a TLS front). Before that, under a
+//!   Role with no watch, `/readyz` fails naming the watch and `/healthz` says so.
 //!
-//! Shows: 2 Machines Running on machines of the `MAAS_ZONE` zone; the user data MAAS received is
+//! Shows: 2 Machines Running on machines of the configured zone; the user data MAAS received is
 //! the Ignition pointer config, intact, plus the host name and kubelet provider-id files;
-//! `status.ready` on the pruned MaasMachines; a new template (new name, new image, new secret)
+//! `status.ready` on the pruned MaasMachines; core Events (the Role has no `events.k8s.io`), the
+//! orphan sweep on and no ERROR log line; a new template (new name, new image, new secret)
 //! rolls both machines with never fewer than 2 Running, through a kill -9 of the manager in the
 //! middle; the old MAAS machines are released; and deleting the Cluster leaves nothing behind.
 //!
@@ -26,6 +33,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use capmaas_e2e::harness::observe::{self, machine_rows, wait_for};
 use capmaas_e2e::harness::scenario::{capi_resource, system_id_of};
+use capmaas_e2e::harness::tls_front::TlsFront;
 use capmaas_e2e::harness::{Env, EnvOptions, TestEnv, manifests};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
@@ -34,7 +42,9 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 use hypershift_support::{
-    Provider, install_hosted_control_plane_crd, install_hypershift_crds, namespaced_identity,
+    ForkLine, Provider, fork_role_rules, hosted_credentials_secret,
+    install_hosted_control_plane_crd, install_hypershift_crds, lease_only_rules, log_lines_at,
+    probe, role_identity,
 };
 
 const NS: &str = "clusters-hosted";
@@ -281,7 +291,72 @@ fn owned_by_us(env: &Env) -> BTreeSet<String> {
         .collect()
 }
 
-async fn scenario(env: &Env) {
+/// Under a Role that grants no watch, the provider leads but reconciles nothing, and its probes
+/// say so: `/readyz` fails naming the watch, `/healthz` stays OK with the same words.
+async fn no_watch_is_not_ready(env: &Env) {
+    let kubeconfig = role_identity(env, NS, "lease-only", lease_only_rules()).await;
+    let mut provider =
+        Provider::start_as(env, ForkLine::SecretCredentials, NS, &kubeconfig, ZONE).await;
+    let (status, body) = wait_for("/readyz to name the failing watch", POLL, LIMIT, || async {
+        let (status, body) = probe(&provider.readyz).await;
+        let said = status == 503 && body.contains("watch failing");
+        Ok((
+            said.then(|| (status, body.clone())),
+            format!("{status} {body}"),
+        ))
+    })
+    .await
+    .unwrap();
+    assert!(
+        body.contains("maasmachine watch failing"),
+        "{status} {body}"
+    );
+    let (status, health) = probe(&provider.healthz).await;
+    assert_eq!(status, 200, "{health}");
+    assert!(
+        health.contains("not ready: ") && health.contains("watch failing"),
+        "{health}"
+    );
+    let warned = log_lines_at(&provider, "WARN");
+    assert!(
+        warned
+            .iter()
+            .any(|l| l.contains("watching this manager's own namespace only")),
+        "{}",
+        provider.process.tail(40)
+    );
+    provider.process.stop().await;
+}
+
+/// What the provider must show under the fork's Role: core Events on the MaasMachines (the
+/// Role has no `events.k8s.io`), the orphan sweep on, and no ERROR line in its log.
+async fn check_role_behaviour(env: &Env, provider: &Provider) {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(env.client.clone(), NS);
+    let about_machines = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.kind.as_deref() == Some("MaasMachine"))
+        .count();
+    assert!(about_machines > 0, "no core Event about a MaasMachine");
+    let log = std::fs::read_to_string(provider.process.log()).unwrap();
+    assert!(
+        log.contains("orphan sweep on"),
+        "{}",
+        provider.process.tail(60)
+    );
+    assert!(
+        log.contains("writing core v1 Events"),
+        "{}",
+        provider.process.tail(60)
+    );
+    let errors = log_lines_at(provider, "ERROR");
+    assert!(errors.is_empty(), "ERROR lines: {errors:#?}");
+}
+
+async fn scenario(env: &Env, line: ForkLine) {
     // HyperShift's CRDs replace ours: contract v1beta1 only.
     install_hypershift_crds(env).await;
     let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
@@ -304,8 +379,14 @@ async fn scenario(env: &Env) {
 
     env.namespace(NS).await.unwrap();
     env.workload_kubeconfig_secret(NS, CLUSTER).await.unwrap();
-    let kubeconfig = namespaced_identity(env, NS).await;
-    let mut provider = Provider::start(env, NS, &kubeconfig, ZONE).await;
+    // The 4.21 line's MAAS sits behind a private CA, trusted through the credentials Secret.
+    let front = TlsFront::start(env.sim.addr()).await.unwrap();
+    if line == ForkLine::SecretCredentials {
+        no_watch_is_not_ready(env).await;
+        hosted_credentials_secret(env, NS, CLUSTER, ZONE, (&front.url(), &front.ca_pem)).await;
+    }
+    let kubeconfig = role_identity(env, NS, "capi-provider", fork_role_rules()).await;
+    let mut provider = Provider::start_as(env, line, NS, &kubeconfig, ZONE).await;
 
     manifests::apply_all(&env.client, NS, &objects())
         .await
@@ -325,6 +406,12 @@ async fn scenario(env: &Env) {
         .map(|r| r.name)
         .collect();
     check_user_data(env, &first, HASH_1);
+    if line == ForkLine::SecretCredentials {
+        assert!(
+            front.handshakes() > 0,
+            "MAAS was not reached through its private CA"
+        );
+    }
     for id in &first {
         assert_eq!(env.sim.state().machine(id).unwrap().distro_series, "focal");
     }
@@ -424,8 +511,9 @@ async fn scenario(env: &Env) {
     )
     .await
     .unwrap();
+    check_role_behaviour(env, &provider).await;
     provider.process.kill().await;
-    provider = Provider::start(env, NS, &kubeconfig, ZONE).await;
+    provider = Provider::start_as(env, line, NS, &kubeconfig, ZONE).await;
     // Machines are told apart by name: MAAS may hand a released machine to a new Machine.
     let second = wait_for("the rollout to replace both machines", POLL, LIMIT, || {
         let first_machines = first_machines.clone();
@@ -542,11 +630,10 @@ async fn scenario(env: &Env) {
     provider.process.stop().await;
 }
 
-#[tokio::test]
-async fn hypershift_nodepool_boots_with_ignition_and_rolls_without_capacity_loss() {
+async fn run(name: &str, line: ForkLine) {
     // HyperShift's base-shape CRDs replace ours for the whole cluster.
     let Some(env) = TestEnv::own(
-        "hypershift",
+        name,
         EnvOptions {
             machines: 10,
             gpu_machines: 0,
@@ -558,6 +645,19 @@ async fn hypershift_nodepool_boots_with_ignition_and_rolls_without_capacity_loss
     else {
         return;
     };
-    scenario(&env).await;
+    scenario(&env, line).await;
     env.stop().await;
+}
+
+/// The 4.19/4.20 lines: `--namespace`, MAAS env vars, the fork's Role.
+#[tokio::test]
+async fn hypershift_nodepool_boots_with_ignition_and_rolls_without_capacity_loss() {
+    run("hypershift", ForkLine::EnvCredentials).await;
+}
+
+/// The 4.21 line: no `--namespace`, no MAAS env, the `<hosted>-maas-credentials` Secret, the
+/// fork's Role; and under a Role without watches, probes that say so.
+#[tokio::test]
+async fn hypershift_4_21_finds_its_namespace_and_credentials_secret() {
+    run("hypershift-4-21", ForkLine::SecretCredentials).await;
 }

@@ -1,7 +1,7 @@
 //! The surroundings HyperShift gives our provider in a hosted control plane namespace: its own
 //! copy of the provider CRDs (the Go provider's base shape, contract v1beta1 only), a
-//! HostedControlPlane as the Cluster's control plane, the namespaced Role, and the provider
-//! Deployment's args and env.
+//! HostedControlPlane as the Cluster's control plane, the fork's Role for the provider, and the
+//! provider Deployment's args and env on each line of the fork.
 
 #![allow(dead_code)]
 
@@ -12,12 +12,12 @@ use capmaas_api::crdgen::{Profile, crds};
 use capmaas_e2e::harness::crds::install;
 use capmaas_e2e::harness::manager::manager_binary;
 use capmaas_e2e::harness::process::{Component, free_port};
-use capmaas_e2e::harness::{Env, manifests, tools};
+use capmaas_e2e::harness::{Env, manifests};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use serde_json::{Value, json};
 
 /// Replaces our full CRDs by the base shape HyperShift installs (same names, so the API server
@@ -57,52 +57,58 @@ pub async fn install_hosted_control_plane_crd(env: &Env) {
     install(&env.client, &[crd]).await.unwrap();
 }
 
-/// The namespaced RBAC of `config/rbac/namespaced` (what HyperShift grants the provider: a Role in
-/// the namespace plus a cluster-wide read of CRDs), placed in `namespace`, and a kubeconfig with
-/// only the ServiceAccount's rights.
-pub async fn namespaced_identity(env: &Env, namespace: &str) -> PathBuf {
-    let dir = tools::workspace_root().join("config/rbac");
-    let files = [
-        "service_account.yaml",
-        "namespaced/role.yaml",
-        "namespaced/role_binding.yaml",
-        "namespaced/crd_reader_role.yaml",
-        "namespaced/crd_reader_role_binding.yaml",
-    ];
-    let mut objects = Vec::new();
-    for f in files {
-        let path = dir.join(f);
-        let text = std::fs::read_to_string(&path).unwrap();
-        objects.extend(manifests::parse(&text, &path).unwrap());
-    }
-    for o in &mut objects {
-        let kind = o["kind"].as_str().unwrap_or_default().to_string();
-        if !kind.starts_with("Cluster") {
-            o["metadata"]["namespace"] = json!(namespace);
-        }
-        if let Some(subjects) = o.get_mut("subjects").and_then(Value::as_array_mut) {
-            for s in subjects {
-                s["namespace"] = json!(namespace);
-            }
-        }
-        if kind == "ClusterRoleBinding" {
-            // One binding per namespace, as each hosted control plane gets its own.
-            let name = format!("{}-{namespace}", o["metadata"]["name"].as_str().unwrap());
-            o["metadata"]["name"] = json!(name);
-        }
-    }
-    let params = PatchParams::apply("capi-provider-rbac").force();
-    for o in &objects {
-        let name = o["metadata"]["name"].as_str().unwrap();
-        let api: Api<DynamicObject> = if o["kind"].as_str().unwrap().starts_with("Cluster") {
-            Api::all_with(env.client.clone(), &manifests::resource_of(o))
-        } else {
-            manifests::api_for(&env.client, namespace, o)
-        };
-        api.patch(name, &params, &Patch::Apply(o)).await.unwrap();
-    }
+/// The rules of the Role HyperShift's MAAS fork grants its `capi-provider` (the same on its
+/// 4.19, 4.20 and 4.21 lines), and no ClusterRole: core events, secrets and configmaps; the
+/// Cluster API groups; HyperShift's group; leases.
+pub fn fork_role_rules() -> Value {
+    let all = json!(["*"]);
+    json!([
+        {"apiGroups": [""], "resources": ["events", "secrets", "configmaps"], "verbs": all},
+        {"apiGroups": [
+            "bootstrap.cluster.x-k8s.io", "controlplane.cluster.x-k8s.io",
+            "infrastructure.cluster.x-k8s.io", "machines.cluster.x-k8s.io",
+            "exp.infrastructure.cluster.x-k8s.io", "addons.cluster.x-k8s.io",
+            "exp.cluster.x-k8s.io", "cluster.x-k8s.io"
+         ], "resources": all, "verbs": all},
+        {"apiGroups": ["hypershift.openshift.io"], "resources": all, "verbs": all},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": all}
+    ])
+}
 
-    let sa: Api<ServiceAccount> = Api::namespaced(env.client.clone(), namespace);
+/// Only the right to hold a Lease: leader election works, no watch does.
+pub fn lease_only_rules() -> Value {
+    json!([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["*"]}])
+}
+
+/// The ServiceAccount `sa` in `namespace` bound to a Role with `rules` (nothing cluster-wide),
+/// and a kubeconfig with only its rights whose context names `namespace`, as the in-cluster
+/// configuration of a pod in that namespace does.
+pub async fn role_identity(env: &Env, namespace: &str, sa: &str, rules: Value) -> PathBuf {
+    let objects = [
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+               "metadata": {"name": sa}, "rules": rules}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": sa},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+               "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}]}),
+    ];
+    manifests::apply_all(&env.client, namespace, &objects)
+        .await
+        .unwrap();
+    let token = token_for(env, namespace, sa).await;
+    let text = crate::rbac_support::token_kubeconfig(&env.kubeconfig, &token);
+    let mut config: Value = serde_saphyr::from_str(&text).unwrap();
+    for context in config["contexts"].as_array_mut().unwrap() {
+        context["context"]["namespace"] = json!(namespace);
+    }
+    let path = env.run_dir().join(format!("{sa}-{namespace}.kubeconfig"));
+    std::fs::write(&path, serde_saphyr::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+async fn token_for(env: &Env, namespace: &str, sa: &str) -> String {
+    let api: Api<ServiceAccount> = Api::namespaced(env.client.clone(), namespace);
     let request = TokenRequest {
         spec: TokenRequestSpec {
             expiration_seconds: Some(3600),
@@ -110,48 +116,96 @@ pub async fn namespaced_identity(env: &Env, namespace: &str) -> PathBuf {
         },
         ..Default::default()
     };
-    let token = sa
-        .create_token_request("manager", &PostParams::default(), &request)
+    api.create_token_request(sa, &PostParams::default(), &request)
         .await
         .unwrap()
         .status
         .unwrap()
-        .token;
-    let path = env
-        .run_dir()
-        .join(format!("capi-provider-{namespace}.kubeconfig"));
-    let config = crate::rbac_support::token_kubeconfig(&env.kubeconfig, &token);
-    std::fs::write(&path, config).unwrap();
-    path
+        .token
 }
 
-/// The provider as HyperShift's `capi-provider` Deployment runs it: its four args, its env
-/// (`MAAS_ENDPOINT`, `MAAS_API_KEY`, `MAAS_ZONE`) and the ServiceAccount's kubeconfig. The bind
-/// addresses are free loopback ports, since several tests share the machine.
+/// Which line of the fork deploys the provider, and so how it passes credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForkLine {
+    /// 4.19 and 4.20: `--namespace=$(NAMESPACE)`, env `MAAS_ENDPOINT`, `MAAS_API_KEY` and
+    /// `MAAS_ZONE`.
+    EnvCredentials,
+    /// 4.21: neither `--namespace` nor MAAS env; the Secret `<hosted cluster>-maas-credentials`
+    /// (keys `endpoint`, `api-key`, `zone`) in the namespace.
+    SecretCredentials,
+}
+
+/// The Secret the 4.21 line writes for hosted cluster `cluster` in `namespace`, for a MAAS at
+/// `endpoint` whose TLS certificate `ca_pem` signed (the `ca.crt` key, which a user adds to the
+/// Secret).
+pub async fn hosted_credentials_secret(
+    env: &Env,
+    namespace: &str,
+    cluster: &str,
+    zone: &str,
+    (endpoint, ca_pem): (&str, &str),
+) {
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {
+            "name": format!("{cluster}-maas-credentials"),
+            "labels": {"hypershift.openshift.io/cluster": cluster, "platform": "maas"}
+        },
+        "type": "Opaque",
+        "stringData": {
+            "endpoint": endpoint, "api-key": env.sim.api_key(), "zone": zone, "ca.crt": ca_pem
+        }
+    });
+    manifests::apply_all(&env.client, namespace, &[secret])
+        .await
+        .unwrap();
+}
+
+/// The provider as HyperShift's `capi-provider` Deployment runs it: the args and env of a fork
+/// line and the ServiceAccount's kubeconfig. The bind addresses are free loopback ports, since
+/// several tests share the machine.
 pub struct Provider {
     /// The process.
     pub process: Component,
+    /// Its `/readyz`.
+    pub readyz: String,
+    /// Its `/healthz`.
+    pub healthz: String,
 }
 
 impl Provider {
-    /// Starts it and waits for `/healthz`.
+    /// Starts it as the 4.20 line does and waits for `/healthz`.
     pub async fn start(env: &Env, namespace: &str, kubeconfig: &Path, zone: &str) -> Self {
+        Self::start_as(env, ForkLine::EnvCredentials, namespace, kubeconfig, zone).await
+    }
+
+    /// Starts it as `line` does and waits for `/healthz`.
+    pub async fn start_as(
+        env: &Env,
+        line: ForkLine,
+        namespace: &str,
+        kubeconfig: &Path,
+        zone: &str,
+    ) -> Self {
         let health = free_port().unwrap();
         let metrics = free_port().unwrap();
-        let args = vec![
-            format!("--namespace={namespace}"),
+        let mut args = vec![
+            "--v=2".to_string(),
             "--leader-elect=true".to_string(),
             "--sync-period=15m".to_string(),
-            "--v=2".to_string(),
             format!("--kubeconfig={}", kubeconfig.display()),
             format!("--health-probe-bind-address=127.0.0.1:{health}"),
             format!("--metrics-bind-address=127.0.0.1:{metrics}"),
         ];
-        let envs = vec![
-            ("MAAS_ENDPOINT".to_string(), env.sim.url()),
-            ("MAAS_API_KEY".to_string(), env.sim.api_key().to_string()),
-            ("MAAS_ZONE".to_string(), zone.to_string()),
-        ];
+        let mut envs = Vec::new();
+        if line == ForkLine::EnvCredentials {
+            args.push(format!("--namespace={namespace}"));
+            envs = vec![
+                ("MAAS_ENDPOINT".to_string(), env.sim.url()),
+                ("MAAS_API_KEY".to_string(), env.sim.api_key().to_string()),
+                ("MAAS_ZONE".to_string(), zone.to_string()),
+            ];
+        }
         let mut process = Component::spawn(
             &format!("capi-provider-{namespace}"),
             &manager_binary().unwrap(),
@@ -165,10 +219,31 @@ impl Provider {
         for _ in 0..600 {
             process.check_running().unwrap();
             if matches!(http.get(&url).send().await, Ok(r) if r.status().is_success()) {
-                return Self { process };
+                let readyz = format!("http://127.0.0.1:{health}/readyz");
+                return Self {
+                    process,
+                    readyz,
+                    healthz: url,
+                };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("provider never became healthy:\n{}", process.tail(60));
     }
+}
+
+/// The status and body of a GET.
+pub async fn probe(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// The lines of a provider's log at `level` (`ERROR`, `WARN`).
+pub fn log_lines_at(provider: &Provider, level: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(provider.process.log()).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.split_whitespace().take(3).any(|w| w == level))
+        .map(str::to_string)
+        .collect()
 }
