@@ -10,6 +10,9 @@
 #   build.sh --print-dir  print the bin dir only (nothing is built or checked)
 #
 # Environment:
+#   CAPMAAS_TOOLS_SET   which set to build: `main` (default: everything above) or `capi-1.10`
+#                       (only the Cluster API 1.10 core manager and its manifests, the release
+#                       HyperShift's MAAS fork vendors), each in its own versioned dir
 #   CAPMAAS_TOOLS_DIR   the tools dir itself (holds bin/, capi/, versions.env); default
 #                       $HOME/.cache/capmaas/tools/<versions>
 #   CAPMAAS_TOOLS_JOBS  parallel compile jobs for go build (default 2)
@@ -51,15 +54,26 @@ module_version() {
   awk -v m="$2" '{ for (i = 1; i < NF; i++) if ($i == m && $(i + 1) ~ /^v[0-9]/) { print $(i + 1); exit } }' "$1"
 }
 
-k8s_version="$(module_version "$here/kubernetes/go.mod" k8s.io/kubernetes)"
-etcd_version="$(module_version "$here/etcd/go.mod" go.etcd.io/etcd/server/v3)"
-kustomize_version="$(module_version "$here/kustomize/go.mod" sigs.k8s.io/kustomize/kustomize/v5)"
-capi_version="$(module_version "$here/capi/go.mod" sigs.k8s.io/cluster-api)"
-for v in k8s_version etcd_version kustomize_version capi_version; do
-  [[ -n "${!v}" ]] || die "could not read ${v%_version}'s version from the go.mod files in $here"
-done
+tools_set="${CAPMAAS_TOOLS_SET:-main}"
+case "$tools_set" in
+  main)
+    k8s_version="$(module_version "$here/kubernetes/go.mod" k8s.io/kubernetes)"
+    etcd_version="$(module_version "$here/etcd/go.mod" go.etcd.io/etcd/server/v3)"
+    kustomize_version="$(module_version "$here/kustomize/go.mod" sigs.k8s.io/kustomize/kustomize/v5)"
+    capi_version="$(module_version "$here/capi/go.mod" sigs.k8s.io/cluster-api)"
+    for v in k8s_version etcd_version kustomize_version capi_version; do
+      [[ -n "${!v}" ]] || die "could not read ${v%_version}'s version from the go.mod files in $here"
+    done
+    key="k8s-${k8s_version#v}_etcd-${etcd_version#v}_capi-${capi_version#v}_kustomize-${kustomize_version#v}"
+    ;;
+  capi-1.10)
+    capi_version="$(module_version "$here/capi-1.10/go.mod" sigs.k8s.io/cluster-api)"
+    [[ -n "$capi_version" ]] || die "could not read Cluster API's version from $here/capi-1.10/go.mod"
+    key="capi-${capi_version#v}"
+    ;;
+  *) die "unknown CAPMAAS_TOOLS_SET '$tools_set' (main or capi-1.10)" ;;
+esac
 
-key="k8s-${k8s_version#v}_etcd-${etcd_version#v}_capi-${capi_version#v}_kustomize-${kustomize_version#v}"
 if [[ -n "${CAPMAAS_TOOLS_DIR:-}" ]]; then
   tools_dir="$CAPMAAS_TOOLS_DIR"
 else
@@ -75,23 +89,35 @@ if $print_dir_only; then
 fi
 
 # name | wrapper module | main package | version ldflags
-binaries=(
-  "etcd|etcd|go.etcd.io/etcd/server/v3|"
-  "kube-apiserver|kubernetes|k8s.io/kubernetes/cmd/kube-apiserver|k8s"
-  "kube-controller-manager|kubernetes|k8s.io/kubernetes/cmd/kube-controller-manager|k8s"
-  "kubectl|kubernetes|k8s.io/kubernetes/cmd/kubectl|k8s"
-  "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|"
-  "capi-manager|capi|sigs.k8s.io/cluster-api/core|capi"
-  "clusterctl|capi|sigs.k8s.io/cluster-api/cmd/clusterctl|capi"
-  "capi-kubeadm-bootstrap-manager|capi|sigs.k8s.io/cluster-api/bootstrap/kubeadm|capi"
-  "capi-kubeadm-control-plane-manager|capi|sigs.k8s.io/cluster-api/controlplane/kubeadm|capi"
-)
-
-stamp_content="CAPMAAS_TOOLS_KEY=$key
+# A Cluster API component's manifests: its dir in the tools dir | its config dir in the module.
+if [[ "$tools_set" == main ]]; then
+  binaries=(
+    "etcd|etcd|go.etcd.io/etcd/server/v3|"
+    "kube-apiserver|kubernetes|k8s.io/kubernetes/cmd/kube-apiserver|k8s"
+    "kube-controller-manager|kubernetes|k8s.io/kubernetes/cmd/kube-controller-manager|k8s"
+    "kubectl|kubernetes|k8s.io/kubernetes/cmd/kubectl|k8s"
+    "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|"
+    "capi-manager|capi|sigs.k8s.io/cluster-api/core|capi"
+    "clusterctl|capi|sigs.k8s.io/cluster-api/cmd/clusterctl|capi"
+    "capi-kubeadm-bootstrap-manager|capi|sigs.k8s.io/cluster-api/bootstrap/kubeadm|capi"
+    "capi-kubeadm-control-plane-manager|capi|sigs.k8s.io/cluster-api/controlplane/kubeadm|capi"
+  )
+  capi_module=capi
+  components=("core|core/config" "bootstrap-kubeadm|bootstrap/kubeadm/config" "controlplane-kubeadm|controlplane/kubeadm/config")
+  stamp_content="CAPMAAS_TOOLS_KEY=$key
 KUBERNETES_VERSION=$k8s_version
 ETCD_VERSION=$etcd_version
 CLUSTER_API_VERSION=$capi_version
 KUSTOMIZE_VERSION=$kustomize_version"
+  go_mod_for_go_version="$here/kubernetes/go.mod"
+else
+  binaries=("capi-manager|capi-1.10|sigs.k8s.io/cluster-api|capi")
+  capi_module=capi-1.10
+  components=("core|config")
+  stamp_content="CAPMAAS_TOOLS_KEY=$key
+CLUSTER_API_VERSION=$capi_version"
+  go_mod_for_go_version="$here/capi-1.10/go.mod"
+fi
 
 missing=()
 find_missing() {
@@ -121,7 +147,7 @@ up_to_date && finish
 command -v go >/dev/null 2>&1 ||
   die "the Go toolchain (go) is not on PATH: install Go >= 1.26 (https://go.dev/doc/install) and run again"
 go_have="$(go env GOVERSION)"
-go_need="go$(awk '$1 == "go" { print $2; exit }' "$here/kubernetes/go.mod")"
+go_need="go$(awk '$1 == "go" { print $2; exit }' "$go_mod_for_go_version")"
 if [[ "$(printf '%s\n%s\n' "$go_need" "$go_have" | sort -V | head -n1)" != "$go_need" &&
   "$(go env GOTOOLCHAIN)" == local ]]; then
   die "these modules need $go_need or newer, and $(command -v go) is $go_have (GOTOOLCHAIN=local): install a newer Go or set GOTOOLCHAIN=auto"
@@ -198,19 +224,20 @@ download_modules() {
 }
 
 copy_manifests() {
-  local src="$1" staging="$tools_dir/.capi.tmp.$$" component from
+  local src="$1" staging="$tools_dir/.capi.tmp.$$" component name from
   tmp_files+=("$staging")
   rm -rf "$staging"
   # The CRDs and webhook configurations of every Cluster API controller built here; the harness
   # re-points their webhook clientConfig and conversion at its own serving address.
-  for component in core bootstrap/kubeadm controlplane/kubeadm; do
-    from="$src/$component/config"
+  for component in "${components[@]}"; do
+    IFS='|' read -r name from <<<"$component"
+    from="$src/$from"
     [[ -d "$from/crd/bases" && -f "$from/webhook/manifests.yaml" ]] ||
-      die "sigs.k8s.io/cluster-api $capi_version has no $component/config/crd/bases or webhook manifests"
-    mkdir -p "$staging/${component//\//-}"/{crd,webhook,rbac}
-    cp "$from"/crd/bases/*.yaml "$staging/${component//\//-}/crd/"
-    cp "$from/webhook/manifests.yaml" "$staging/${component//\//-}/webhook/"
-    cp "$from"/rbac/*role*.yaml "$staging/${component//\//-}/rbac/"
+      die "sigs.k8s.io/cluster-api $capi_version has no ${from#"$src"/}/crd/bases or webhook manifests"
+    mkdir -p "$staging/$name"/{crd,webhook,rbac}
+    cp "$from"/crd/bases/*.yaml "$staging/$name/crd/"
+    cp "$from/webhook/manifests.yaml" "$staging/$name/webhook/"
+    cp "$from"/rbac/*role*.yaml "$staging/$name/rbac/"
   done
   chmod -R u+w "$staging"
   rm -rf "$manifests_dir"
@@ -226,7 +253,7 @@ for entry in "${missing[@]}"; do
   IFS='|' read -r _ module _ _ <<<"$entry"
   [[ " ${modules[*]} " == *" $module "* ]] || modules+=("$module")
 done
-[[ -d "$manifests_dir" || " ${modules[*]} " == *" capi "* ]] || modules+=(capi)
+[[ -d "$manifests_dir" || " ${modules[*]} " == *" $capi_module "* ]] || modules+=("$capi_module")
 for module in "${modules[@]}"; do
   packages=()
   for entry in "${binaries[@]}"; do
@@ -237,7 +264,7 @@ for module in "${modules[@]}"; do
 done
 
 if [[ ! -d "$manifests_dir" ]]; then
-  capi_src="$(cd "$here/capi" && go list -m -f '{{.Dir}}' sigs.k8s.io/cluster-api)"
+  capi_src="$(cd "$here/$capi_module" && go list -m -f '{{.Dir}}' sigs.k8s.io/cluster-api)"
   copy_manifests "$capi_src"
   log "copied the Cluster API CRDs, webhook and RBAC manifests to $manifests_dir"
 fi

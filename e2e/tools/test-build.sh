@@ -63,6 +63,20 @@ else
   fail "an unknown argument gave rc=$rc"
 fi
 
+if [[ "$(CAPMAAS_TOOLS_SET=capi-1.10 bash "$build" --print-dir)" == "$HOME/.cache/capmaas/tools/capi-1.10."*/bin ]]; then
+  pass "the capi-1.10 set has a dir of its own, keyed by its version"
+else
+  fail "capi-1.10 --print-dir printed '$(CAPMAAS_TOOLS_SET=capi-1.10 bash "$build" --print-dir)'"
+fi
+
+rc=0
+CAPMAAS_TOOLS_SET=bogus bash "$build" --print-dir >/dev/null 2>"$scratch/err" || rc=$?
+if ((rc != 0)) && grep -q "unknown CAPMAAS_TOOLS_SET 'bogus'" "$scratch/err"; then
+  pass "an unknown tools set fails with its name"
+else
+  fail "an unknown tools set gave rc=$rc"
+fi
+
 # --- a complete cache is a no-op that never starts go --------------------------------------------
 fake_go_dir="$scratch/fake-go"
 mkdir -p "$fake_go_dir"

@@ -49,6 +49,8 @@ pub struct EnvOptions {
     /// The simulator keeps its state in a file of the run directory, so
     /// [`Env::restart_sim`] can stop and start it as MAAS restarts.
     pub sim_state_file: bool,
+    /// The Cluster API core release the control plane runs.
+    pub capi_release: tools::CapiRelease,
 }
 
 impl Default for EnvOptions {
@@ -64,6 +66,7 @@ impl Default for EnvOptions {
             namespace: None,
             sim_non_admin: false,
             sim_state_file: false,
+            capi_release: tools::CapiRelease::Current,
         }
     }
 }
@@ -114,7 +117,7 @@ impl Env {
                 (None, None, kubeconfig, client)
             }
             None => {
-                let (cp, capi) = start_cluster(&run_dir).await?;
+                let (cp, capi) = start_cluster(&run_dir, opts.capi_release).await?;
                 let kubeconfig = cp.kubeconfig().to_path_buf();
                 let client = cp.client();
                 (Some(cp), Some(capi), kubeconfig, client)
@@ -340,11 +343,17 @@ fn sim_config(opts: &EnvOptions, kubeconfig: &Path, run_dir: &Path) -> SimConfig
     }
 }
 
-/// A management cluster in `run_dir`: the control plane, our CRDs, then Cluster API core.
+/// A management cluster in `run_dir`: the control plane, our CRDs, then Cluster API core of
+/// `release`.
 pub(crate) async fn start_cluster(
     run_dir: &Path,
+    release: tools::CapiRelease,
 ) -> Result<(ControlPlane, CapiCore), HarnessError> {
     let bin_dir = tools::bin_dir()?;
+    let capi_bin = match release {
+        tools::CapiRelease::Current => bin_dir.clone(),
+        tools::CapiRelease::V1_10 => tools::capi_1_10_bin_dir()?,
+    };
     let cp = ControlPlane::start(ControlPlaneOptions {
         bin_dir: bin_dir.clone(),
         run_dir: run_dir.to_path_buf(),
@@ -357,8 +366,8 @@ pub(crate) async fn start_cluster(
     install_our_crds(&client).await?;
     let capi = CapiCore::start(
         &client,
-        &bin_dir,
-        &tools::capi_manifests_dir(&bin_dir),
+        &capi_bin,
+        &tools::capi_manifests_dir(&capi_bin),
         cp.kubeconfig(),
         run_dir,
     )

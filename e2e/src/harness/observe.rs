@@ -17,6 +17,22 @@ pub fn machines_resource() -> ApiResource {
     )
 }
 
+/// CAPI Machines at the version the API server prefers: v1beta2 from Cluster API 1.11, v1beta1
+/// before (the fields the progress table reads are the same in both).
+pub async fn served_machines_resource(client: &kube::Client) -> ApiResource {
+    let preferred = kube::discovery::group(client, "cluster.x-k8s.io")
+        .await
+        .ok()
+        .map(|g| g.preferred_version_or_latest().to_string());
+    match preferred.as_deref() {
+        Some("v1beta1") => ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta1", "Machine"),
+            "machines",
+        ),
+        _ => machines_resource(),
+    }
+}
+
 /// Our MaasMachines.
 pub fn maas_machines_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -57,8 +73,8 @@ pub async fn machine_rows(
     client: &kube::Client,
     namespace: &str,
 ) -> Result<Vec<MachineRow>, HarnessError> {
-    let machines: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &machines_resource());
+    let resource = served_machines_resource(client).await;
+    let machines: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
     let maas: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &maas_machines_resource());
     let maas_list = maas.list(&ListParams::default()).await?;

@@ -29,22 +29,51 @@ pub fn workspace_root() -> PathBuf {
 pub fn bin_dir() -> Result<PathBuf, HarnessError> {
     let dir = match std::env::var_os("CAPMAAS_TOOLS_BIN") {
         Some(dir) => PathBuf::from(dir),
-        None => {
-            let script = workspace_root().join("e2e/tools/build.sh");
-            let out = Command::new("bash")
-                .arg(&script)
-                .arg("--print-dir")
-                .output()
-                .map_err(|e| HarnessError::Tools(format!("running {}: {e}", script.display())))?;
-            if !out.status.success() {
-                return Err(HarnessError::Tools(
-                    String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                ));
-            }
-            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-        }
+        None => print_dir("main")?,
     };
-    let missing: Vec<&str> = REQUIRED
+    with_binaries(dir, REQUIRED)
+}
+
+/// A Cluster API core release the harness can run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CapiRelease {
+    /// The one the main tools set builds (`e2e/tools/capi`).
+    #[default]
+    Current,
+    /// 1.10, which HyperShift's MAAS fork vendors (`e2e/tools/capi-1.10`, the `capi-1.10` set).
+    V1_10,
+}
+
+/// Where the `capi-1.10` tools set lives: `CAPMAAS_TOOLS_CAPI_1_10_BIN` when set, else what
+/// `CAPMAAS_TOOLS_SET=capi-1.10 e2e/tools/build.sh --print-dir` says.
+pub fn capi_1_10_bin_dir() -> Result<PathBuf, HarnessError> {
+    let dir = match std::env::var_os("CAPMAAS_TOOLS_CAPI_1_10_BIN") {
+        Some(dir) => PathBuf::from(dir),
+        None => print_dir("capi-1.10")?,
+    };
+    with_binaries(dir, &["capi-manager"])
+}
+
+/// The bin dir of a tools set, as the build script names it.
+fn print_dir(set: &str) -> Result<PathBuf, HarnessError> {
+    let script = workspace_root().join("e2e/tools/build.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("--print-dir")
+        .env("CAPMAAS_TOOLS_SET", set)
+        .output()
+        .map_err(|e| HarnessError::Tools(format!("running {}: {e}", script.display())))?;
+    if !out.status.success() {
+        return Err(HarnessError::Tools(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// `dir`, when every one of `names` is in it.
+fn with_binaries(dir: PathBuf, names: &[&str]) -> Result<PathBuf, HarnessError> {
+    let missing: Vec<&str> = names
         .iter()
         .copied()
         .filter(|name| !dir.join(name).is_file())
@@ -53,7 +82,7 @@ pub fn bin_dir() -> Result<PathBuf, HarnessError> {
         Ok(dir)
     } else {
         Err(HarnessError::Tools(format!(
-            "{} not found in {}",
+            "{} not found in {} (make tools)",
             missing.join(", "),
             dir.display()
         )))

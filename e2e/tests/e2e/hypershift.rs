@@ -1,7 +1,8 @@
-//! A HyperShift NodePool on MAAS, end to end against the real Cluster API core: exactly the
+//! A HyperShift NodePool on MAAS, end to end against the real Cluster API core at the release the
+//! fork vendors (1.10, v1beta1 only, from the `capi-1.10` tools set): exactly the
 //! objects the HyperShift MAAS fork creates in a hosted control plane namespace, under the CRDs
-//! HyperShift installs (the Go provider's base shape, contract v1beta1 only, so the API server
-//! prunes every field we add), with our manager run as HyperShift's `capi-provider` Deployment
+//! each line has (4.20's installer ships the Go provider's base shape, contract v1beta1 only, so
+//! the API server prunes every field we add; 4.21's ships none, so ours), with our manager run as HyperShift's `capi-provider` Deployment
 //! runs it, under the fork's own Role and nothing cluster-wide, on both credential styles:
 //! - the 4.19/4.20 lines: `--namespace`, leader election, env `MAAS_ENDPOINT`, `MAAS_API_KEY`
 //!   and `MAAS_ZONE`;
@@ -32,8 +33,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use capmaas_e2e::harness::observe::{self, machine_rows, wait_for};
-use capmaas_e2e::harness::scenario::{capi_resource, system_id_of};
+use capmaas_e2e::harness::scenario::system_id_of;
 use capmaas_e2e::harness::tls_front::TlsFront;
+use capmaas_e2e::harness::tools::CapiRelease;
 use capmaas_e2e::harness::{Env, EnvOptions, TestEnv, manifests};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
@@ -291,6 +293,29 @@ fn owned_by_us(env: &Env) -> BTreeSet<String> {
         .collect()
 }
 
+/// The 4.20 line's installer ships its own copy of the Go provider's CRDs (contract v1beta1
+/// only), which replaces ours. The 4.19 and 4.21 installers ship none, so ours are what a user
+/// installs there, and the 4.21 scenario keeps them.
+async fn install_fork_crds(env: &Env) {
+    install_hypershift_crds(env).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
+    let labels = crds
+        .get("maasmachines.infrastructure.cluster.x-k8s.io")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(
+        labels.get("cluster.x-k8s.io/v1beta1").map(String::as_str),
+        Some("v1beta1")
+    );
+    assert!(
+        !labels.contains_key("cluster.x-k8s.io/v1beta2"),
+        "{labels:?}"
+    );
+}
+
 /// Under a Role that grants no watch, the provider leads but reconciles nothing, and its probes
 /// say so: `/readyz` fails naming the watch, `/healthz` stays OK with the same words.
 async fn no_watch_is_not_ready(env: &Env) {
@@ -357,24 +382,14 @@ async fn check_role_behaviour(env: &Env, provider: &Provider) {
 }
 
 async fn scenario(env: &Env, line: ForkLine) {
-    // HyperShift's CRDs replace ours: contract v1beta1 only.
-    install_hypershift_crds(env).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
-    let labels = crds
-        .get("maasmachines.infrastructure.cluster.x-k8s.io")
+    // Cluster API 1.10, as the fork vendors it: v1beta1 only.
+    let group = kube::discovery::group(&env.client, "cluster.x-k8s.io")
         .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap_or_default();
-    assert_eq!(
-        labels.get("cluster.x-k8s.io/v1beta1").map(String::as_str),
-        Some("v1beta1")
-    );
-    assert!(
-        !labels.contains_key("cluster.x-k8s.io/v1beta2"),
-        "{labels:?}"
-    );
+        .unwrap();
+    assert_eq!(group.versions().collect::<Vec<_>>(), ["v1beta1"]);
+    if line == ForkLine::EnvCredentials {
+        install_fork_crds(env).await;
+    }
     install_hosted_control_plane_crd(env).await;
 
     env.namespace(NS).await.unwrap();
@@ -431,10 +446,13 @@ async fn scenario(env: &Env, line: ForkLine) {
         .collect();
     for mm in &listed.items {
         assert_eq!(mm.data["status"]["ready"], true, "{:?}", mm.data["status"]);
-        assert!(
-            mm.data["status"].get("initialization").is_none()
-                && mm.data["status"].get("hardware").is_none(),
-            "fields outside the base shape are pruned: {:?}",
+        // Only the 4.20 line's CRDs are narrower than ours.
+        let pruned = mm.data["status"].get("initialization").is_none()
+            && mm.data["status"].get("hardware").is_none();
+        assert_eq!(
+            pruned,
+            line == ForkLine::EnvCredentials,
+            "fields outside the base shape are pruned under the fork's CRDs only: {:?}",
             mm.data["status"]
         );
     }
@@ -603,7 +621,10 @@ async fn scenario(env: &Env, line: ForkLine) {
     let clusters: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),
         NS,
-        &capi_resource("Cluster", "clusters"),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta1", "Cluster"),
+            "clusters",
+        ),
     );
     clusters
         .delete(CLUSTER, &DeleteParams::default())
@@ -638,6 +659,7 @@ async fn run(name: &str, line: ForkLine) {
             machines: 10,
             gpu_machines: 0,
             start_manager: false,
+            capi_release: CapiRelease::V1_10,
             ..Default::default()
         },
     )
