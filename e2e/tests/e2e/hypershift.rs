@@ -1,9 +1,10 @@
-//! A HyperShift NodePool on MAAS, end to end against the real Cluster API core at the release the
-//! fork vendors (1.10, v1beta1 only, from the `capi-1.10` tools set): exactly the
-//! objects the HyperShift MAAS fork creates in a hosted control plane namespace, under the CRDs
-//! each line has (4.20's installer ships the Go provider's base shape, contract v1beta1 only, so
-//! the API server prunes every field we add; 4.21's ships none, so ours), with our manager run as HyperShift's `capi-provider` Deployment
-//! runs it, under the fork's own Role and nothing cluster-wide, on both credential styles:
+//! A HyperShift NodePool on MAAS, end to end against the real Cluster API core at the release
+//! the fork vendors (1.10, v1beta1 only, from the `capi-1.10` tools set): exactly the objects the
+//! HyperShift MAAS fork creates in a hosted control plane namespace, under the CRDs each line has
+//! (4.20's installer ships the Go provider's base shape, contract v1beta1 only, so the API server
+//! prunes every field we add; 4.21's ships none, so ours), with our manager run as HyperShift's
+//! `capi-provider` Deployment runs it, under the fork's own Role and nothing cluster-wide, on
+//! both credential styles:
 //! - the 4.19/4.20 lines: `--namespace`, leader election, env `MAAS_ENDPOINT`, `MAAS_API_KEY`
 //!   and `MAAS_ZONE`;
 //! - the 4.21 line: no `--namespace` and no MAAS env; the manager watches its own namespace and
