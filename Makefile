@@ -7,8 +7,9 @@ CARGO_LOCK_FLAG := $(if $(filter true,$(CI)),--locked,)
 SIM_MACHINES ?= 8
 SIM_GPU_MACHINES ?= 4
 SIM_LISTEN ?= 127.0.0.1:5240
+BENCH_MACHINES ?= 300
 
-.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench fuzz chaos help release
+.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench bench-memory fuzz chaos help release
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -72,6 +73,10 @@ CHAOS_KILLS ?= 100
 
 chaos: tools ## The full chaos campaign, printing its audit (CHAOS_MACHINES, CHAOS_KILLS; CHAOS_SEED=N repeats a run)
 	CHAOS_MACHINES=$(CHAOS_MACHINES) CHAOS_KILLS=$(CHAOS_KILLS) $(MAKE) end-to-end E2E_ARGS="chaos:: --nocapture"
+
+bench-memory: tools ## The manager's memory and CPU with N MaasMachines in one namespace, release build (BENCH_MACHINES, default 300)
+	$(CARGO) build --release $(CARGO_LOCK_FLAG) -p capmaas-controllers --bin capmaas-manager
+	CAPMAAS_MANAGER_BIN=$(CURDIR)/target/release/capmaas-manager $(CARGO) run --release $(CARGO_LOCK_FLAG) -p capmaas-e2e --bin bench_memory -- --machines $(BENCH_MACHINES)
 
 bench: ## Benchmarks that print numbers (not tests)
 	$(CARGO) run --release -p maas-sim --example bench_read

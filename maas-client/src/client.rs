@@ -191,10 +191,11 @@ impl MaasClient {
         }
         let started = Instant::now();
         let result = send(request).await;
-        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let took = started.elapsed();
+        let elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         match result {
             Ok((status, retry_after, body)) => {
-                self.observer.observe(call.op, status.as_str());
+                self.observer.observe_timed(call.op, status.as_str(), took);
                 tracing::debug!(
                     op = call.op.as_str(),
                     method = call.method.as_str(),
@@ -215,7 +216,7 @@ impl MaasClient {
             }
             Err(err) => {
                 let (outcome, error) = transport_failure(call.op, &err);
-                self.observer.observe(call.op, outcome);
+                self.observer.observe_timed(call.op, outcome, took);
                 tracing::debug!(
                     op = call.op.as_str(),
                     method = call.method.as_str(),

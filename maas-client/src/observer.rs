@@ -12,6 +12,13 @@ use crate::operation::Operation;
 pub trait RequestObserver: Send + Sync {
     /// Records one attempt.
     fn observe(&self, op: Operation, outcome: &str);
+
+    /// Records one attempt and how long it took, from sending to the whole answer (or the
+    /// transport failure). By default only [`observe`](Self::observe).
+    fn observe_timed(&self, op: Operation, outcome: &str, took: std::time::Duration) {
+        let _ = took;
+        self.observe(op, outcome);
+    }
 }
 
 /// An observer that ignores everything, the default.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use capmaas_api::MaasMachine;
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::ObjectRef;
@@ -24,6 +25,7 @@ use crate::runtime::flags::{Flags, parse_bind_address};
 use crate::runtime::leader;
 use crate::runtime::lease_gate::ActGate;
 use crate::runtime::memo::Memo;
+use crate::runtime::metrics::rest_client::RestClientMetrics;
 use crate::runtime::metrics::{MaasRequestCounter, Metrics};
 use crate::runtime::servers::{Readiness, metrics_router, probe_router, serve};
 use crate::runtime::shutdown::Shutdown;
@@ -59,7 +61,8 @@ pub enum ManagerError {
     Leader(#[from] leader::LeaderError),
 }
 
-async fn kube_client(flags: &Flags) -> Result<Client, ManagerError> {
+/// The Kubernetes client, its requests counted in `rest_client_requests_total`.
+async fn kube_client(flags: &Flags, metrics: &Arc<Metrics>) -> Result<Client, ManagerError> {
     let config = match &flags.kubeconfig {
         Some(path) => {
             let kc =
@@ -72,7 +75,16 @@ async fn kube_client(flags: &Flags) -> Result<Client, ManagerError> {
             .await
             .map_err(|e| ManagerError::KubeConfig(e.to_string()))?,
     };
-    Client::try_from(config).map_err(|e| ManagerError::KubeConfig(e.to_string()))
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let counted = RestClientMetrics::new(metrics.clone(), &host);
+    Ok(ClientBuilder::try_from(config)
+        .map_err(|e| ManagerError::KubeConfig(e.to_string()))?
+        .with_layer(&counted)
+        .build())
 }
 
 /// Runs the manager until shutdown.
@@ -82,7 +94,7 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Readiness::default();
     let servers = start_servers(&flags, &readiness, &metrics, &shutdown).await?;
-    let client = kube_client(&flags).await?;
+    let client = kube_client(&flags, &metrics).await?;
     for ignored in flags.go_provider.ignored() {
         info!("accepted and ignored: {ignored}");
     }
@@ -100,6 +112,9 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
         Err(leader::LeaderError::ShutdownFirst) => return join_servers(servers).await,
         Err(e) => return Err(e.into()),
     };
+    if leadership.is_some() {
+        metrics.leading(&flags.leader_election_id, true);
+    }
     let (wake, woken) = mpsc::unbounded_channel();
     let wiring = ObserverWiring {
         wake,
@@ -116,6 +131,9 @@ pub async fn run(flags: Flags) -> Result<(), ManagerError> {
     };
     let ctx = Arc::new(context(&flags, client, &metrics, identity, wiring, scope).await?);
     let lost = run_controllers(&flags, ctx, woken, &readiness, leadership, &shutdown).await;
+    if flags.leader_elect {
+        metrics.leading(&flags.leader_election_id, false);
+    }
     shutdown.trigger();
     readiness.set_ready(false);
     join_servers(servers).await?;

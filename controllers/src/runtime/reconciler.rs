@@ -55,6 +55,7 @@ where
         debug!(controller, name = %obj.name_any(), ?action, "no pass now");
         return Ok(action);
     }
+    let pass_id = ctx.metrics.workqueue.started(controller, started);
     let span = info_span!(
         "reconcile",
         controller,
@@ -64,8 +65,15 @@ where
     let result = pass(obj.clone(), ctx.clone())
         .instrument(span.clone())
         .await;
+    let outcome = metric_outcome(&result);
     ctx.metrics
-        .reconciled(controller, metric_outcome(&result), started.elapsed());
+        .reconciled(controller, outcome, started.elapsed());
+    ctx.metrics.workqueue.finished(
+        controller,
+        pass_id,
+        started.elapsed(),
+        outcome == ReconcileResult::Error,
+    );
     if result.is_ok() {
         ctx.backoffs.succeeded(&uid);
     }
