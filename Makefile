@@ -55,6 +55,7 @@ crds: ## Regenerate config/crd/bases and api/FIELDS.md from the Rust types
 tools: ## Build the Go binaries for end-to-end tests into the cache outside the clone
 	bash e2e/tools/build.sh
 	CAPMAAS_TOOLS_SET=capi-1.10 bash e2e/tools/build.sh
+	CAPMAAS_TOOLS_SET=capi-1.9 bash e2e/tools/build.sh
 
 quickstart: tools ## Run the whole stack here against the MAAS simulator until Ctrl-C
 	$(CARGO) build -p capmaas-controllers --bin capmaas-manager

@@ -10,9 +10,10 @@
 #   build.sh --print-dir  print the bin dir only (nothing is built or checked)
 #
 # Environment:
-#   CAPMAAS_TOOLS_SET   which set to build: `main` (default: everything above) or `capi-1.10`
-#                       (only the Cluster API 1.10 core manager and its manifests, the release
-#                       HyperShift's MAAS fork vendors), each in its own versioned dir
+#   CAPMAAS_TOOLS_SET   which set to build: `main` (default: everything above), `capi-1.10` or
+#                       `capi-1.9` (only that Cluster API release's core manager and its
+#                       manifests, the releases HyperShift's MAAS fork vendors), each in its own
+#                       versioned dir
 #   CAPMAAS_TOOLS_DIR   the tools dir itself (holds bin/, capi/, versions.env); default
 #                       $HOME/.cache/capmaas/tools/<versions>
 #   CAPMAAS_TOOLS_JOBS  parallel compile jobs for go build (default 2)
@@ -66,12 +67,12 @@ case "$tools_set" in
     done
     key="k8s-${k8s_version#v}_etcd-${etcd_version#v}_capi-${capi_version#v}_kustomize-${kustomize_version#v}"
     ;;
-  capi-1.10)
-    capi_version="$(module_version "$here/capi-1.10/go.mod" sigs.k8s.io/cluster-api)"
-    [[ -n "$capi_version" ]] || die "could not read Cluster API's version from $here/capi-1.10/go.mod"
+  capi-1.10 | capi-1.9)
+    capi_version="$(module_version "$here/$tools_set/go.mod" sigs.k8s.io/cluster-api)"
+    [[ -n "$capi_version" ]] || die "could not read Cluster API's version from $here/$tools_set/go.mod"
     key="capi-${capi_version#v}"
     ;;
-  *) die "unknown CAPMAAS_TOOLS_SET '$tools_set' (main or capi-1.10)" ;;
+  *) die "unknown CAPMAAS_TOOLS_SET '$tools_set' (main, capi-1.10 or capi-1.9)" ;;
 esac
 
 if [[ -n "${CAPMAAS_TOOLS_DIR:-}" ]]; then
@@ -111,12 +112,13 @@ CLUSTER_API_VERSION=$capi_version
 KUSTOMIZE_VERSION=$kustomize_version"
   go_mod_for_go_version="$here/kubernetes/go.mod"
 else
-  binaries=("capi-manager|capi-1.10|sigs.k8s.io/cluster-api|capi")
-  capi_module=capi-1.10
+  # Before 1.11 the core manager is the module root and its manifests are the root config/.
+  binaries=("capi-manager|$tools_set|sigs.k8s.io/cluster-api|capi")
+  capi_module="$tools_set"
   components=("core|config")
   stamp_content="CAPMAAS_TOOLS_KEY=$key
 CLUSTER_API_VERSION=$capi_version"
-  go_mod_for_go_version="$here/capi-1.10/go.mod"
+  go_mod_for_go_version="$here/$tools_set/go.mod"
 fi
 
 missing=()

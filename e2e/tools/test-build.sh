@@ -63,11 +63,13 @@ else
   fail "an unknown argument gave rc=$rc"
 fi
 
-if [[ "$(CAPMAAS_TOOLS_SET=capi-1.10 bash "$build" --print-dir)" == "$HOME/.cache/capmaas/tools/capi-1.10."*/bin ]]; then
-  pass "the capi-1.10 set has a dir of its own, keyed by its version"
-else
-  fail "capi-1.10 --print-dir printed '$(CAPMAAS_TOOLS_SET=capi-1.10 bash "$build" --print-dir)'"
-fi
+for set in capi-1.10 capi-1.9; do
+  if [[ "$(CAPMAAS_TOOLS_SET=$set bash "$build" --print-dir)" == "$HOME/.cache/capmaas/tools/$set."*/bin ]]; then
+    pass "the $set set has a dir of its own, keyed by its version"
+  else
+    fail "$set --print-dir printed '$(CAPMAAS_TOOLS_SET=$set bash "$build" --print-dir)'"
+  fi
+done
 
 rc=0
 CAPMAAS_TOOLS_SET=bogus bash "$build" --print-dir >/dev/null 2>"$scratch/err" || rc=$?

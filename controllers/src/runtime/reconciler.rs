@@ -65,15 +65,7 @@ where
     let result = pass(obj.clone(), ctx.clone())
         .instrument(span.clone())
         .await;
-    let outcome = metric_outcome(&result);
-    ctx.metrics
-        .reconciled(controller, outcome, started.elapsed());
-    ctx.metrics.workqueue.finished(
-        controller,
-        pass_id,
-        started.elapsed(),
-        outcome == ReconcileResult::Error,
-    );
+    record_pass(&ctx, controller, pass_id, &result, started.elapsed());
     if result.is_ok() {
         ctx.backoffs.succeeded(&uid);
     }
@@ -95,6 +87,22 @@ where
             Err(error)
         }
     }
+}
+
+/// The metrics of one pass: its outcome and time, and the workqueue's view of it.
+fn record_pass(
+    ctx: &Context,
+    controller: &'static str,
+    pass_id: u64,
+    result: &PassResult,
+    took: Duration,
+) {
+    let outcome = metric_outcome(result);
+    ctx.metrics.reconciled(controller, outcome, took);
+    let retried = outcome == ReconcileResult::Error;
+    ctx.metrics
+        .workqueue
+        .finished(controller, pass_id, took, retried);
 }
 
 /// Why no pass starts now, if none may: the hold on the leader Lease has ended (the manager is

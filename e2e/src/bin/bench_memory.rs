@@ -154,38 +154,69 @@ async fn run(args: &Args) -> Result<(), HarnessError> {
     let deleting = Instant::now();
     delete_cluster(&env, NS, CLUSTER).await?;
     let (freed, _) = sampled(pid, wait_until_free(&env, NS, CLUSTER, limit)).await;
-    let audit = freed?;
-    let end = usage(pid);
+    let leaked = freed?.leaked.len();
+    print_figures(&Figures {
+        machines: n,
+        idle,
+        to_running,
+        provisioning_rss,
+        at_running,
+        steady,
+        steady_rss,
+        after_steady,
+        deletion: deleting.elapsed(),
+        leaked,
+        end: usage(pid),
+    });
+    env.stop().await;
+    Ok(())
+}
+
+/// What one run measured.
+struct Figures {
+    machines: usize,
+    idle: Usage,
+    to_running: Duration,
+    provisioning_rss: u64,
+    at_running: Usage,
+    steady: Duration,
+    steady_rss: u64,
+    after_steady: Usage,
+    deletion: Duration,
+    leaked: usize,
+    end: Usage,
+}
+
+fn print_figures(f: &Figures) {
+    let n = f.machines;
     println!("capmaas-manager, {n} MaasMachines of one cluster in one namespace (--namespace)");
     println!(
         "  idle after start:        RSS {:.1} MiB",
-        mib(idle.rss_kib)
+        mib(f.idle.rss_kib)
     );
     println!(
         "  all {n} Running in:      {:.1} s (largest RSS sampled {:.1} MiB, CPU {:.1} s)",
-        to_running.as_secs_f64(),
-        mib(provisioning_rss),
-        at_running.cpu_seconds
+        f.to_running.as_secs_f64(),
+        mib(f.provisioning_rss),
+        f.at_running.cpu_seconds
     );
     println!(
         "  {} s steady:             RSS {:.1} MiB (largest sampled {:.1} MiB), CPU {:.1} s in it",
-        steady.as_secs(),
-        mib(after_steady.rss_kib),
-        mib(steady_rss),
-        after_steady.cpu_seconds - at_running.cpu_seconds
+        f.steady.as_secs(),
+        mib(f.after_steady.rss_kib),
+        mib(f.steady_rss),
+        f.after_steady.cpu_seconds - f.at_running.cpu_seconds
     );
     println!(
         "  deletion:                {:.1} s, {} leaked",
-        deleting.elapsed().as_secs_f64(),
-        audit.leaked.len()
+        f.deletion.as_secs_f64(),
+        f.leaked
     );
     println!(
         "  peak RSS (VmHWM):        {:.1} MiB; CPU {:.1} s in all",
-        mib(end.peak_kib),
-        end.cpu_seconds
+        mib(f.end.peak_kib),
+        f.end.cpu_seconds
     );
-    env.stop().await;
-    Ok(())
 }
 
 #[tokio::main]

@@ -350,10 +350,7 @@ pub(crate) async fn start_cluster(
     release: tools::CapiRelease,
 ) -> Result<(ControlPlane, CapiCore), HarnessError> {
     let bin_dir = tools::bin_dir()?;
-    let capi_bin = match release {
-        tools::CapiRelease::Current => bin_dir.clone(),
-        tools::CapiRelease::V1_10 => tools::capi_1_10_bin_dir()?,
-    };
+    let capi_bin = tools::capi_bin_dir(release)?;
     let cp = ControlPlane::start(ControlPlaneOptions {
         bin_dir: bin_dir.clone(),
         run_dir: run_dir.to_path_buf(),

@@ -40,18 +40,30 @@ pub enum CapiRelease {
     /// The one the main tools set builds (`e2e/tools/capi`).
     #[default]
     Current,
-    /// 1.10, which HyperShift's MAAS fork vendors (`e2e/tools/capi-1.10`, the `capi-1.10` set).
+    /// 1.10, which HyperShift's MAAS fork vendors on its 4.20 line (the `capi-1.10` set).
     V1_10,
+    /// 1.9, which the fork vendors on its 4.19 and 4.21 lines (the `capi-1.9` set).
+    V1_9,
 }
 
-/// Where the `capi-1.10` tools set lives: `CAPMAAS_TOOLS_CAPI_1_10_BIN` when set, else what
-/// `CAPMAAS_TOOLS_SET=capi-1.10 e2e/tools/build.sh --print-dir` says.
-pub fn capi_1_10_bin_dir() -> Result<PathBuf, HarnessError> {
-    let dir = match std::env::var_os("CAPMAAS_TOOLS_CAPI_1_10_BIN") {
-        Some(dir) => PathBuf::from(dir),
-        None => print_dir("capi-1.10")?,
-    };
-    with_binaries(dir, &["capi-manager"])
+impl CapiRelease {
+    /// The tools set that builds it.
+    pub fn tools_set(self) -> &'static str {
+        match self {
+            CapiRelease::Current => "main",
+            CapiRelease::V1_10 => "capi-1.10",
+            CapiRelease::V1_9 => "capi-1.9",
+        }
+    }
+}
+
+/// Where the Cluster API core of `release` lives: the main tools dir for the current release,
+/// else the bin dir of its own set (`CAPMAAS_TOOLS_SET=<set> e2e/tools/build.sh --print-dir`).
+pub fn capi_bin_dir(release: CapiRelease) -> Result<PathBuf, HarnessError> {
+    match release {
+        CapiRelease::Current => bin_dir(),
+        other => with_binaries(print_dir(other.tools_set())?, &["capi-manager"]),
+    }
 }
 
 /// The bin dir of a tools set, as the build script names it.

@@ -1,10 +1,10 @@
 //! A HyperShift NodePool on MAAS, end to end against the real Cluster API core at the release
-//! the fork vendors (1.10, v1beta1 only, from the `capi-1.10` tools set): exactly the objects the
-//! HyperShift MAAS fork creates in a hosted control plane namespace, under the CRDs each line has
-//! (4.20's installer ships the Go provider's base shape, contract v1beta1 only, so the API server
-//! prunes every field we add; 4.21's ships none, so ours), with our manager run as HyperShift's
-//! `capi-provider` Deployment runs it, under the fork's own Role and nothing cluster-wide, on
-//! both credential styles:
+//! each fork line vendors (1.10 on 4.20, 1.9 on 4.21; v1beta1 only; from the `capi-1.10` and
+//! `capi-1.9` tools sets): exactly the objects the HyperShift MAAS fork creates in a hosted
+//! control plane namespace, under the CRDs each line has (4.20's installer ships the Go
+//! provider's base shape, contract v1beta1 only, so the API server prunes every field we add;
+//! 4.21's ships none, so ours), with our manager run as HyperShift's `capi-provider` Deployment
+//! runs it, under the fork's own Role and nothing cluster-wide, on both credential styles:
 //! - the 4.19/4.20 lines: `--namespace`, leader election, env `MAAS_ENDPOINT`, `MAAS_API_KEY`
 //!   and `MAAS_ZONE`;
 //! - the 4.21 line: no `--namespace` and no MAAS env; the manager watches its own namespace and
@@ -383,7 +383,27 @@ async fn check_role_behaviour(env: &Env, provider: &Provider) {
 }
 
 async fn scenario(env: &Env, line: ForkLine) {
-    // Cluster API 1.10, as the fork vendors it: v1beta1 only.
+    let (front, kubeconfig) = prepare(env, line).await;
+    let mut provider = Provider::start_as(env, line, NS, &kubeconfig, ZONE).await;
+    let first_machines = first_nodepool_version(env, line, &front).await;
+    let first_uids = check_statuses(env, line).await;
+    let rollout = Rollout {
+        line,
+        kubeconfig: &kubeconfig,
+        first_machines,
+        first_uids: first_uids.clone(),
+    };
+    let second = roll(env, &rollout, &mut provider).await;
+    old_machines_released(env, &first_uids, &second).await;
+    delete_hosted_cluster(env).await;
+    provider.process.stop().await;
+}
+
+/// The fork's surroundings for `line`: Cluster API v1beta1 only, the line's CRDs, the namespace, a TLS
+/// front for MAAS (the 4.21 line's credentials Secret trusts its CA) and the provider's
+/// kubeconfig under the fork's Role. Returns the front and the kubeconfig.
+async fn prepare(env: &Env, line: ForkLine) -> (TlsFront, std::path::PathBuf) {
+    // Cluster API 1.9 or 1.10, as the fork vendors it: v1beta1 only.
     let group = kube::discovery::group(&env.client, "cluster.x-k8s.io")
         .await
         .unwrap();
@@ -402,8 +422,12 @@ async fn scenario(env: &Env, line: ForkLine) {
         hosted_credentials_secret(env, NS, CLUSTER, ZONE, (&front.url(), &front.ca_pem)).await;
     }
     let kubeconfig = role_identity(env, NS, "capi-provider", fork_role_rules()).await;
-    let mut provider = Provider::start_as(env, line, NS, &kubeconfig, ZONE).await;
+    (front, kubeconfig)
+}
 
+/// The first NodePool version: 2 Machines Running on machines of the zone, with the first user
+/// data and image. Returns the Machines' names.
+async fn first_nodepool_version(env: &Env, line: ForkLine, front: &TlsFront) -> BTreeSet<String> {
     manifests::apply_all(&env.client, NS, &objects())
         .await
         .unwrap();
@@ -432,6 +456,12 @@ async fn scenario(env: &Env, line: ForkLine) {
         assert_eq!(env.sim.state().machine(id).unwrap().distro_series, "focal");
     }
 
+    first_machines
+}
+
+/// The MaasMachines and the MaasCluster ready, pruned under the fork's CRDs only, and no MAAS
+/// DNS record (custom DNS). Returns the MaasMachines' uids.
+async fn check_statuses(env: &Env, line: ForkLine) -> BTreeSet<String> {
     // Status under the pruned CRDs: ready set, our extensions gone.
     let maas_machines: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),
@@ -469,6 +499,22 @@ async fn scenario(env: &Env, line: ForkLine) {
         "custom DNS: no MAAS DNS record"
     );
 
+    first_uids
+}
+
+/// What a rollout starts from.
+struct Rollout<'a> {
+    line: ForkLine,
+    kubeconfig: &'a std::path::Path,
+    first_machines: BTreeSet<String>,
+    first_uids: BTreeSet<String>,
+}
+
+/// A changed NodePool rolled through a kill -9 of the provider: never fewer than 2 Running, both
+/// Machines replaced, the new user data and image. Returns the new MAAS machines.
+async fn roll(env: &Env, from: &Rollout<'_>, provider: &mut Provider) -> BTreeSet<String> {
+    let (line, kubeconfig) = (from.line, from.kubeconfig);
+    let (first_machines, first_uids) = (&from.first_machines, &from.first_uids);
     // A changed NodePool: new template name, new image, new user-data secret.
     manifests::apply_all(&env.client, NS, &nodepool_version(HASH_2, "ubuntu/jammy"))
         .await
@@ -530,9 +576,9 @@ async fn scenario(env: &Env, line: ForkLine) {
     )
     .await
     .unwrap();
-    check_role_behaviour(env, &provider).await;
+    check_role_behaviour(env, provider).await;
     provider.process.kill().await;
-    provider = Provider::start_as(env, line, NS, &kubeconfig, ZONE).await;
+    *provider = Provider::start_as(env, line, NS, kubeconfig, ZONE).await;
     // Machines are told apart by name: MAAS may hand a released machine to a new Machine.
     let second = wait_for("the rollout to replace both machines", POLL, LIMIT, || {
         let first_machines = first_machines.clone();
@@ -577,6 +623,15 @@ async fn scenario(env: &Env, line: ForkLine) {
         assert_eq!(env.sim.state().machine(id).unwrap().distro_series, "jammy");
     }
 
+    second
+}
+
+/// The old MAAS machines went back to MAAS, and MAAS holds exactly the new ones.
+async fn old_machines_released(
+    env: &Env,
+    first_uids: &BTreeSet<String>,
+    second: &BTreeSet<String>,
+) {
     // The old MAAS machines went back to MAAS (one may already serve a new Machine): no MAAS
     // machine is held for an old MaasMachine, and MAAS holds exactly the new Machines' machines.
     wait_for("the old MAAS machines to be released", POLL, LIMIT, || {
@@ -613,12 +668,24 @@ async fn scenario(env: &Env, line: ForkLine) {
         .sum();
     assert!(releases >= 2, "{releases} releases for the 2 old machines");
     assert_eq!(
-        owned_by_us(env),
+        &owned_by_us(env),
         second,
         "MAAS holds exactly the new machines"
     );
+}
 
-    // Deleting the hosted cluster leaves nothing behind.
+/// Deleting the hosted cluster leaves nothing behind.
+async fn delete_hosted_cluster(env: &Env) {
+    let maas_machines: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &infra("MaasMachine", "maasmachines"),
+    );
+    let maas_clusters: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        NS,
+        &infra("MaasCluster", "maasclusters"),
+    );
     let clusters: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),
         NS,
@@ -649,10 +716,9 @@ async fn scenario(env: &Env, line: ForkLine) {
     )
     .await
     .unwrap();
-    provider.process.stop().await;
 }
 
-async fn run(name: &str, line: ForkLine) {
+async fn run(name: &str, line: ForkLine, capi_release: CapiRelease) {
     // HyperShift's base-shape CRDs replace ours for the whole cluster.
     let Some(env) = TestEnv::own(
         name,
@@ -660,7 +726,7 @@ async fn run(name: &str, line: ForkLine) {
             machines: 10,
             gpu_machines: 0,
             start_manager: false,
-            capi_release: CapiRelease::V1_10,
+            capi_release,
             ..Default::default()
         },
     )
@@ -672,15 +738,21 @@ async fn run(name: &str, line: ForkLine) {
     env.stop().await;
 }
 
-/// The 4.19/4.20 lines: `--namespace`, MAAS env vars, the fork's Role.
+/// The 4.19/4.20 lines: `--namespace`, MAAS env vars, the fork's Role, on 4.20's Cluster API
+/// (1.10).
 #[tokio::test]
 async fn hypershift_nodepool_boots_with_ignition_and_rolls_without_capacity_loss() {
-    run("hypershift", ForkLine::EnvCredentials).await;
+    run("hypershift", ForkLine::EnvCredentials, CapiRelease::V1_10).await;
 }
 
 /// The 4.21 line: no `--namespace`, no MAAS env, the `<hosted>-maas-credentials` Secret, the
-/// fork's Role; and under a Role without watches, probes that say so.
+/// fork's Role, on its Cluster API (1.9); and under a Role without watches, probes that say so.
 #[tokio::test]
 async fn hypershift_4_21_finds_its_namespace_and_credentials_secret() {
-    run("hypershift-4-21", ForkLine::SecretCredentials).await;
+    run(
+        "hypershift-4-21",
+        ForkLine::SecretCredentials,
+        CapiRelease::V1_9,
+    )
+    .await;
 }
