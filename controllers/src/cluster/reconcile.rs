@@ -331,7 +331,8 @@ async fn run_pass(
     facts: ClusterFacts,
 ) -> Result<ClusterPassReport, ReconcileError> {
     // One read of the identity Secret gives the credentials and what its finalizer needs.
-    let identity = identity_secret(&ctx.client, ns, Some(obj)).await?;
+    let identity =
+        identity_secret(&ctx.client, ns, Some(obj), !ctx.connector.has_default()).await?;
     if let Some(identity) = &identity
         && obj.metadata.deletion_timestamp.is_none()
     {

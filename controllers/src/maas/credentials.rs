@@ -146,22 +146,20 @@ impl MaasConnector {
         Ok(Some(MaasEndpoint { client, observer }))
     }
 
-    /// Every client built so far, with the provider-wide one when configured: the MAAS endpoints
-    /// this manager works with.
-    pub fn clients(&self) -> Result<Vec<MaasClient>, MaasError> {
-        let mut clients: Vec<MaasClient> = self
+    /// Every client built so far with its credentials, the provider-wide one included when
+    /// configured: the MAAS endpoints and users this manager works with.
+    pub fn clients(&self) -> Result<Vec<(MaasCredentials, MaasClient)>, MaasError> {
+        if let Some(default) = &self.default {
+            self.client(Some(default))?;
+        }
+        let cache = self
             .cache
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        if clients.is_empty()
-            && let Some(default) = self.client(None)?
-        {
-            clients.push(default);
-        }
-        Ok(clients)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(cache
+            .iter()
+            .map(|(creds, client)| (creds.clone(), client.clone()))
+            .collect())
     }
 
     /// Whether provider-wide credentials are configured.
@@ -236,17 +234,23 @@ pub struct ClusterIdentity {
 }
 
 /// The cluster's credentials Secret, read once: the one the MaasCluster names (an error when it
-/// is missing or incomplete), else HyperShift's `<cluster>-maas-credentials` when it exists.
+/// is missing or incomplete), else, when `hosted_fallback` (the manager has no credentials of
+/// its own, as on HyperShift's 4.21 line), HyperShift's `<cluster>-maas-credentials` if it
+/// exists. Without the fallback, a cluster that names no Secret costs no read.
 pub async fn identity_secret(
     client: &Client,
     namespace: &str,
     cluster: Option<&MaasCluster>,
+    hosted_fallback: bool,
 ) -> Result<Option<ClusterIdentity>, ReconcileError> {
     let Some(cluster) = cluster else {
         return Ok(None);
     };
-    let api = Api::<Secret>::namespaced(client.clone(), namespace);
     let (named, hosted) = credentials_secret_names(cluster);
+    if named.is_none() && !hosted_fallback {
+        return Ok(None);
+    }
+    let api = Api::<Secret>::namespaced(client.clone(), namespace);
     let name = named.as_deref().unwrap_or(&hosted);
     let secret = api
         .get_opt(name)
@@ -359,6 +363,29 @@ mod tests {
             credentials_secret_names(&cluster),
             (None, "hosted-maas-credentials".to_string())
         );
+    }
+
+    #[test]
+    fn the_sweep_sees_the_default_and_every_per_cluster_client() {
+        let observer: Arc<dyn RequestObserver> = Arc::new(maas_client::NoopObserver);
+        let none = MaasConnector::new(None, TlsConfig::default(), observer.clone());
+        assert!(none.clients().unwrap().is_empty());
+        let hosted =
+            MaasCredentials::from_parts(Some("http://127.0.0.1:2/MAAS"), Some("d:e:f")).unwrap();
+        none.client(Some(&hosted)).unwrap();
+        assert_eq!(none.clients().unwrap().len(), 1);
+        let default =
+            MaasCredentials::from_parts(Some("http://127.0.0.1:1/MAAS"), Some("a:b:c")).unwrap();
+        let both = MaasConnector::new(Some(default.clone()), TlsConfig::default(), observer);
+        both.client(Some(&hosted)).unwrap();
+        let mut seen: Vec<String> = both
+            .clients()
+            .unwrap()
+            .into_iter()
+            .map(|(creds, _)| creds.api_key)
+            .collect();
+        seen.sort();
+        assert_eq!(seen, ["a:b:c", "d:e:f"]);
     }
 
     #[test]

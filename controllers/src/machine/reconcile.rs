@@ -312,7 +312,8 @@ async fn connect(ctx: &Context, ns: &str, fetched: &Fetched) -> Result<Connectio
             });
         }
     };
-    let identity = identity_secret(&ctx.client, ns, maas_cluster).await?;
+    let identity =
+        identity_secret(&ctx.client, ns, maas_cluster, !ctx.connector.has_default()).await?;
     let (creds, zone) = match identity {
         Some(i) => (Some(i.creds), i.zone),
         None => (None, None),

@@ -52,8 +52,12 @@ impl EventPublisher {
         if !self.core_only.load(Ordering::Relaxed) {
             match self.recorder.publish(ev, reference).await {
                 Ok(()) => return,
-                Err(kube::Error::Api(status)) if status.code == 403 => {
-                    info!("writing events.k8s.io Events is forbidden; writing core v1 Events");
+                // Forbidden (a Role with core events only), or not served at all.
+                Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => {
+                    info!(
+                        code = status.code,
+                        "events.k8s.io Events refused; writing core v1 Events"
+                    );
                     self.core_only.store(true, Ordering::Relaxed);
                 }
                 Err(error) => {

@@ -11,6 +11,7 @@ use kube::api::ListParams;
 use tracing::{info, warn};
 
 use crate::k8s::objects::scoped;
+use crate::maas::credentials::MaasCredentials;
 use crate::runtime::context::Context;
 use crate::runtime::error::{ReconcileError, Stage};
 use crate::runtime::shutdown::Shutdown;
@@ -61,7 +62,9 @@ pub async fn orphan_sweep(
     }
     let scope = ctx.namespace.as_deref().unwrap_or("<all namespaces>");
     info!(namespace = scope, every = ?interval, "orphan sweep on");
-    let mut sweepers: HashMap<String, Sweeper> = HashMap::new();
+    // One per MAAS user: each sees its own machines, and a sweeper's suspects are exactly what
+    // its last sweep saw.
+    let mut sweepers: HashMap<MaasCredentials, Sweeper> = HashMap::new();
     let live = KubeLive {
         api: scoped::<MaasMachine>(&ctx.client, ctx.namespace.as_deref()),
     };
@@ -85,12 +88,10 @@ pub async fn orphan_sweep(
             info!("orphan sweep waits: no MAAS credentials are in use yet");
             waiting_said = true;
         }
-        for client in clients {
-            let sweeper = sweepers
-                .entry(client.base_url().to_string())
-                .or_insert_with(|| {
-                    Sweeper::new(ctx.namespace.clone(), ctx.management.clone(), grace)
-                });
+        for (creds, client) in clients {
+            let sweeper = sweepers.entry(creds).or_insert_with(|| {
+                Sweeper::new(ctx.namespace.clone(), ctx.management.clone(), grace)
+            });
             sweep_endpoint(sweeper, &client, &live).await;
         }
     }
