@@ -14,8 +14,9 @@
 #                       `capi-1.9` (only that Cluster API release's core manager and its
 #                       manifests, the releases HyperShift's MAAS fork vendors), each in its own
 #                       versioned dir
-#   CAPMAAS_TOOLS_DIR   the tools dir itself (holds bin/, capi/, versions.env); default
-#                       $HOME/.cache/capmaas/tools/<versions>
+#   CAPMAAS_TOOLS_DIR   the main set's tools dir itself (holds bin/, capi/, versions.env);
+#                       default $HOME/.cache/capmaas/tools/<versions>. The other sets then go
+#                       beside it, in <dir>.capi-<version>
 #   CAPMAAS_TOOLS_JOBS  parallel compile jobs for go build (default 2)
 #
 # Each wrapper module (kubernetes/, etcd/, kustomize/, capi/) pins one upstream release with exactly
@@ -75,8 +76,11 @@ case "$tools_set" in
   *) die "unknown CAPMAAS_TOOLS_SET '$tools_set' (main, capi-1.10 or capi-1.9)" ;;
 esac
 
-if [[ -n "${CAPMAAS_TOOLS_DIR:-}" ]]; then
+if [[ -n "${CAPMAAS_TOOLS_DIR:-}" && "$tools_set" == main ]]; then
   tools_dir="$CAPMAAS_TOOLS_DIR"
+elif [[ -n "${CAPMAAS_TOOLS_DIR:-}" ]]; then
+  # Beside the main set's dir, never in it: a dir holds one set (its stamp drops the others).
+  tools_dir="${CAPMAAS_TOOLS_DIR%/}.$key"
 else
   tools_dir="${HOME:?HOME is not set; set CAPMAAS_TOOLS_DIR instead}/.cache/capmaas/tools/$key"
 fi

@@ -71,6 +71,12 @@ for set in capi-1.10 capi-1.9; do
   fi
 done
 
+if [[ "$(CAPMAAS_TOOLS_SET=capi-1.9 CAPMAAS_TOOLS_DIR=/some/where bash "$build" --print-dir)" == /some/where.capi-1.9.*/bin ]]; then
+  pass "with CAPMAAS_TOOLS_DIR, an older Cluster API set goes beside the main set's dir, not into it"
+else
+  fail "capi-1.9 with CAPMAAS_TOOLS_DIR printed '$(CAPMAAS_TOOLS_SET=capi-1.9 CAPMAAS_TOOLS_DIR=/some/where bash "$build" --print-dir)'"
+fi
+
 rc=0
 CAPMAAS_TOOLS_SET=bogus bash "$build" --print-dir >/dev/null 2>"$scratch/err" || rc=$?
 if ((rc != 0)) && grep -q "unknown CAPMAAS_TOOLS_SET 'bogus'" "$scratch/err"; then
