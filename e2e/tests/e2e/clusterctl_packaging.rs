@@ -551,3 +551,107 @@ fn simulator_manifests_start_a_valid_simulator() {
         deployment["spec"]["selector"]["matchLabels"]
     );
 }
+
+/// The markers after which a release version follows (`…:v0.1.0`, `…/v0.1.0/…`).
+const VERSION_MARKERS: [&str; 5] = [
+    "capmaas-manager:v",
+    "releases/v",
+    "maas:v",
+    "infrastructure-maas/v",
+    "newTag: v",
+];
+
+/// Every `<marker><version>` in `text`, with the version.
+fn version_references(text: &str) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    for marker in VERSION_MARKERS {
+        for (at, _) in text.match_indices(marker) {
+            let rest = &text[at + marker.len()..];
+            let version: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            // `<version>` placeholders and non-numeric tags (`dev`) are not references.
+            if version.split('.').filter(|p| !p.is_empty()).count() == 3 {
+                found.push((marker, version));
+            }
+        }
+    }
+    found
+}
+
+/// The files a release's version appears in: the README, the docs and the kustomize config.
+fn versioned_files(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![root.join("README.md")];
+    let mut dirs = vec![root.join("docs"), root.join("config")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md" || e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// A version bump that misses a file fails here (docs/releasing.md relies on it).
+#[test]
+fn every_version_reference_is_the_workspace_version() {
+    assert_eq!(
+        version_references(
+            "image ghcr.io/capmaas/capmaas-manager:v9.8.7, maas:v<version>, newTag: dev"
+        ),
+        vec![("capmaas-manager:v", "9.8.7".to_string())]
+    );
+    let version = rbac_support::workspace_version();
+    let root = tools::workspace_root();
+    let mut checked = 0;
+    for path in versioned_files(&root) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (marker, found) in version_references(&text) {
+            assert_eq!(
+                found,
+                version,
+                "{} names {marker}{found}; the workspace version is {version}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} version references found");
+}
+
+/// The README's version table gives the Cluster API release the templates need: 1.11 once any
+/// template uses a v1beta2 Cluster API object.
+#[test]
+fn the_version_table_matches_what_the_templates_need() {
+    let root = tools::workspace_root();
+    let mut v1beta2 = false;
+    for entry in std::fs::read_dir(root.join("templates")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            v1beta2 |= text.contains("apiVersion: cluster.x-k8s.io/v1beta2");
+        }
+    }
+    let needed = if v1beta2 {
+        "1.11 and later"
+    } else {
+        "1.9 and later"
+    };
+    let version = rbac_support::workspace_version();
+    let series: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with(&format!("| {series} |")))
+        .unwrap_or_else(|| panic!("no row for {series} in the README's version table"));
+    let templates_cell = row.split('|').nth(4).unwrap_or_default();
+    assert!(
+        templates_cell.contains(needed),
+        "the templates need Cluster API {needed}; the README says {templates_cell:?}"
+    );
+}
