@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use capmaas_api::capi::{Cluster, Machine, cluster_name_label, has_paused_annotation};
 use capmaas_api::{
-    MaasCluster, MaasClusterStatus, MaasMachine, MachineAddressType, annotations, finalizers,
-    labels,
+    ApiEndpoint, MaasCluster, MaasClusterStatus, MaasMachine, MachineAddressType, annotations,
+    finalizers, labels,
 };
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
@@ -215,6 +215,20 @@ async fn list_machines(
         .items)
 }
 
+/// The endpoint the user gave, if any: the MaasCluster's, else the owner Cluster's
+/// `spec.controlPlaneEndpoint` (Cluster API's contract: a user-set Cluster endpoint is the
+/// cluster's, and the infrastructure provider adopts it rather than making its own). An empty
+/// host, or the Cluster's port 0, gives none.
+fn user_given_endpoint<'a>(
+    maas_cluster: Option<&'a ApiEndpoint>,
+    cluster: Option<&'a ApiEndpoint>,
+) -> Option<&'a ApiEndpoint> {
+    let given = |e: &&ApiEndpoint| !e.host.trim().is_empty();
+    maas_cluster
+        .filter(given)
+        .or_else(|| cluster.filter(given).filter(|e| e.port > 0))
+}
+
 /// The facts of a pass, pure: from the object, what the fetch stage read and the MaasMachines
 /// of the cluster. Zones, the DNS record and the control-plane IPs are filled in later.
 fn cluster_facts(
@@ -224,7 +238,13 @@ fn cluster_facts(
     remaining_machines: usize,
 ) -> ClusterFacts {
     let spec = &obj.spec;
-    let endpoint = spec.control_plane_endpoint.as_ref();
+    let endpoint = user_given_endpoint(
+        spec.control_plane_endpoint.as_ref(),
+        fetched
+            .owner
+            .as_ref()
+            .and_then(|c| c.spec.control_plane_endpoint.as_ref()),
+    );
     let mut facts = ClusterFacts {
         name: fetched.cluster_name.clone(),
         uid,
@@ -435,6 +455,24 @@ pub fn maas_machine_to_maas_cluster(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clusters_endpoint_counts_when_the_maas_cluster_names_none() {
+        let at = |host: &str, port| ApiEndpoint {
+            host: host.into(),
+            port,
+        };
+        let (ours, theirs) = (at("10.0.0.5", 6443), at("api.example.test", 443));
+        assert_eq!(user_given_endpoint(Some(&ours), Some(&theirs)), Some(&ours));
+        assert_eq!(user_given_endpoint(None, Some(&theirs)), Some(&theirs));
+        assert_eq!(
+            user_given_endpoint(Some(&at(" ", 0)), Some(&theirs)),
+            Some(&theirs)
+        );
+        assert_eq!(user_given_endpoint(None, Some(&at("", 6443))), None);
+        assert_eq!(user_given_endpoint(None, Some(&at("api", 0))), None);
+        assert_eq!(user_given_endpoint(None, None), None);
+    }
 
     #[test]
     fn cluster_maps_to_its_infrastructure_ref() {

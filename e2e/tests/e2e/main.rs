@@ -13,6 +13,7 @@ mod api_server_restart;
 mod bad_runtime_input;
 mod capi_core_smoke;
 mod chaos;
+mod cluster_endpoint;
 mod cluster_lifecycle;
 mod clusterctl;
 mod clusterctl_kubeadm;
