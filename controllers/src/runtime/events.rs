@@ -52,8 +52,9 @@ impl EventPublisher {
         if !self.core_only.load(Ordering::Relaxed) {
             match self.recorder.publish(ev, reference).await {
                 Ok(()) => return,
-                // Forbidden (a Role with core events only), or not served at all.
-                Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => {
+                // A Role with core events only. (A 404 is not a reason: the recorder gets one when
+                // an Event it counts repeats on has been deleted.)
+                Err(kube::Error::Api(status)) if status.code == 403 => {
                     info!(
                         code = status.code,
                         "events.k8s.io Events refused; writing core v1 Events"
