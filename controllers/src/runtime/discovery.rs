@@ -1,5 +1,6 @@
 //! What the manager learns at start from the API server: where to watch, the Cluster API version
-//! served, the contract to write and this management cluster's identity. Each has a fallback
+//! served, the contract to write, this management cluster's identity and how to write statuses.
+//! Each has a fallback
 //! that needs no cluster-scoped read, so the manager runs under a namespaced Role with no
 //! ClusterRole at all (HyperShift's).
 
@@ -9,9 +10,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, ObjectMeta, PostParams, Resource};
 use kube::{Api, Client};
+use tracing::{info, warn};
 
 use crate::k8s::status_patch::StatusShape;
-use tracing::{info, warn};
 
 /// The ConfigMap whose uid is the management identity when CRDs may not be read.
 pub const IDENTITY_CONFIGMAP: &str = "capmaas-management-identity";
