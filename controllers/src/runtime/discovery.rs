@@ -1,8 +1,7 @@
 //! What the manager learns at start from the API server: where to watch, the Cluster API version
 //! served, the contract to write, this management cluster's identity and how to write statuses.
-//! Each has a fallback
-//! that needs no cluster-scoped read, so the manager runs under a namespaced Role with no
-//! ClusterRole at all (HyperShift's).
+//! Each has a fallback that needs no cluster-scoped read, so the manager runs under a namespaced
+//! Role with no ClusterRole at all (HyperShift's).
 
 use capmaas_api::capi::CapiVersion;
 use capmaas_api::{Contract, MaasCluster, MaasMachine};
