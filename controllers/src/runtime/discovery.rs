@@ -60,19 +60,27 @@ pub async fn discover_capi(client: &Client) -> CapiVersion {
     }
 }
 
-/// The contract to write, from our CRD's labels and what CAPI serves. Without the right to read
-/// CRDs, the v1beta1 contract: every Cluster API release that serves our objects reads it.
-pub async fn discover_contract(client: &Client, capi: CapiVersion) -> Contract {
+/// The MaasCluster CRD, read once at start: its labels give the contract and its schema the
+/// status shape.
+pub async fn maas_cluster_crd(client: &Client) -> kube::Result<Option<CustomResourceDefinition>> {
     let crd_name = format!("{}.{}", MaasCluster::plural(&()), capmaas_api::GROUP);
-    match Api::<CustomResourceDefinition>::all(client.clone())
+    Api::<CustomResourceDefinition>::all(client.clone())
         .get_opt(&crd_name)
         .await
-    {
+}
+
+/// The contract to write, from our CRD's labels and what CAPI serves. Without the right to read
+/// CRDs, the v1beta1 contract: every Cluster API release that serves our objects reads it.
+pub fn contract_for(
+    crd: &kube::Result<Option<CustomResourceDefinition>>,
+    capi: CapiVersion,
+) -> Contract {
+    match crd {
         Ok(crd) => Contract::negotiate(
             crd.as_ref().and_then(|c| c.metadata.labels.as_ref()),
             capi == CapiVersion::V1Beta2,
         ),
-        Err(error) if forbidden(&error) => {
+        Err(error) if forbidden(error) => {
             info!(
                 "reading CRDs is forbidden; writing the v1beta1 contract, which every Cluster API release reads"
             );
@@ -89,13 +97,9 @@ pub async fn discover_contract(client: &Client, capi: CapiVersion) -> Contract {
 /// start when it lacks what we write (HyperShift's copy of the Go provider's CRDs) or cannot be
 /// read (a namespaced Role, as HyperShift grants), so the API server never has to refuse an
 /// apply first; else by server-side apply, falling back on the first refusal.
-pub async fn status_shape(client: &Client) -> StatusShape {
-    let crd_name = format!("{}.{}", MaasCluster::plural(&()), capmaas_api::GROUP);
-    match Api::<CustomResourceDefinition>::all(client.clone())
-        .get_opt(&crd_name)
-        .await
-    {
-        Ok(Some(crd)) if declares_our_status(&crd) => StatusShape::default(),
+pub fn status_shape_for(crd: &kube::Result<Option<CustomResourceDefinition>>) -> StatusShape {
+    match crd {
+        Ok(Some(crd)) if declares_our_status(crd) => StatusShape::default(),
         Ok(None) => StatusShape::default(),
         Ok(Some(_)) => {
             info!("the installed CRDs are narrower than ours; statuses are written by merge patch");
@@ -218,6 +222,24 @@ mod tests {
             }
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn an_unreadable_crd_means_v1beta1_and_merge_patches() {
+        let forbidden: kube::Result<Option<CustomResourceDefinition>> = Err(kube::Error::Api(
+            kube::core::Status::failure("crds is forbidden", "Forbidden")
+                .with_code(403)
+                .boxed(),
+        ));
+        assert_eq!(
+            contract_for(&forbidden, CapiVersion::V1Beta2),
+            Contract::V1Beta1
+        );
+        assert!(status_shape_for(&forbidden).is_narrow());
+        let absent = Ok(None);
+        assert!(!status_shape_for(&absent).is_narrow());
+        let go_shape = Ok(Some(crd(json!({"ready": {"type": "boolean"}}))));
+        assert!(status_shape_for(&go_shape).is_narrow());
     }
 
     #[test]

@@ -18,12 +18,37 @@ use tracing::{debug, info};
 /// How long repeats of one event are counted on the same core Event.
 const REPEAT_WINDOW: Duration = Duration::from_secs(6 * 60);
 
-/// One core Event already written: its name, count and when it was first written.
+/// What identifies repeats of one event: the object's uid, the reason and the note.
+type EventKey = (String, String, String);
+
+/// One core Event already written: its name, its count and when it was last written.
+#[derive(Clone, Debug, PartialEq)]
 struct Written {
     name: String,
     count: i32,
-    first: Time,
     at: Instant,
+}
+
+/// The core Events written lately, so a repeat is counted on the same Event.
+#[derive(Debug, Default)]
+struct Repeats(Mutex<HashMap<EventKey, Written>>);
+
+impl Repeats {
+    /// The Event an earlier repeat of `key` wrote within the window before `now`.
+    fn of(&self, key: &EventKey, now: Instant) -> Option<Written> {
+        let written = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        written
+            .get(key)
+            .filter(|w| now.saturating_duration_since(w.at) < REPEAT_WINDOW)
+            .cloned()
+    }
+
+    /// Records `w` for `key`, forgetting what fell out of the window.
+    fn remember(&self, key: EventKey, w: Written) {
+        let mut written = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        written.retain(|_, old| w.at.saturating_duration_since(old.at) < REPEAT_WINDOW);
+        written.insert(key, w);
+    }
 }
 
 /// Publishes events on behalf of every controller.
@@ -32,7 +57,7 @@ pub struct EventPublisher {
     client: Client,
     reporter: Reporter,
     core_only: AtomicBool,
-    written: Mutex<HashMap<(String, String, String), Written>>,
+    repeats: Repeats,
 }
 
 impl EventPublisher {
@@ -43,7 +68,7 @@ impl EventPublisher {
             client,
             reporter,
             core_only: AtomicBool::new(false),
-            written: Mutex::new(HashMap::new()),
+            repeats: Repeats::default(),
         }
     }
 
@@ -83,54 +108,32 @@ impl EventPublisher {
             ev.reason.clone(),
             ev.note.clone().unwrap_or_default(),
         );
-        let now = Time(jiff::Timestamp::now());
-        let repeat = self.repeat_of(&key);
-        let (name, count, first) = match &repeat {
-            Some((name, count, first)) => (name.clone(), count + 1, first.clone()),
-            None => (event_name(reference), 1, now.clone()),
-        };
-        let event = core_event(
-            ev,
-            reference,
-            &self.reporter,
-            (&name, &ns),
-            (count, &first, &now),
-        );
-        match repeat {
-            Some(_) => {
+        let (now, at) = (Time(jiff::Timestamp::now()), Instant::now());
+        let written = match self.repeats.of(&key, at) {
+            Some(earlier) => {
+                let count = earlier.count + 1;
                 let patch = serde_json::json!({"count": count, "lastTimestamp": now});
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await?;
+                api.patch(
+                    &earlier.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await?;
+                Written {
+                    count,
+                    at,
+                    ..earlier
+                }
             }
             None => {
+                let name = event_name(reference);
+                let event = core_event(ev, reference, &self.reporter, (&name, &ns), &now);
                 api.create(&PostParams::default(), &event).await?;
+                Written { name, count: 1, at }
             }
-        }
-        self.remember(
-            key,
-            Written {
-                name,
-                count,
-                first,
-                at: Instant::now(),
-            },
-        );
+        };
+        self.repeats.remember(key, written);
         Ok(())
-    }
-
-    /// The core Event an earlier repeat of `key` wrote, if recent.
-    fn repeat_of(&self, key: &(String, String, String)) -> Option<(String, i32, Time)> {
-        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        written
-            .get(key)
-            .filter(|w| w.at.elapsed() < REPEAT_WINDOW)
-            .map(|w| (w.name.clone(), w.count, w.first.clone()))
-    }
-
-    fn remember(&self, key: (String, String, String), w: Written) {
-        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        written.retain(|_, old| old.at.elapsed() < REPEAT_WINDOW);
-        written.insert(key, w);
     }
 }
 
@@ -144,14 +147,14 @@ fn event_name(reference: &ObjectReference) -> String {
     )
 }
 
-/// The core Event for `ev`: `at` is its name and namespace, `times` its count, first and last
-/// timestamps.
+/// The first core Event for `ev`, written `now`: `at` is its name and namespace. Repeats only
+/// patch its count and last timestamp.
 fn core_event(
     ev: &Event,
     reference: &ObjectReference,
     reporter: &Reporter,
     at: (&str, &str),
-    times: (i32, &Time, &Time),
+    now: &Time,
 ) -> CoreEvent {
     CoreEvent {
         metadata: ObjectMeta {
@@ -167,10 +170,10 @@ fn core_event(
             EventType::Warning => "Warning".into(),
         }),
         action: Some(ev.action.clone()),
-        count: Some(times.0),
-        first_timestamp: Some(times.1.clone()),
-        last_timestamp: Some(times.2.clone()),
-        event_time: Some(MicroTime(times.2.0)),
+        count: Some(1),
+        first_timestamp: Some(now.clone()),
+        last_timestamp: Some(now.clone()),
+        event_time: Some(MicroTime(now.0)),
         reporting_component: Some(reporter.controller.clone()),
         reporting_instance: reporter.instance.clone(),
         source: Some(EventSource {
@@ -206,11 +209,11 @@ mod tests {
             instance: Some("pod-1".into()),
         };
         let t = Time(jiff::Timestamp::UNIX_EPOCH);
-        let core = core_event(&ev, &reference, &reporter, ("mm-0.1", "ns"), (2, &t, &t));
+        let core = core_event(&ev, &reference, &reporter, ("mm-0.1", "ns"), &t);
         assert_eq!(core.type_.as_deref(), Some("Warning"));
         assert_eq!(core.reason.as_deref(), Some("DeployFailed"));
         assert_eq!(core.message.as_deref(), Some("MAAS said no"));
-        assert_eq!(core.count, Some(2));
+        assert_eq!(core.count, Some(1));
         assert_eq!(core.involved_object.uid.as_deref(), Some("u-1"));
         assert_eq!(core.metadata.namespace.as_deref(), Some("ns"));
         assert_eq!(
@@ -218,5 +221,42 @@ mod tests {
             Some("capmaas-controller-manager")
         );
         assert!(event_name(&reference).starts_with("mm-0."));
+    }
+
+    #[test]
+    fn repeats_count_on_one_event_within_the_window() {
+        let repeats = Repeats::default();
+        let key = (
+            "u-1".to_string(),
+            "DeployFailed".to_string(),
+            "no".to_string(),
+        );
+        let t0 = Instant::now();
+        assert_eq!(repeats.of(&key, t0), None);
+        let first = Written {
+            name: "mm-0.1".into(),
+            count: 1,
+            at: t0,
+        };
+        repeats.remember(key.clone(), first.clone());
+        assert_eq!(repeats.of(&key, t0 + Duration::from_secs(60)), Some(first));
+        let other = (
+            "u-2".to_string(),
+            "DeployFailed".to_string(),
+            "no".to_string(),
+        );
+        assert_eq!(repeats.of(&other, t0), None);
+        assert_eq!(repeats.of(&key, t0 + REPEAT_WINDOW), None);
+        let later = Written {
+            name: "mm-0.2".into(),
+            count: 1,
+            at: t0 + REPEAT_WINDOW,
+        };
+        repeats.remember(other.clone(), later);
+        assert_eq!(
+            repeats.0.lock().unwrap().len(),
+            1,
+            "what fell out of the window is forgotten"
+        );
     }
 }

@@ -18,7 +18,8 @@ use tracing::{error, info, warn};
 use crate::maas::credentials::{MaasConnector, MaasCredentials, ObserverWiring};
 use crate::runtime::context::Context;
 use crate::runtime::discovery::{
-    discover_capi, discover_contract, management_identity, status_shape, watch_scope,
+    contract_for, discover_capi, maas_cluster_crd, management_identity, status_shape_for,
+    watch_scope,
 };
 use crate::runtime::events::EventPublisher;
 use crate::runtime::flags::{Flags, parse_bind_address};
@@ -255,9 +256,9 @@ async fn context(
         watch_health,
     } = scope;
     let capi = discover_capi(&client).await;
-    let contract = discover_contract(&client, capi).await;
+    let crd = maas_cluster_crd(&client).await;
+    let (contract, status_shape) = (contract_for(&crd, capi), status_shape_for(&crd));
     let management = management_identity(&client, namespace.as_deref()).await;
-    let status_shape = status_shape(&client).await;
     info!(
         capi = capi.as_str(),
         ?contract,

@@ -395,7 +395,23 @@ async fn scenario(env: &Env, line: ForkLine) {
     };
     let second = roll(env, &rollout, &mut provider).await;
     old_machines_released(env, &first_uids, &second).await;
+    // The 4.21 credentials Secret is kept until the machines are released, then let go.
+    let hosted = line == ForkLine::SecretCredentials;
+    if hosted {
+        assert!(
+            credentials_finalized(env).await,
+            "the credentials Secret is guarded"
+        );
+    }
     delete_hosted_cluster(env).await;
+    if hosted {
+        wait_for("the credentials Secret let go", POLL, LIMIT, || async {
+            let on = credentials_finalized(env).await;
+            Ok(((!on).then_some(()), format!("finalizer on: {on}")))
+        })
+        .await
+        .unwrap();
+    }
     provider.process.stop().await;
 }
 
@@ -510,11 +526,54 @@ struct Rollout<'a> {
     first_uids: BTreeSet<String>,
 }
 
+/// The fewest Running Machines seen over the rollout's polls, and how many polls.
+#[derive(Default)]
+struct Sampled {
+    fewest_running: AtomicUsize,
+    samples: AtomicUsize,
+}
+
+impl Sampled {
+    fn saw(&self, running: usize) {
+        self.fewest_running.fetch_min(running, Ordering::Relaxed);
+        self.samples.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A changed NodePool rolled through a kill -9 of the provider: never fewer than 2 Running, both
 /// Machines replaced, the new user data and image. Returns the new MAAS machines.
 async fn roll(env: &Env, from: &Rollout<'_>, provider: &mut Provider) -> BTreeSet<String> {
-    let (line, kubeconfig) = (from.line, from.kubeconfig);
-    let (first_machines, first_uids) = (&from.first_machines, &from.first_uids);
+    new_nodepool_version(env).await;
+    let sampled = Sampled {
+        fewest_running: AtomicUsize::new(usize::MAX),
+        ..Default::default()
+    };
+    // A crash mid-rollout: once MAAS holds a machine for a new MaasMachine, kill -9 the
+    // provider and start it again; nothing may leak and the rollout must carry on.
+    new_machine_held(env, &from.first_uids, &sampled).await;
+    check_role_behaviour(env, provider).await;
+    provider.process.kill().await;
+    *provider = Provider::start_as(env, from.line, NS, from.kubeconfig, ZONE).await;
+    let second = both_replaced(env, &from.first_machines, &sampled).await;
+    assert!(
+        sampled.samples.load(Ordering::Relaxed) >= 3,
+        "the rollout was sampled {} times",
+        sampled.samples.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        sampled.fewest_running.load(Ordering::Relaxed),
+        2,
+        "never fewer than 2 Running Machines during the rollout"
+    );
+    check_user_data(env, &second, HASH_2);
+    for id in &second {
+        assert_eq!(env.sim.state().machine(id).unwrap().distro_series, "jammy");
+    }
+    second
+}
+
+/// The fork's objects for a changed NodePool, and the MachineDeployment pointed at them.
+async fn new_nodepool_version(env: &Env) {
     // A changed NodePool: new template name, new image, new user-data secret.
     manifests::apply_all(&env.client, NS, &nodepool_version(HASH_2, "ubuntu/jammy"))
         .await
@@ -538,14 +597,10 @@ async fn roll(env: &Env, from: &Rollout<'_>, provider: &mut Provider) -> BTreeSe
         )
         .await
         .unwrap();
+}
 
-    // Sampled on every poll of the rollout: the fewest Running Machines seen.
-    let fewest_running = AtomicUsize::new(usize::MAX);
-    let samples = AtomicUsize::new(0);
-    let (fewest, count) = (&fewest_running, &samples);
-
-    // A crash mid-rollout: once MAAS holds a machine for a new MaasMachine, kill -9 the
-    // provider and start it again; nothing may leak and the rollout must carry on.
+/// Waits until MAAS holds a machine for a MaasMachine not among `first_uids`.
+async fn new_machine_held(env: &Env, first_uids: &BTreeSet<String>, sampled: &Sampled) {
     wait_for(
         "a machine allocated for the new template",
         POLL,
@@ -554,11 +609,7 @@ async fn roll(env: &Env, from: &Rollout<'_>, provider: &mut Provider) -> BTreeSe
             let first_uids = first_uids.clone();
             async move {
                 let rows = machine_rows(&env.client, NS).await?;
-                fewest.fetch_min(
-                    rows.iter().filter(|r| r.phase == "Running").count(),
-                    Ordering::Relaxed,
-                );
-                count.fetch_add(1, Ordering::Relaxed);
+                sampled.saw(rows.iter().filter(|r| r.phase == "Running").count());
                 let new_held = env
                     .sim
                     .state()
@@ -576,17 +627,20 @@ async fn roll(env: &Env, from: &Rollout<'_>, provider: &mut Provider) -> BTreeSe
     )
     .await
     .unwrap();
-    check_role_behaviour(env, provider).await;
-    provider.process.kill().await;
-    *provider = Provider::start_as(env, line, NS, kubeconfig, ZONE).await;
-    // Machines are told apart by name: MAAS may hand a released machine to a new Machine.
-    let second = wait_for("the rollout to replace both machines", POLL, LIMIT, || {
+}
+
+/// Waits until both Machines are new ones and Running; returns their MAAS machines.
+async fn both_replaced(
+    env: &Env,
+    first_machines: &BTreeSet<String>,
+    sampled: &Sampled,
+) -> BTreeSet<String> {
+    wait_for("the rollout to replace both machines", POLL, LIMIT, || {
         let first_machines = first_machines.clone();
         async move {
             let rows = machine_rows(&env.client, NS).await?;
             let running: Vec<_> = rows.iter().filter(|r| r.phase == "Running").collect();
-            fewest.fetch_min(running.len(), Ordering::Relaxed);
-            count.fetch_add(1, Ordering::Relaxed);
+            sampled.saw(running.len());
             let new = running
                 .iter()
                 .filter(|r| !first_machines.contains(&r.name))
@@ -607,23 +661,7 @@ async fn roll(env: &Env, from: &Rollout<'_>, provider: &mut Provider) -> BTreeSe
         }
     })
     .await
-    .unwrap();
-    assert!(
-        samples.load(Ordering::Relaxed) >= 3,
-        "the rollout was sampled {} times",
-        samples.load(Ordering::Relaxed)
-    );
-    assert_eq!(
-        fewest_running.load(Ordering::Relaxed),
-        2,
-        "never fewer than 2 Running Machines during the rollout"
-    );
-    check_user_data(env, &second, HASH_2);
-    for id in &second {
-        assert_eq!(env.sim.state().machine(id).unwrap().distro_series, "jammy");
-    }
-
-    second
+    .unwrap()
 }
 
 /// The old MAAS machines went back to MAAS, and MAAS holds exactly the new ones.
@@ -672,6 +710,20 @@ async fn old_machines_released(
         second,
         "MAAS holds exactly the new machines"
     );
+}
+
+/// Whether the 4.21 credentials Secret carries the identity finalizer.
+async fn credentials_finalized(env: &Env) -> bool {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(env.client.clone(), NS);
+    secrets
+        .get(&format!("{CLUSTER}-maas-credentials"))
+        .await
+        .unwrap()
+        .metadata
+        .finalizers
+        .unwrap_or_default()
+        .iter()
+        .any(|f| f == capmaas_api::finalizers::MAAS_IDENTITY)
 }
 
 /// Deleting the hosted cluster leaves nothing behind.

@@ -13,11 +13,7 @@ use capmaas_e2e::harness::crds::install;
 use capmaas_e2e::harness::manager::manager_binary;
 use capmaas_e2e::harness::process::{Component, free_port};
 use capmaas_e2e::harness::{Env, manifests};
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Api;
-use kube::api::PostParams;
 use serde_json::{Value, json};
 
 /// Replaces our full CRDs by the base shape HyperShift installs (same names, so the API server
@@ -96,7 +92,7 @@ pub async fn role_identity(env: &Env, namespace: &str, sa: &str, rules: Value) -
     manifests::apply_all(&env.client, namespace, &objects)
         .await
         .unwrap();
-    let token = token_for(env, namespace, sa).await;
+    let token = crate::rbac_support::service_account_token(&env.client, namespace, sa).await;
     let text = crate::rbac_support::token_kubeconfig(&env.kubeconfig, &token);
     let mut config: Value = serde_saphyr::from_str(&text).unwrap();
     for context in config["contexts"].as_array_mut().unwrap() {
@@ -105,23 +101,6 @@ pub async fn role_identity(env: &Env, namespace: &str, sa: &str, rules: Value) -
     let path = env.run_dir().join(format!("{sa}-{namespace}.kubeconfig"));
     std::fs::write(&path, serde_saphyr::to_string(&config).unwrap()).unwrap();
     path
-}
-
-async fn token_for(env: &Env, namespace: &str, sa: &str) -> String {
-    let api: Api<ServiceAccount> = Api::namespaced(env.client.clone(), namespace);
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    api.create_token_request(sa, &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
 }
 
 /// Which line of the fork deploys the provider, and so how it passes credentials.

@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -106,7 +106,7 @@ pub struct Metrics {
     registry: Registry,
     reconcile_total: Family<ResultLabels, Counter>,
     reconcile_errors: Family<ControllerLabels, Counter>,
-    reconcile_time: Family<ControllerLabels, Histogram>,
+    reconcile_time: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     maas_requests: Family<MaasRequestLabels, Counter>,
     maas_latency: Family<OpLabels, Histogram, fn() -> Histogram>,
     rest_requests: Family<RestLabels, Counter>,
@@ -114,6 +114,22 @@ pub struct Metrics {
     /// The `workqueue_*` families.
     pub workqueue: workqueue::Workqueue,
     process: process::ProcessMetrics,
+}
+
+/// Registers `metric` in `registry` under `name` and hands it back (families are shared
+/// handles: the registered clone and the returned one count together).
+pub(crate) fn registered<M: Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+fn reconcile_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
 fn maas_latency_histogram() -> Histogram {
@@ -130,65 +146,56 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers all families.
     pub fn new() -> Self {
-        let mut registry = Registry::default();
-        let reconcile_total = Family::<ResultLabels, Counter>::default();
-        let reconcile_errors = Family::<ControllerLabels, Counter>::default();
-        let reconcile_time = Family::<ControllerLabels, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.005, 2.0, 14))) as fn() -> Histogram,
-        );
-        let maas_requests = Family::<MaasRequestLabels, Counter>::default();
-        registry.register(
-            "controller_runtime_reconcile",
-            "Total number of reconciliations per controller",
-            reconcile_total.clone(),
-        );
-        registry.register(
-            "controller_runtime_reconcile_errors",
-            "Total number of reconciliation errors per controller",
-            reconcile_errors.clone(),
-        );
-        registry.register(
-            "controller_runtime_reconcile_time_seconds",
-            "Length of time per reconciliation per controller",
-            reconcile_time.clone(),
-        );
-        registry.register(
-            "capmaas_maas_requests",
-            "MAAS API requests by operation and outcome",
-            maas_requests.clone(),
-        );
+        let mut r = Registry::default();
+        let reconcile_time = Family::new_with_constructor(reconcile_histogram as fn() -> Histogram);
         let maas_latency =
             Family::new_with_constructor(maas_latency_histogram as fn() -> Histogram);
-        registry.register(
-            "capmaas_maas_request_duration_seconds",
-            "MAAS API request latency by operation, from sending to the whole answer",
-            maas_latency.clone(),
-        );
-        let rest_requests = Family::<RestLabels, Counter>::default();
-        registry.register(
-            "rest_client_requests",
-            "Kubernetes API requests by status code, method and host",
-            rest_requests.clone(),
-        );
-        let leader = Family::<NameLabels, Gauge>::default();
-        registry.register(
-            "leader_election_master_status",
-            "1 while this replica holds the leader Lease, 0 otherwise",
-            leader.clone(),
-        );
-        let workqueue = workqueue::Workqueue::register(&mut registry);
-        let process = process::ProcessMetrics::register(&mut registry);
         Metrics {
-            registry,
-            reconcile_total,
-            reconcile_errors,
-            reconcile_time,
-            maas_requests,
-            maas_latency,
-            rest_requests,
-            leader,
-            workqueue,
-            process,
+            reconcile_total: registered(
+                &mut r,
+                "controller_runtime_reconcile",
+                "Total number of reconciliations per controller",
+                Family::default(),
+            ),
+            reconcile_errors: registered(
+                &mut r,
+                "controller_runtime_reconcile_errors",
+                "Total number of reconciliation errors per controller",
+                Family::default(),
+            ),
+            reconcile_time: registered(
+                &mut r,
+                "controller_runtime_reconcile_time_seconds",
+                "Length of time per reconciliation per controller",
+                reconcile_time,
+            ),
+            maas_requests: registered(
+                &mut r,
+                "capmaas_maas_requests",
+                "MAAS API requests by operation and outcome",
+                Family::default(),
+            ),
+            maas_latency: registered(
+                &mut r,
+                "capmaas_maas_request_duration_seconds",
+                "MAAS API request latency by operation, from sending to the whole answer",
+                maas_latency,
+            ),
+            rest_requests: registered(
+                &mut r,
+                "rest_client_requests",
+                "Kubernetes API requests by status code, method and host",
+                Family::default(),
+            ),
+            leader: registered(
+                &mut r,
+                "leader_election_master_status",
+                "1 while this replica holds the leader Lease, 0 otherwise",
+                Family::default(),
+            ),
+            workqueue: workqueue::Workqueue::register(&mut r),
+            process: process::ProcessMetrics::register(&mut r),
+            registry: r,
         }
     }
 

@@ -7,6 +7,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::registered;
+
 /// Kernel clock ticks per second as `/proc` counts them (`USER_HZ`, 100 on every Linux build
 /// this runs on).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -25,40 +27,48 @@ pub struct ProcessMetrics {
 
 impl ProcessMetrics {
     /// The families, registered in `registry`; the start time is now.
-    pub fn register(registry: &mut Registry) -> Self {
-        let m = ProcessMetrics::default();
-        let started = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
-        m.start_time.set(started);
-        registry.register(
-            "process_cpu_seconds",
-            "Total user and system CPU time spent in seconds",
-            m.cpu_seconds.clone(),
-        );
-        registry.register(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes",
-            m.resident_bytes.clone(),
-        );
-        registry.register(
-            "process_virtual_memory_bytes",
-            "Virtual memory size in bytes",
-            m.virtual_bytes.clone(),
-        );
-        registry.register(
-            "process_open_fds",
-            "Number of open file descriptors",
-            m.open_fds.clone(),
-        );
-        registry.register(
-            "process_max_fds",
-            "Maximum number of open file descriptors",
-            m.max_fds.clone(),
-        );
-        registry.register(
-            "process_start_time_seconds",
-            "Start time of the process since the Unix epoch in seconds",
-            m.start_time.clone(),
-        );
+    pub fn register(r: &mut Registry) -> Self {
+        let m = ProcessMetrics {
+            cpu_seconds: registered(
+                r,
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds",
+                Counter::default(),
+            ),
+            resident_bytes: registered(
+                r,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                Gauge::default(),
+            ),
+            virtual_bytes: registered(
+                r,
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                Gauge::default(),
+            ),
+            open_fds: registered(
+                r,
+                "process_open_fds",
+                "Number of open file descriptors",
+                Gauge::default(),
+            ),
+            max_fds: registered(
+                r,
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                Gauge::default(),
+            ),
+            start_time: registered(
+                r,
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch in seconds",
+                Gauge::default(),
+            ),
+            counted_cpu: Default::default(),
+        };
+        m.start_time
+            .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
         m
     }
 

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::NameLabels;
+use super::{NameLabels, registered};
 
 /// The workqueue families and the passes running now.
 #[derive(Debug)]
@@ -36,42 +36,42 @@ fn work_histogram() -> Histogram {
 
 impl Workqueue {
     /// The families, registered in `registry`.
-    pub fn register(registry: &mut Registry) -> Self {
-        let queue = Workqueue {
-            adds: Family::default(),
-            retries: Family::default(),
-            work_duration: Family::new_with_constructor(work_histogram),
-            unfinished: Family::default(),
-            longest: Family::default(),
+    pub fn register(r: &mut Registry) -> Self {
+        let work_duration = Family::new_with_constructor(work_histogram as fn() -> Histogram);
+        Workqueue {
+            adds: registered(
+                r,
+                "workqueue_adds",
+                "Requests handed to a reconcile, per controller",
+                Family::default(),
+            ),
+            retries: registered(
+                r,
+                "workqueue_retries",
+                "Failed passes requeued with backoff, per controller",
+                Family::default(),
+            ),
+            work_duration: registered(
+                r,
+                "workqueue_work_duration_seconds",
+                "How long a pass takes, per controller",
+                work_duration,
+            ),
+            unfinished: registered(
+                r,
+                "workqueue_unfinished_work_seconds",
+                "Seconds of work done by passes still running, per controller",
+                Family::default(),
+            ),
+            longest: registered(
+                r,
+                "workqueue_longest_running_processor_seconds",
+                "Seconds the longest pass still running has run, per controller",
+                Family::default(),
+            ),
             running: Arc::default(),
             next_pass: AtomicU64::new(0),
-        };
-        registry.register(
-            "workqueue_adds",
-            "Requests handed to a reconcile, per controller",
-            queue.adds.clone(),
-        );
-        registry.register(
-            "workqueue_retries",
-            "Failed passes requeued with backoff, per controller",
-            queue.retries.clone(),
-        );
-        registry.register(
-            "workqueue_work_duration_seconds",
-            "How long a pass takes, per controller",
-            queue.work_duration.clone(),
-        );
-        registry.register(
-            "workqueue_unfinished_work_seconds",
-            "Seconds of work done by passes still running, per controller",
-            queue.unfinished.clone(),
-        );
-        registry.register(
-            "workqueue_longest_running_processor_seconds",
-            "Seconds the longest pass still running has run, per controller",
-            queue.longest.clone(),
-        );
-        queue
+        }
     }
 
     /// A request of `controller` reached its reconcile; the pass runs until the returned token is
