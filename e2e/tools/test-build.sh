@@ -36,7 +36,7 @@ run() {
 real_bin="$(bash "$build" --print-dir)"
 real_dir="$(dirname "$real_bin")"
 key="$(basename "$real_dir")"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl kustomize capi-manager clusterctl
+binaries=(etcd kube-apiserver kube-controller-manager kubectl kubeadm kustomize capi-manager clusterctl
   capi-kubeadm-bootstrap-manager capi-kubeadm-control-plane-manager)
 cache_built=true
 for b in "${binaries[@]}"; do [[ -x "$real_bin/$b" ]] || cache_built=false; done

@@ -30,7 +30,7 @@ use rbac_support::{release, start_manager_as_deployment, workspace_version};
 const PROVIDER_NS: &str = "capmaas-system";
 const RUN_NS: &str = "clusterctl-run";
 const LIMIT: Duration = Duration::from_secs(300);
-const FLAVOURS: &[&str] = &["", "gpu", "ignition"];
+const FLAVOURS: &[&str] = &["", "gpu", "ignition", "kube-vip"];
 
 fn doc_kind(v: &Value) -> &str {
     v["kind"].as_str().unwrap_or_default()
@@ -62,6 +62,7 @@ async fn scenario(env: &Env, work: &Path) {
         "cluster-template.yaml",
         "cluster-template-gpu.yaml",
         "cluster-template-ignition.yaml",
+        "cluster-template-kube-vip.yaml",
     ] {
         assert!(release_dir.join(file).is_file(), "release has {file}");
     }
@@ -202,6 +203,7 @@ async fn scenario(env: &Env, work: &Path) {
                 ("CONTROL_PLANE_MACHINE_TAG", "cp"),
                 ("CONTROL_PLANE_MACHINE_RESOURCEPOOL", "pool-cp"),
                 ("WORKER_MACHINE_RESOURCEPOOL", "pool-w"),
+                ("CONTROL_PLANE_ENDPOINT_IP", "10.20.0.100"),
             ],
         );
         assert!(!rendered.contains("${"), "no variable left unrendered");
@@ -259,6 +261,37 @@ async fn scenario(env: &Env, work: &Path) {
                     registration["kubeletExtraArgs"][0]["value"],
                     "nvidia.com/gpu.present=true"
                 );
+            }
+            "kube-vip" => {
+                let cluster = objects.iter().find(|o| doc_kind(o) == "Cluster").unwrap();
+                assert_eq!(
+                    cluster["spec"]["controlPlaneEndpoint"],
+                    serde_json::json!({"host": "10.20.0.100", "port": 6443})
+                );
+                let kcp = objects
+                    .iter()
+                    .find(|o| doc_kind(o) == "KubeadmControlPlane")
+                    .unwrap();
+                let files = kcp["spec"]["kubeadmConfigSpec"]["files"]
+                    .as_array()
+                    .unwrap();
+                let manifest = files
+                    .iter()
+                    .find(|f| f["path"] == "/etc/kubernetes/manifests/kube-vip.yaml")
+                    .unwrap();
+                let pod: Value =
+                    serde_saphyr::from_str(manifest["content"].as_str().unwrap()).unwrap();
+                assert_eq!(pod["kind"], "Pod");
+                let env_of = |name: &str| {
+                    pod["spec"]["containers"][0]["env"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|e| e["name"] == name)
+                        .map(|e| e["value"].clone())
+                };
+                assert_eq!(env_of("address"), Some(serde_json::json!("10.20.0.100")));
+                assert_eq!(env_of("cp_enable"), Some(serde_json::json!("true")));
             }
             "ignition" => {
                 let kcp = objects

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::clusterctl_support;
+use crate::node_prep;
 use crate::rbac_support;
 
 use std::collections::BTreeMap;
@@ -21,12 +22,125 @@ use capmaas_e2e::harness::{Env, EnvOptions, TestEnv, manifests, tools};
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::Api;
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
+use serde_json::Value;
 
 use clusterctl_support::{Clusterctl, file_url, with_contract_labels, write_config};
 use rbac_support::{release, workspace_version};
 
 const NS: &str = "kubeadm-default";
 const LIMIT: Duration = Duration::from_secs(300);
+const NODE_PREP: &str = "/usr/local/sbin/capmaas-node-prep";
+
+/// What cloud-init would write and run on one machine, from the user data MAAS was given: the
+/// jinja header rendered with the machine's hostname, as cloud-init's MAAS datasource does.
+struct CloudConfig {
+    files: BTreeMap<String, String>,
+    commands: Vec<String>,
+}
+
+fn cloud_config(user_data: &str, hostname: &str) -> CloudConfig {
+    let body = user_data
+        .strip_prefix("## template: jinja\n")
+        .unwrap_or(user_data)
+        .replace("{{ ds.meta_data.local_hostname }}", hostname);
+    assert!(body.starts_with("#cloud-config"), "{body}");
+    let doc: Value = serde_saphyr::from_str(&body).unwrap();
+    let files = doc["write_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["content"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let commands = doc["runcmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    CloudConfig { files, commands }
+}
+
+/// kubeadm's own validation of the configuration a machine was given (`kubeadm config validate`,
+/// the kubeadm of the tools build).
+fn kubeadm_validate(env: &Env, name: &str, config: &str) -> String {
+    let file = env.run_dir().join(format!("{name}-kubeadm.yaml"));
+    std::fs::write(&file, config).unwrap();
+    let output = std::process::Command::new(tools::bin_dir().unwrap().join("kubeadm"))
+        .args(["config", "validate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "kubeadm config validate for {name}: {text}"
+    );
+    text
+}
+
+/// The version of the tools build's kubeadm: the release the generated configuration is for, so
+/// that kubeadm's validation accepts its version.
+fn kubeadm_version() -> String {
+    let output = std::process::Command::new(tools::bin_dir().unwrap().join("kubeadm"))
+        .args(["version", "-o", "short"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// Every deployed machine's cloud-config: the node preparation from the template's Secret runs
+/// first with the Machine's version, then kubeadm with a configuration kubeadm accepts.
+fn check_cloud_configs(env: &Env, version: &str) {
+    let script = node_prep::script_of("cluster-template.yaml");
+    let machines: Vec<(String, String)> = env
+        .sim
+        .state()
+        .machines
+        .iter()
+        .filter(|m| m.owner.is_some())
+        .filter_map(|m| Some((m.hostname.clone(), m.user_data.clone()?)))
+        .collect();
+    assert_eq!(machines.len(), 3);
+    for (hostname, user_data) in machines {
+        let config = cloud_config(&user_data, &hostname);
+        assert_eq!(
+            config.files.get(NODE_PREP),
+            Some(&script),
+            "{hostname}: the bootstrap provider wrote the script from the Secret"
+        );
+        eprintln!("{hostname} runs:\n  {}", config.commands.join("\n  "));
+        assert_eq!(
+            config.commands[0],
+            format!("{NODE_PREP} {version} '1.7.*'"),
+            "{hostname}: the preparation runs first, for the Machine's version"
+        );
+        let (kubeadm_file, verb) = if config.files.contains_key("/run/kubeadm/kubeadm.yaml") {
+            ("/run/kubeadm/kubeadm.yaml", "kubeadm init")
+        } else {
+            ("/run/kubeadm/kubeadm-join-config.yaml", "kubeadm join")
+        };
+        let kubeadm_at = config
+            .commands
+            .iter()
+            .position(|c| c.contains(verb))
+            .unwrap_or_else(|| panic!("{hostname}: {verb} in {:#?}", config.commands));
+        assert!(kubeadm_at > 0, "{hostname}: {verb} after the preparation");
+        let validated = kubeadm_validate(env, &hostname, &config.files[kubeadm_file]);
+        eprintln!(
+            "{hostname}: kubeadm config validate {kubeadm_file}: {}",
+            validated.trim()
+        );
+    }
+}
 
 /// Starts a kubeadm manager (bootstrap or control plane) against the harness API server. Its
 /// webhook server needs a certificate; no webhook configuration points at it, the CRDs carry
@@ -54,7 +168,7 @@ fn start_kubeadm_manager(env: &Env, binary: &str) -> Component {
 
 /// What `kubeadm init` would have written into the workload cluster, and the role label the
 /// kubelet would carry on a control-plane Node.
-async fn stand_in_for_kubeadm_init(env: &Env) {
+async fn stand_in_for_kubeadm_init(env: &Env, version: &str) {
     env.namespace("kube-system").await.unwrap();
     let config = ConfigMap {
         metadata: ObjectMeta {
@@ -64,7 +178,9 @@ async fn stand_in_for_kubeadm_init(env: &Env) {
         },
         data: Some(BTreeMap::from([(
             "ClusterConfiguration".to_string(),
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.33.1\n".to_string(),
+            format!(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {version}\n"
+            ),
         )])),
         ..Default::default()
     };
@@ -122,6 +238,7 @@ async fn scenario(env: &Env, work: &Path) {
     let _control_plane = start_kubeadm_manager(env, "capi-kubeadm-control-plane-manager");
 
     let version = workspace_version();
+    let kubernetes = kubeadm_version();
     let release_dir = release(
         &work.join("release"),
         "registry.example/capmaas-manager:test",
@@ -153,7 +270,7 @@ async fn scenario(env: &Env, work: &Path) {
             "--target-namespace",
             NS,
             "--kubernetes-version",
-            "v1.33.1",
+            &kubernetes,
             "--control-plane-machine-count",
             "1",
             "--worker-machine-count",
@@ -183,7 +300,7 @@ async fn scenario(env: &Env, work: &Path) {
             // The first control-plane machine booted: this is when kubeadm init would have run.
             let labelled = label_control_plane_nodes(env).await;
             if labelled > 0 {
-                stand_in_for_kubeadm_init(env).await;
+                stand_in_for_kubeadm_init(env, &kubernetes).await;
             }
             let rows = observe::machine_rows(&env.client, NS).await?;
             let running = rows
@@ -222,6 +339,7 @@ async fn scenario(env: &Env, work: &Path) {
     assert_eq!(count("kubeadm join"), 2, "two workers join");
     assert_eq!(count("## template: jinja"), 3);
     assert_eq!(count("{{ ds.meta_data.local_hostname }}"), 3);
+    check_cloud_configs(env, &kubernetes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

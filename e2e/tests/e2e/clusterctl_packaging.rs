@@ -437,7 +437,7 @@ fn variables(text: &str) -> BTreeSet<String> {
 }
 
 /// The template with every variable reference, nested ones included, replaced by `1`.
-fn fill(text: &str) -> String {
+pub(crate) fn fill(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -494,7 +494,7 @@ fn every_template_variable_is_documented() {
         let filled = fill(&text);
         assert!(manifests::parse(&filled, &path).is_ok(), "{name} is YAML");
     }
-    assert_eq!(seen, 3, "default, gpu and ignition flavours");
+    assert_eq!(seen, 4, "default, gpu, ignition and kube-vip flavours");
 }
 
 #[test]
@@ -653,5 +653,53 @@ fn the_version_table_matches_what_the_templates_need() {
     assert!(
         templates_cell.contains(needed),
         "the templates need Cluster API {needed}; the README says {templates_cell:?}"
+    );
+}
+
+/// Cluster API's developer tooling finds the provider: `clusterctl-settings.json` for its
+/// local-repository script, `tilt-provider.yaml` for its Tiltfile.
+#[test]
+fn tilt_and_clusterctl_dev_settings_name_this_provider() {
+    let root = tools::workspace_root();
+    let kustomization: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("config/default/kustomization.yaml")).unwrap(),
+    )
+    .unwrap();
+    let provider_label = &kustomization["labels"][0]["pairs"]["cluster.x-k8s.io/provider"];
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("clusterctl-settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        &settings["name"], provider_label,
+        "the provider's clusterctl name"
+    );
+    assert_eq!(
+        settings["config"]["componentsFile"], "infrastructure-components.yaml",
+        "the file `make release` writes"
+    );
+    assert_eq!(
+        settings["config"]["nextVersion"],
+        format!("v{}", rbac_support::workspace_version())
+    );
+    assert!(root.join("metadata.yaml").is_file() && root.join("config/default").is_dir());
+
+    let tilt: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root.join("tilt-provider.yaml")).unwrap())
+            .unwrap();
+    let entry = &tilt[0];
+    assert_eq!(entry["name"], "maas");
+    assert_eq!(
+        provider_label.as_str(),
+        Some(format!("infrastructure-{}", entry["name"].as_str().unwrap()).as_str())
+    );
+    assert!(
+        entry["config"]["label"].is_string(),
+        "Tilt groups resources by label"
+    );
+    // With an image, Cluster API's Tiltfile runs `go build` on the repository.
+    assert!(
+        entry["config"].get("image").is_none(),
+        "no Go build asked of Tilt"
     );
 }

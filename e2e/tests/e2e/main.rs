@@ -32,6 +32,7 @@ mod maas_restart;
 mod machine_health_check;
 mod manager_restart;
 mod namespace_deletion;
+mod node_prep;
 mod pause;
 mod rbac;
 mod sim_client;
