@@ -20,6 +20,7 @@ pub mod maas_cluster;
 pub mod maas_cluster_template;
 pub mod maas_machine;
 pub mod maas_machine_template;
+pub mod network;
 mod schema_helpers;
 pub mod template_meta;
 
@@ -43,6 +44,7 @@ pub use maas_machine_template::{
     MaasMachineTemplate, MaasMachineTemplateResource, MaasMachineTemplateSpec,
     MaasMachineTemplateStatus, NodeInfo,
 };
+pub use network::{EndpointNetworks, InterfaceAddress, MachineInterface};
 pub use template_meta::TemplateObjectMeta;
 
 /// API group of every kind in this crate.

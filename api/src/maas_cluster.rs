@@ -38,6 +38,11 @@ pub struct MaasClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_plane_endpoint: Option<ApiEndpoint>,
 
+    /// Which machine networks the API endpoint's DNS record takes addresses from (see
+    /// [`EndpointNetworks`]); by default each control-plane machine's boot interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_networks: Option<crate::network::EndpointNetworks>,
+
     /// MAAS zones machines of this cluster may be placed in; empty means all zones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]

@@ -189,6 +189,12 @@ pub struct MaasMachineStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<MachineAddress>,
 
+    /// The machine's network interfaces and which address is on which MAAS subnet, space and
+    /// fabric; the boot interface is marked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub interfaces: Vec<crate::network::MachineInterface>,
+
     /// Hardware MAAS found on the machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardware: Option<HardwareInventory>,

@@ -35,6 +35,48 @@ fn object_len(raw: &Value) -> usize {
     raw.as_object().map_or(0, serde_json::Map::len)
 }
 
+/// The boot interface and every link's subnet, space and fabric, as MAAS sent them.
+fn check_interfaces(name: &str, machine: &Machine, raw: &Value) {
+    assert_eq!(
+        machine.boot_interface.as_ref().map(|i| i.name.as_str()),
+        raw["boot_interface"]["name"].as_str(),
+        "{name}: boot interface"
+    );
+    for (nic, raw_nic) in machine
+        .interface_set
+        .iter()
+        .zip(raw["interface_set"].as_array().into_iter().flatten())
+    {
+        for (link, raw_link) in nic
+            .links
+            .iter()
+            .zip(raw_nic["links"].as_array().into_iter().flatten())
+        {
+            assert_eq!(
+                link.ip_address.as_deref(),
+                raw_link["ip_address"].as_str(),
+                "{name}"
+            );
+            let Some(subnet) = &link.subnet else {
+                assert!(raw_link["subnet"].is_null(), "{name}");
+                continue;
+            };
+            let raw_subnet = &raw_link["subnet"];
+            assert_eq!(subnet.cidr, raw_subnet["cidr"].as_str().unwrap(), "{name}");
+            assert_eq!(
+                subnet.space,
+                raw_subnet["space"].as_str().unwrap_or(""),
+                "{name}"
+            );
+            assert_eq!(
+                subnet.vlan.as_ref().map(|v| v.fabric.as_str()),
+                raw_subnet["vlan"]["fabric"].as_str(),
+                "{name}: fabric"
+            );
+        }
+    }
+}
+
 /// Checks one decoded machine against its raw JSON, field by field. Controllers in node listings
 /// lack some machine fields; those must decode to the defaults.
 fn check_machine(name: &str, raw: &Value) -> Machine {
@@ -122,6 +164,7 @@ fn check_machine(name: &str, raw: &Value) -> Machine {
     );
     let interfaces = raw["interface_set"].as_array().map_or(0, Vec::len);
     assert_eq!(machine.interface_set.len(), interfaces, "{name}");
+    check_interfaces(name, &machine, raw);
     machine
 }
 

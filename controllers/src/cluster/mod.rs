@@ -2,6 +2,7 @@
 //! failure domains, readiness, and the record's removal on deletion.
 
 pub mod decide;
+pub mod endpoint_addresses;
 pub mod reconcile;
 pub mod status;
 pub mod steps;

@@ -7,6 +7,7 @@ use capmaas_api::{
     ApiEndpoint, MaasCluster, MaasClusterStatus, MaasMachine, MachineAddressType, annotations,
     finalizers, labels,
 };
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -18,6 +19,9 @@ use tracing::warn;
 use crate::cluster::decide::ClusterFacts;
 use crate::cluster::decide::DnsView;
 use crate::cluster::decide::{ControlPlaneMachine, control_plane_ips, dns_name, is_our_dns_name};
+use crate::cluster::endpoint_addresses::{
+    EndpointChoice, PREFERRED_SUBNET_CONFIGMAP, PREFERRED_SUBNET_KEY, endpoint_choice, endpoint_ips,
+};
 use crate::cluster::status::cluster_status;
 use crate::cluster::status::cluster_status_on_error;
 use crate::cluster::steps::ClusterStore;
@@ -122,6 +126,7 @@ async fn control_plane(
     ns: &str,
     cluster: &str,
     maas_machines: &[MaasMachine],
+    choice: &EndpointChoice,
 ) -> Result<Vec<ControlPlaneMachine>, ReconcileError> {
     let selector = format!(
         "{}={cluster},{}",
@@ -138,20 +143,35 @@ async fn control_plane(
                 .iter()
                 .find(|x| x.metadata.name.as_deref() == Some(infra.as_str()))?;
             let status = mm.status.clone().unwrap_or_default();
+            let ips: Vec<String> = status
+                .addresses
+                .iter()
+                .filter(|a| a.type_ == MachineAddressType::InternalIp)
+                .map(|a| a.address.clone())
+                .collect();
             Some(ControlPlaneMachine {
                 deployed: status.machine_state.as_deref() == Some("Deployed"),
                 powered_on: status.machine_powered == Some(true),
                 deleting: mm.metadata.deletion_timestamp.is_some()
                     || m.metadata.deletion_timestamp.is_some(),
-                ips: status
-                    .addresses
-                    .iter()
-                    .filter(|a| a.type_ == MachineAddressType::InternalIp)
-                    .map(|a| a.address.clone())
-                    .collect(),
+                ips: endpoint_ips(choice, &status.interfaces, &ips),
             })
         })
         .collect())
+}
+
+/// The `preferredSubnets` of the Go provider's ConfigMap in the namespace, when there is one.
+/// Read at each pass that writes the record, as the Go provider does (a change applies at the
+/// next pass); unreadable (no such ConfigMap, or a role without ConfigMap reads) is none.
+async fn preferred_subnets(ctx: &Context, ns: &str) -> Option<String> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+    match api.get_opt(PREFERRED_SUBNET_CONFIGMAP).await {
+        Ok(found) => found?.data?.remove(PREFERRED_SUBNET_KEY),
+        Err(error) => {
+            warn!(namespace = ns, %error, "cannot read the {PREFERRED_SUBNET_CONFIGMAP} ConfigMap; endpoint addresses from the boot interfaces");
+            None
+        }
+    }
 }
 
 /// What the fetch stage read for one MaasCluster.
@@ -313,7 +333,11 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
     let machines = list_machines(ctx, &ns, &fetched.cluster_name).await?;
     let mut facts = cluster_facts(obj, &fetched, uid, machines.len());
     if facts.uses_maas_dns() && !facts.deleting {
-        let cp = control_plane(ctx, &ns, &fetched.cluster_name, &machines).await?;
+        let choice = endpoint_choice(
+            obj.spec.endpoint_networks.as_ref(),
+            preferred_subnets(ctx, &ns).await.as_deref(),
+        );
+        let cp = control_plane(ctx, &ns, &fetched.cluster_name, &machines, &choice).await?;
         facts.control_plane_ips = control_plane_ips(&cp);
     }
     // Zones and our DNS record rarely change behind our back: reuse what the last pass learnt

@@ -176,6 +176,8 @@ pub struct ObservedMachine {
     pub fqdn: String,
     /// IP addresses MAAS knows for the machine.
     pub ip_addresses: Vec<String>,
+    /// Its interfaces, each with the addresses MAAS linked to it and their networks.
+    pub interfaces: Vec<capmaas_api::MachineInterface>,
     /// Owner data (workload annotations).
     pub owner_data: BTreeMap<String, String>,
     /// CPU cores.

@@ -24,6 +24,7 @@ pub fn observe(m: &Machine) -> ObservedMachine {
         hostname: m.hostname.clone(),
         fqdn: m.fqdn.clone(),
         ip_addresses: m.ip_addresses.clone(),
+        interfaces: interfaces(m),
         owner_data: m.owner_data.clone(),
         cpu_count: m.cpu_count,
         memory_mib: m.memory,
@@ -31,10 +32,76 @@ pub fn observe(m: &Machine) -> ObservedMachine {
     }
 }
 
+/// The machine's interfaces with the addresses MAAS linked to them. The boot interface is told
+/// by id (names repeat on no machine, but ids are what MAAS compares).
+pub fn interfaces(m: &Machine) -> Vec<capmaas_api::MachineInterface> {
+    let boot = m.boot_interface.as_ref().map(|b| b.id);
+    m.interface_set
+        .iter()
+        .map(|nic| capmaas_api::MachineInterface {
+            name: nic.name.clone(),
+            boot: boot == Some(nic.id),
+            addresses: nic
+                .links
+                .iter()
+                .filter_map(|link| {
+                    let address = link.ip_address.clone().filter(|ip| !ip.trim().is_empty())?;
+                    let subnet = link.subnet.clone().unwrap_or_default();
+                    Some(capmaas_api::InterfaceAddress {
+                        address,
+                        subnet: subnet.cidr,
+                        subnet_name: subnet.name,
+                        space: subnet.space,
+                        fabric: subnet.vlan.map(|v| v.fabric).unwrap_or_default(),
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::maas_machine::MaasPhase;
+
+    #[test]
+    fn interfaces_keep_their_addresses_networks_and_the_boot_mark() {
+        let link = |ip: Option<&str>, cidr: &str, space: &str, fabric: &str| {
+            let mut link = serde_json::json!({"id": 1, "mode": "auto",
+                "subnet": {"name": cidr, "cidr": cidr, "space": space, "vlan": {"fabric": fabric}}});
+            if let Some(ip) = ip {
+                link["ip_address"] = serde_json::json!(ip);
+            }
+            link
+        };
+        let m: Machine = serde_json::from_value(serde_json::json!({
+            "boot_interface": {"id": 2, "name": "eno1"},
+            "interface_set": [
+                {"id": 2, "name": "eno1", "links": [link(Some("10.20.0.5"), "10.20.0.0/16", "undefined", "fabric-0")]},
+                {"id": 3, "name": "eno2", "links": [link(Some("10.21.0.5"), "10.21.0.0/24", "data", "fabric-1"), link(None, "10.22.0.0/24", "x", "y")]},
+            ]
+        }))
+        .unwrap();
+        let nics = interfaces(&m);
+        assert_eq!(nics.len(), 2);
+        assert!(nics[0].boot && !nics[1].boot);
+        assert_eq!(nics[0].addresses[0].address, "10.20.0.5");
+        assert_eq!(
+            nics[1].addresses.len(),
+            1,
+            "a link without an address is no address"
+        );
+        let data = &nics[1].addresses[0];
+        assert_eq!(
+            (
+                data.subnet.as_str(),
+                data.space.as_str(),
+                data.fabric.as_str()
+            ),
+            ("10.21.0.0/24", "data", "fabric-1")
+        );
+    }
 
     #[test]
     fn maps_status_power_and_owner_data() {

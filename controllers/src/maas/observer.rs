@@ -134,6 +134,7 @@ fn moved(before: &ObservedMachine, after: &ObservedMachine) -> bool {
     before.status_code != after.status_code
         || before.power != after.power
         || before.ip_addresses != after.ip_addresses
+        || before.interfaces != after.interfaces
         || before.owner_data != after.owner_data
 }
 

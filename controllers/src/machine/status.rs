@@ -84,6 +84,7 @@ pub fn machine_status(
 fn set_ready(s: &mut MaasMachineStatus, r: &ReadyMachine, generation: Option<i64>, now: Timestamp) {
     s.set_ready(true);
     s.addresses = r.addresses.iter().map(api_address).collect();
+    s.interfaces.clone_from(&r.interfaces);
     s.hostname = Some(r.hostname.clone())
         .filter(|h| !h.is_empty())
         .or(s.hostname.take());
@@ -195,6 +196,15 @@ mod tests {
                 "node-1.maas",
                 &["10.0.0.5".into()],
             ),
+            interfaces: vec![capmaas_api::MachineInterface {
+                name: "eno1".into(),
+                boot: true,
+                addresses: vec![capmaas_api::InterfaceAddress {
+                    address: "10.0.0.5".into(),
+                    subnet: "10.0.0.0/24".into(),
+                    ..Default::default()
+                }],
+            }],
             powered: true,
             cpu_count: 8,
             memory_mib: 16384,
@@ -211,6 +221,8 @@ mod tests {
             Some(true)
         );
         assert_eq!(s.addresses.len(), 4);
+        assert_eq!(s.interfaces.len(), 1, "which address is on which interface");
+        assert!(s.interfaces[0].boot);
         assert_eq!(s.machine_state.as_deref(), Some("Deployed"));
         assert_eq!(s.machine_powered, Some(true));
         let hw = s.hardware.as_ref().unwrap();

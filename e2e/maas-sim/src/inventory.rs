@@ -25,6 +25,9 @@ pub struct Inventory {
     pub domains: Vec<String>,
     /// The IPv4 subnet AUTO addresses come from, e.g. `10.20.0.0/16`.
     pub subnet: Option<String>,
+    /// Subnets of a second, third ... interface on every machine (`eno2`, ...), e.g. a data
+    /// network beside the PXE one.
+    pub extra_subnets: Vec<String>,
     /// Boot images (`ubuntu/jammy`, `custom/rhcos`); deploy refuses other `distro_series`.
     pub images: Vec<String>,
     /// The machines.
@@ -227,6 +230,7 @@ impl Inventory {
             tags: Vec::new(),
             domains: Vec::new(),
             subnet: None,
+            extra_subnets: Vec::new(),
             images: Vec::new(),
             machines,
             faults: None,

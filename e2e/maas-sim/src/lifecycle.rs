@@ -303,7 +303,7 @@ impl World {
         candidates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
         let mut ids = Vec::new();
         for (_, _, id) in candidates.into_iter().take(count) {
-            let ip = self.subnet.first_free(&self.used_ips());
+            let ips = self.auto_addresses();
             let Some(m) = self.machines.get_mut(&id) else {
                 continue;
             };
@@ -313,7 +313,7 @@ impl World {
             m.power_state = PowerState::On;
             m.osystem = "ubuntu".to_string();
             m.distro_series = DEFAULT_SERIES.to_string();
-            m.ip_addresses = ip.into_iter().collect();
+            m.ip_addresses = ips;
             let acquired = acquired(m);
             self.ledger.push(acquired);
             ids.push(id);
@@ -404,8 +404,7 @@ impl World {
         now: Timestamp,
     ) -> Result<(), OpError> {
         let (osystem, series) = self.deployable(system_id, caller, &req)?;
-        let used = self.used_ips();
-        let ip = self.subnet.first_free(&used);
+        let ips = self.auto_addresses();
         let m = self.machines.get_mut(system_id).ok_or(OpError::NotFound)?;
         let was_unowned = m.owner.is_none();
         if was_unowned {
@@ -431,7 +430,7 @@ impl World {
         m.user_data = req.user_data;
         m.power_state = PowerState::On;
         m.deploy_will_fail = req.will_fail;
-        m.ip_addresses = ip.into_iter().collect();
+        m.ip_addresses = ips;
         m.transition_at = Some(after(now, timing.deploy));
         Ok(())
     }

@@ -1,10 +1,12 @@
 //! JSON renderings of simulator objects, in the shapes MAAS sends (see the recorded examples).
 //! `agent_name` is never rendered: MAAS treats it as write-only.
 
+use std::net::Ipv4Addr;
+
 use serde_json::{Value, json};
 
 use crate::routes::API_PREFIX;
-use crate::world::{DnsResource, Machine, World};
+use crate::world::{DnsResource, Machine, Subnet, World};
 
 /// Hardware type codes of node devices.
 pub const HARDWARE_TYPES: [&str; 6] = ["Node", "CPU", "Memory", "Storage", "Network", "GPU"];
@@ -250,44 +252,63 @@ fn hardware_info(m: &Machine) -> Value {
     })
 }
 
-fn subnet_json(world: &World) -> Value {
+/// Subnet `index` of the machines (0 is the boot interface's), with the ids MAAS would give it.
+fn subnet_json(subnet: &Subnet, index: usize) -> Value {
+    let id = index + 1;
     json!({
-        "id": 1,
-        "name": world.subnet.cidr(),
-        "cidr": world.subnet.cidr(),
-        "vlan": vlan_json(),
-        "gateway_ip": world.subnet.gateway().to_string(),
+        "id": id,
+        "name": subnet.cidr(),
+        "cidr": subnet.cidr(),
+        "vlan": vlan_json(index),
+        "gateway_ip": subnet.gateway().to_string(),
         "dns_servers": [],
         "space": "undefined",
-        "resource_uri": format!("{API_PREFIX}subnets/1/"),
+        "resource_uri": format!("{API_PREFIX}subnets/{id}/"),
     })
 }
 
-fn vlan_json() -> Value {
+/// The untagged VLAN of fabric `index`: each subnet of the machines is on a fabric of its own.
+fn vlan_json(index: usize) -> Value {
+    let id = 5001 + index;
     json!({
-        "vid": 0, "mtu": 1500, "dhcp_on": true, "external_dhcp": null, "relay_vlan": null,
-        "id": 5001, "name": "untagged", "fabric": "fabric-0", "fabric_id": 0,
+        "vid": 0, "mtu": 1500, "dhcp_on": index == 0, "external_dhcp": null, "relay_vlan": null,
+        "id": id, "name": "untagged", "fabric": format!("fabric-{index}"), "fabric_id": index,
         "primary_rack": null, "secondary_rack": null, "space": "undefined",
-        "resource_uri": format!("{API_PREFIX}vlans/5001/"),
+        "resource_uri": format!("{API_PREFIX}vlans/{id}/"),
     })
 }
 
-fn interface_json(world: &World, m: &Machine) -> Value {
-    let links: Vec<Value> = if m.ip_addresses.is_empty() {
-        vec![json!({"id": 1, "mode": "auto", "subnet": subnet_json(world)})]
+/// Interface `eno<index + 1>` of a machine, on subnet `index`: its links carry the machine's
+/// addresses inside that subnet (none before deployment, as MAAS shows an AUTO link).
+fn interface_json(m: &Machine, subnet: &Subnet, index: usize) -> Value {
+    let id = index + 1;
+    let ips: Vec<&Ipv4Addr> = m
+        .ip_addresses
+        .iter()
+        .filter(|ip| subnet.contains(**ip))
+        .collect();
+    let link = |link_id: usize, ip: Option<&Ipv4Addr>| {
+        let mut link = json!({"id": link_id, "mode": "auto", "subnet": subnet_json(subnet, index)});
+        if let Some(ip) = ip {
+            link["ip_address"] = json!(ip.to_string());
+        }
+        link
+    };
+    let links: Vec<Value> = if ips.is_empty() {
+        vec![link(id * 100, None)]
     } else {
-        m.ip_addresses
-            .iter()
-            .map(|ip| json!({"id": 1, "mode": "auto", "ip_address": ip.to_string(), "subnet": subnet_json(world)}))
+        ips.iter()
+            .enumerate()
+            .map(|(i, ip)| link(id * 100 + i, Some(ip)))
             .collect()
     };
     json!({
-        "id": 1,
+        "id": id,
         "type": "physical",
-        "name": "eno1",
+        "name": format!("eno{id}"),
         "enabled": true,
-        "mac_address": m.mac_address,
-        "vlan": vlan_json(),
+        "mac_address": interface_mac(&m.mac_address, index),
+        "vlan": vlan_json(index),
         "links": links,
         "discovered": null,
         "children": [],
@@ -302,8 +323,22 @@ fn interface_json(world: &World, m: &Machine) -> Value {
         "product": "Ethernet Controller X710 for 10GbE SFP+",
         "firmware_version": "8.30",
         "system_id": m.system_id,
-        "resource_uri": format!("{API_PREFIX}nodes/{}/interfaces/1/", m.system_id),
+        "resource_uri": format!("{API_PREFIX}nodes/{}/interfaces/{id}/", m.system_id),
     })
+}
+
+/// The MAC of interface `index`: the machine's own for the boot interface, the next ones with
+/// the fourth octet raised (`52:54:00:..` becomes `52:54:01:..`).
+fn interface_mac(boot_mac: &str, index: usize) -> String {
+    if index == 0 {
+        return boot_mac.to_string();
+    }
+    let mut octets: Vec<String> = boot_mac.split(':').map(str::to_string).collect();
+    if let Some(octet) = octets.get_mut(2) {
+        let value = u8::from_str_radix(octet, 16).unwrap_or(0);
+        *octet = format!("{:02x}", value.wrapping_add(index as u8));
+    }
+    octets.join(":")
 }
 
 fn block_devices(m: &Machine) -> Vec<Value> {
@@ -358,7 +393,11 @@ fn numa_nodes(m: &Machine) -> Vec<Value> {
 /// Full machine JSON.
 pub fn machine_json(world: &World, m: &Machine) -> Value {
     let disks = block_devices(m);
-    let interface = interface_json(world, m);
+    let interfaces: Vec<Value> = world
+        .subnets()
+        .enumerate()
+        .map(|(index, subnet)| interface_json(m, subnet, index))
+        .collect();
     let domain_id = world.domain_id(&m.domain).unwrap_or(0);
     json!({
         "system_id": m.system_id,
@@ -399,8 +438,8 @@ pub fn machine_json(world: &World, m: &Machine) -> Value {
         "owner_data": m.owner_data,
         "workload_annotations": m.owner_data,
         "hardware_info": hardware_info(m),
-        "interface_set": [interface.clone()],
-        "boot_interface": interface,
+        "boot_interface": interfaces.first(),
+        "interface_set": interfaces,
         "blockdevice_set": disks,
         "physicalblockdevice_set": disks,
         "virtualblockdevice_set": [],
@@ -456,6 +495,51 @@ fn pool_summary(world: &World, name: &str) -> Value {
 mod tests {
     use super::*;
     use crate::inventory::Inventory;
+
+    #[test]
+    fn a_machine_on_two_subnets_has_a_boot_interface_and_a_data_interface() {
+        let mut inventory = Inventory::generate(2, 0);
+        inventory.extra_subnets = vec!["10.21.0.0/24".into()];
+        let mut world = World::from_inventory(&inventory).unwrap();
+        let ids = world.predeploy("admin", 2);
+        let m = &world.machines[&ids[1]];
+        let v = machine_json(&world, m);
+        let ips: Vec<&str> = v["ip_addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ip| ip.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ips,
+            ["10.20.0.11", "10.21.0.11"],
+            "the boot interface's address first"
+        );
+        let nics = v["interface_set"].as_array().unwrap();
+        assert_eq!(nics.len(), 2);
+        assert_eq!(v["boot_interface"]["name"], "eno1");
+        for (nic, (name, cidr, ip, fabric)) in nics.iter().zip([
+            ("eno1", "10.20.0.0/16", "10.20.0.11", "fabric-0"),
+            ("eno2", "10.21.0.0/24", "10.21.0.11", "fabric-1"),
+        ]) {
+            assert_eq!(nic["name"], name);
+            let link = &nic["links"][0];
+            assert_eq!(link["ip_address"], ip);
+            assert_eq!(link["subnet"]["cidr"], cidr);
+            assert_eq!(link["subnet"]["vlan"]["fabric"], fabric);
+        }
+        assert_ne!(nics[0]["mac_address"], nics[1]["mac_address"]);
+        // Released, the addresses go and the links stay, without an address.
+        let idle = &world.machines[&ids[0]];
+        let mut idle = idle.clone();
+        idle.ip_addresses.clear();
+        let v = machine_json(&world, &idle);
+        assert!(
+            v["interface_set"][1]["links"][0]
+                .get("ip_address")
+                .is_none()
+        );
+    }
 
     #[test]
     fn machine_json_has_maas_keys_and_hides_agent_name() {

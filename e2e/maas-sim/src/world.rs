@@ -38,8 +38,12 @@ pub struct World {
     pub next_dns_id: u64,
     /// Boot images (`os/series`).
     pub images: Vec<String>,
-    /// AUTO address subnet.
+    /// AUTO address subnet of every machine's boot interface (`eno1`).
     pub subnet: Subnet,
+    /// One more interface per subnet on every machine (`eno2`, `eno3`, ...), each with an AUTO
+    /// address from it once deployment starts: the data network beside the PXE one.
+    #[serde(default)]
+    pub extra_subnets: Vec<Subnet>,
     /// What MAAS did to machines, in order (the audit trail).
     #[serde(default)]
     pub ledger: Vec<LedgerEntry>,
@@ -74,6 +78,12 @@ impl Subnet {
     /// `a.b.c.d/n`.
     pub fn cidr(&self) -> String {
         format!("{}/{}", self.network, self.prefix)
+    }
+
+    /// Whether `ip` is inside the subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = u32::MAX << (32 - self.prefix);
+        u32::from(ip) & mask == u32::from(self.network)
     }
 
     /// The gateway (first host).
@@ -227,6 +237,11 @@ impl World {
             }
         }
         let subnet = Subnet::parse(inv.subnet.as_deref().unwrap_or(DEFAULT_SUBNET))?;
+        let extra_subnets = inv
+            .extra_subnets
+            .iter()
+            .map(|cidr| Subnet::parse(cidr))
+            .collect::<Result<Vec<_>, _>>()?;
         let images = if inv.images.is_empty() {
             DEFAULT_IMAGES.iter().map(|s| s.to_string()).collect()
         } else {
@@ -268,6 +283,7 @@ impl World {
             next_dns_id: 1,
             images,
             subnet,
+            extra_subnets,
             ledger: Vec::new(),
         })
     }
@@ -278,6 +294,26 @@ impl World {
             .values()
             .flat_map(|m| m.ip_addresses.iter().copied())
             .collect()
+    }
+
+    /// Every machine's subnets, the boot interface's first: interface `eno<i + 1>` is on the
+    /// `i`-th.
+    pub fn subnets(&self) -> impl Iterator<Item = &Subnet> {
+        std::iter::once(&self.subnet).chain(&self.extra_subnets)
+    }
+
+    /// The AUTO addresses a machine starting to deploy gets: the lowest free one of each of its
+    /// subnets, boot interface first.
+    pub fn auto_addresses(&self) -> Vec<Ipv4Addr> {
+        let mut used = self.used_ips();
+        let mut out = Vec::new();
+        for subnet in self.subnets() {
+            if let Some(ip) = subnet.first_free(&used) {
+                used.insert(ip);
+                out.push(ip);
+            }
+        }
+        out
     }
 
     /// Looks a machine up by system id.

@@ -51,6 +51,9 @@ pub struct EnvOptions {
     pub sim_state_file: bool,
     /// The Cluster API core release the control plane runs.
     pub capi_release: tools::CapiRelease,
+    /// Subnets of a second, third ... interface on every simulated machine (a data network
+    /// beside the PXE one); empty: one interface.
+    pub sim_extra_subnets: Vec<String>,
 }
 
 impl Default for EnvOptions {
@@ -67,6 +70,7 @@ impl Default for EnvOptions {
             sim_non_admin: false,
             sim_state_file: false,
             capi_release: tools::CapiRelease::Current,
+            sim_extra_subnets: Vec::new(),
         }
     }
 }
@@ -175,6 +179,28 @@ impl Env {
             run_dir: self.run_dir.clone(),
             name: name.to_string(),
         }
+    }
+
+    /// Another MAAS beside the environment's own, as a second site is: `machines` machines named
+    /// `<scope>-node-NNN` with system ids no other simulator of this process uses, addresses from
+    /// `subnet`, its own API key, and the same boot hook registering Nodes in this cluster.
+    pub async fn other_maas(
+        &self,
+        scope: &str,
+        machines: usize,
+        subnet: &str,
+    ) -> Result<SimHandle, HarnessError> {
+        let mut inventory = scoped_inventory(scope, machines, 0);
+        inventory.subnet = Some(subnet.to_string());
+        let config = SimConfig {
+            machines,
+            gpu_machines: 0,
+            inventory: Some(inventory),
+            deploy_seconds: self.sim_config.deploy_seconds,
+            kubeconfig: Some(self.kubeconfig.clone()),
+            ..Default::default()
+        };
+        Ok(Simulator::start(config).await?)
     }
 
     /// Stops the simulator as a MAAS restart does (open connections cut, state written to its
@@ -328,13 +354,20 @@ impl Env {
 
 /// The simulator the options ask for, its Nodes registered through `kubeconfig`.
 fn sim_config(opts: &EnvOptions, kubeconfig: &Path, run_dir: &Path) -> SimConfig {
+    let mut inventory = match opts.namespace.as_deref() {
+        Some(ns) => Some(scoped_inventory(ns, opts.machines, opts.gpu_machines)),
+        None if !opts.sim_extra_subnets.is_empty() => {
+            Some(Inventory::generate(opts.machines, opts.gpu_machines))
+        }
+        None => None,
+    };
+    if let Some(inventory) = inventory.as_mut() {
+        inventory.extra_subnets.clone_from(&opts.sim_extra_subnets);
+    }
     SimConfig {
         machines: opts.machines,
         gpu_machines: opts.gpu_machines,
-        inventory: opts
-            .namespace
-            .as_deref()
-            .map(|ns| scoped_inventory(ns, opts.machines, opts.gpu_machines)),
+        inventory,
         deploy_seconds: opts.deploy_seconds,
         kubeconfig: Some(kubeconfig.to_path_buf()),
         non_admin: opts.sim_non_admin,

@@ -355,6 +355,11 @@ fn rbac_is_least_privilege() {
             "Secrets are read, and patched only for the identity Secret's finalizer: never \
              created, updated or deleted"
         );
+        assert_eq!(
+            verbs_of(rules, "", "configmaps"),
+            BTreeSet::from(["get".to_string()]),
+            "the preferred-subnet ConfigMap is read, nothing else"
+        );
         for resource in ["clusters", "machines"] {
             assert_eq!(
                 verbs_of(rules, "cluster.x-k8s.io", resource),

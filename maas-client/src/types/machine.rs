@@ -87,6 +87,9 @@ pub struct Machine {
     /// Network interfaces with their links.
     #[serde(deserialize_with = "lenient::lenient_list")]
     pub interface_set: Vec<Interface>,
+    /// The interface the machine last PXE-booted from (else MAAS's lowest-id one); `None` on a
+    /// machine without interfaces.
+    pub boot_interface: Option<Interface>,
     /// Whether the machine is locked against changes.
     #[serde(deserialize_with = "lenient::bool_lenient")]
     pub locked: bool,
@@ -163,6 +166,20 @@ pub struct SubnetRef {
     /// Subnet CIDR.
     #[serde(deserialize_with = "lenient::string")]
     pub cidr: String,
+    /// The MAAS space the subnet is in (`undefined` when none).
+    #[serde(deserialize_with = "lenient::string")]
+    pub space: String,
+    /// The subnet's VLAN, which names its fabric.
+    pub vlan: Option<VlanRef>,
+}
+
+/// The VLAN part of a subnet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct VlanRef {
+    /// The fabric's name (`fabric-0`).
+    #[serde(deserialize_with = "lenient::string")]
+    pub fabric: String,
 }
 
 /// The answer of `query_power_state`.

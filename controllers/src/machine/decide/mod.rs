@@ -30,6 +30,10 @@ pub const FALLBACK_ZONE: &str = "default";
 
 /// What is known of the MAAS side in this pass.
 #[derive(Clone, Debug, PartialEq, Default)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per machine pass, built and dropped there, never stored in bulk"
+)]
 pub enum MaasView {
     /// Not looked at yet in this pass.
     #[default]
@@ -172,6 +176,8 @@ pub struct ReadyMachine {
     pub fqdn: String,
     /// Addresses for `status.addresses`.
     pub addresses: Vec<MachineAddress>,
+    /// Interfaces for `status.interfaces`.
+    pub interfaces: Vec<capmaas_api::MachineInterface>,
     /// Whether MAAS reports the power on.
     pub powered: bool,
     /// CPU cores.
@@ -365,6 +371,7 @@ pub(crate) fn ready_machine(f: &MachineFacts, m: &ObservedMachine) -> ReadyMachi
         hostname: m.hostname.clone(),
         fqdn: m.fqdn.clone(),
         addresses: machine_addresses(&m.fqdn, &m.ip_addresses),
+        interfaces: m.interfaces.clone(),
         powered: m.power == Power::On,
         cpu_count: m.cpu_count,
         memory_mib: m.memory_mib,
