@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Writes the clusterctl provider repository for this version:
-#   out/release/infrastructure-maas/v<version>/{metadata.yaml,infrastructure-components.yaml,cluster-template*.yaml}
+#   out/release/infrastructure-maas/v<version>/{metadata.yaml,infrastructure-components.yaml,cluster-template*.yaml,clusterclass-*.yaml}
 # The version comes from [workspace.package] in Cargo.toml. Environment:
 #   IMAGE      manager image reference (default ghcr.io/capmaas/capmaas-manager:v<version>)
 #   OUT_DIR    output root (default out/release)
@@ -42,7 +42,7 @@ mkdir -p "$out"
 rm -f "$out"/*.yaml
 "$kustomize" build "$work/config/default" > "$out/infrastructure-components.yaml"
 cp metadata.yaml "$out/metadata.yaml"
-cp templates/cluster-template*.yaml "$out/"
+cp templates/cluster-template*.yaml templates/clusterclass-*.yaml "$out/"
 
 echo "release v${version} (${image}) in ${out}:"
 ls -1 "$out"

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::maas_cluster::MaasClusterSpec;
 use crate::template_meta::TemplateObjectMeta;
 
-/// Desired state of a MaasClusterTemplate; immutable like every Cluster API template.
+/// Desired state of a MaasClusterTemplate; immutable like every Cluster API template, by the
+/// release's ValidatingAdmissionPolicy (config/admission).
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "infrastructure.cluster.x-k8s.io",
@@ -22,7 +23,6 @@ use crate::template_meta::TemplateObjectMeta;
 #[serde(rename_all = "camelCase")]
 pub struct MaasClusterTemplateSpec {
     /// The MaasCluster to create.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("MaasClusterTemplate spec.template is immutable: create a new template and reference it instead"))]
     pub template: MaasClusterTemplateResource,
 }
 

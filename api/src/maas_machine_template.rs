@@ -19,7 +19,9 @@ pub const CAPACITY_CPU: &str = "cpu";
 pub const CAPACITY_MEMORY: &str = "memory";
 
 /// Desired state of a MaasMachineTemplate. Immutable like every Cluster API template: a change
-/// is made by creating a new template and pointing the owner at it (HyperShift does so).
+/// is made by creating a new template and pointing the owner at it (HyperShift does so). The
+/// release's ValidatingAdmissionPolicy enforces it (config/admission), not a CRD rule, so that
+/// Cluster API's topology dry-runs can compare templates.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "infrastructure.cluster.x-k8s.io",
@@ -35,7 +37,6 @@ pub const CAPACITY_MEMORY: &str = "memory";
 #[serde(rename_all = "camelCase")]
 pub struct MaasMachineTemplateSpec {
     /// The MaasMachine to create.
-    #[x_kube(validation = Rule::new("self == oldSelf").message("MaasMachineTemplate spec.template is immutable: create a new template and reference it instead"))]
     pub template: MaasMachineTemplateResource,
 }
 

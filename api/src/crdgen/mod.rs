@@ -6,6 +6,7 @@ mod fields_doc;
 mod hypershift;
 mod output;
 pub mod structural;
+mod templates;
 
 use std::collections::BTreeMap;
 
@@ -42,8 +43,8 @@ pub fn crds(profile: Profile) -> Vec<CustomResourceDefinition> {
         Profile::Full => [
             MaasCluster::crd(),
             MaasMachine::crd(),
-            MaasMachineTemplate::crd(),
-            MaasClusterTemplate::crd(),
+            templates::without_transition_rules(MaasMachineTemplate::crd()),
+            templates::without_transition_rules(MaasClusterTemplate::crd()),
         ]
         .into_iter()
         .map(|crd| with_contract_labels(crd, &[labels::CONTRACT_V1BETA1, labels::CONTRACT_V1BETA2]))

@@ -26,7 +26,14 @@ async fn client(path: &PathBuf) -> Result<Client, String> {
     Client::try_from(config).map_err(|e| format!("building client: {e}"))
 }
 
-async fn register(nodes: &Api<Node>, hostname: &str) -> Result<(), kube::Error> {
+/// What a Node's kubelet reports when the bootstrap data names no version.
+const DEFAULT_KUBELET_VERSION: &str = "v1.31.0";
+
+async fn register(
+    nodes: &Api<Node>,
+    hostname: &str,
+    kubelet_version: &str,
+) -> Result<(), kube::Error> {
     let node = Node {
         metadata: ObjectMeta {
             name: Some(hostname.to_string()),
@@ -68,7 +75,7 @@ async fn register(nodes: &Api<Node>, hostname: &str) -> Result<(), kube::Error> 
             ],
             "addresses": [{"type": "Hostname", "address": hostname}],
             "nodeInfo": {
-                "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "v1.31.0",
+                "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": kubelet_version,
                 "bootID": "", "containerRuntimeVersion": "containerd://1.7.0", "kernelVersion": "6.8.0",
                 "kubeProxyVersion": "", "machineID": "", "osImage": "Ubuntu 24.04 LTS", "systemUUID": ""
             },
@@ -91,13 +98,22 @@ async fn remove(nodes: &Api<Node>, hostname: &str) -> Result<(), kube::Error> {
 /// Applies one event, retrying as a kubelet does while the API server does not answer (it may
 /// be restarting): a lost registration would leave the Machine without its Node for good.
 async fn apply(nodes: &Api<Node>, event: HookEvent) {
-    let (hostname, registering) = match &event {
-        HookEvent::Deployed { hostname } => (hostname.clone(), true),
-        HookEvent::Released { hostname } => (hostname.clone(), false),
+    let (hostname, registering, version) = match &event {
+        HookEvent::Deployed {
+            hostname,
+            kubelet_version,
+        } => (
+            hostname.clone(),
+            true,
+            kubelet_version
+                .clone()
+                .unwrap_or_else(|| DEFAULT_KUBELET_VERSION.to_string()),
+        ),
+        HookEvent::Released { hostname } => (hostname.clone(), false, String::new()),
     };
     let attempt = || async {
         if registering {
-            register(nodes, &hostname).await
+            register(nodes, &hostname, &version).await
         } else {
             remove(nodes, &hostname).await
         }

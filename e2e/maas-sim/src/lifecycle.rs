@@ -23,6 +23,23 @@ pub struct Timing {
     pub erase: f64,
 }
 
+/// The Kubernetes version a machine's bootstrap data installs, as a booted kubelet would report
+/// it: the node preparation's argument (`capmaas-node-prep v1.33.1 ...`), else the kubeadm
+/// configuration's `kubernetesVersion`. `text` is the user data as stored, decoded.
+pub fn kubelet_version(text: &str) -> Option<String> {
+    let after = |marker: &str| {
+        text.split(marker).nth(1).and_then(|rest| {
+            let version: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+                .collect();
+            (version.starts_with('v') && version.len() > 1).then_some(version)
+        })
+    };
+    after("capmaas-node-prep ").or_else(|| after("kubernetesVersion:"))
+}
+
 /// Something outside the MAAS state must follow (the boot hook).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HookEvent {
@@ -30,6 +47,9 @@ pub enum HookEvent {
     Deployed {
         /// Host name (the Node's name).
         hostname: String,
+        /// The kubelet version the bootstrap data installs, when it says (else the hook's
+        /// default).
+        kubelet_version: Option<String>,
     },
     /// The machine left Deployed: its Node goes.
     Released {
@@ -279,6 +299,7 @@ impl World {
                     m.node_registered = true;
                     events.push(HookEvent::Deployed {
                         hostname: m.hostname.clone(),
+                        kubelet_version: m.user_data.as_deref().and_then(kubelet_version),
                     });
                 }
                 NodeStatus::Releasing | NodeStatus::DiskErasing => {
@@ -613,6 +634,16 @@ mod tests {
     fn allocate(w: &mut World, q: &str) -> String {
         let c = parse_constraints(&Params::from_urlencoded(q.as_bytes()), w).unwrap();
         w.allocate(&c, &admin()).unwrap()
+    }
+
+    #[test]
+    fn the_kubelet_version_comes_from_the_bootstrap_data() {
+        let prep = "runcmd:\n  - \"/usr/local/sbin/capmaas-node-prep v1.37.2 '1.7.*'\"\n";
+        assert_eq!(kubelet_version(prep).as_deref(), Some("v1.37.2"));
+        let init = "content: |\n  kubernetesVersion: v1.33.1\n";
+        assert_eq!(kubelet_version(init).as_deref(), Some("v1.33.1"));
+        assert_eq!(kubelet_version("#cloud-config\n"), None);
+        assert_eq!(kubelet_version("capmaas-node-prep latest"), None);
     }
 
     #[test]

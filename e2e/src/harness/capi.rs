@@ -100,15 +100,33 @@ async fn install_webhooks(
     Ok(())
 }
 
+/// The feature gates the core manager runs with: machine pools on, managed topologies as asked.
+fn feature_gates(cluster_topology: bool) -> String {
+    format!("--feature-gates=MachinePool=true,ClusterTopology={cluster_topology}")
+}
+
 impl CapiCore {
     /// Installs the core CRDs and webhooks from `<manifests>/core/`, starts the manager against
-    /// `kubeconfig`, and waits until its webhook server answers.
+    /// `kubeconfig`, and waits until its webhook server answers. ClusterClass is off.
     pub async fn start(
         client: &kube::Client,
         bin_dir: &Path,
         manifests: &Path,
         kubeconfig: &Path,
         run_dir: &Path,
+    ) -> Result<Self, HarnessError> {
+        Self::start_gated(client, bin_dir, manifests, kubeconfig, run_dir, false).await
+    }
+
+    /// [`CapiCore::start`] with the ClusterTopology feature gate (ClusterClass and managed
+    /// topologies) on or off.
+    pub async fn start_gated(
+        client: &kube::Client,
+        bin_dir: &Path,
+        manifests: &Path,
+        kubeconfig: &Path,
+        run_dir: &Path,
+        cluster_topology: bool,
     ) -> Result<Self, HarnessError> {
         let core = manifests.join("core");
         let cert_dir = run_dir.join("capi-webhook-certs");
@@ -144,7 +162,7 @@ impl CapiCore {
             format!("--diagnostics-address=127.0.0.1:{}", free_port()?),
             "--insecure-diagnostics=true".into(),
             "--leader-elect=false".into(),
-            "--feature-gates=MachinePool=true,ClusterTopology=false".into(),
+            feature_gates(cluster_topology),
             "--v=2".into(),
         ];
         let mut manager = Component::spawn(

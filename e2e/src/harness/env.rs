@@ -54,6 +54,9 @@ pub struct EnvOptions {
     /// Subnets of a second, third ... interface on every simulated machine (a data network
     /// beside the PXE one); empty: one interface.
     pub sim_extra_subnets: Vec<String>,
+    /// Cluster API core runs with ClusterClass and managed topologies (its ClusterTopology
+    /// feature gate); an environment of its own only.
+    pub cluster_topology: bool,
 }
 
 impl Default for EnvOptions {
@@ -71,6 +74,7 @@ impl Default for EnvOptions {
             sim_state_file: false,
             capi_release: tools::CapiRelease::Current,
             sim_extra_subnets: Vec::new(),
+            cluster_topology: false,
         }
     }
 }
@@ -121,7 +125,8 @@ impl Env {
                 (None, None, kubeconfig, client)
             }
             None => {
-                let (cp, capi) = start_cluster(&run_dir, opts.capi_release).await?;
+                let (cp, capi) =
+                    start_cluster(&run_dir, opts.capi_release, opts.cluster_topology).await?;
                 let kubeconfig = cp.kubeconfig().to_path_buf();
                 let client = cp.client();
                 (Some(cp), Some(capi), kubeconfig, client)
@@ -377,10 +382,11 @@ fn sim_config(opts: &EnvOptions, kubeconfig: &Path, run_dir: &Path) -> SimConfig
 }
 
 /// A management cluster in `run_dir`: the control plane, our CRDs, then Cluster API core of
-/// `release`.
+/// `release`, with ClusterClass when `cluster_topology`.
 pub(crate) async fn start_cluster(
     run_dir: &Path,
     release: tools::CapiRelease,
+    cluster_topology: bool,
 ) -> Result<(ControlPlane, CapiCore), HarnessError> {
     let bin_dir = tools::bin_dir()?;
     let capi_bin = tools::capi_bin_dir(release)?;
@@ -394,12 +400,13 @@ pub(crate) async fn start_cluster(
     // Our CRDs first: CAPI's conversion webhook reads the infrastructure CRD's contract label
     // when it converts a Cluster.
     install_our_crds(&client).await?;
-    let capi = CapiCore::start(
+    let capi = CapiCore::start_gated(
         &client,
         &capi_bin,
         &tools::capi_manifests_dir(&capi_bin),
         cp.kubeconfig(),
         run_dir,
+        cluster_topology,
     )
     .await?;
     Ok((cp, capi))

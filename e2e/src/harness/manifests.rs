@@ -17,14 +17,30 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<Value>, HarnessError> {
     })
 }
 
-/// The API resource of an object, from its apiVersion and kind. Plurals follow the regular rule
-/// (lower-case kind + "s"), which holds for every kind the tests apply.
+/// The API resource of an object, from its apiVersion and kind. Plurals follow the English rules
+/// Kubernetes kinds keep to (`ClusterClass` -> `clusterclasses`, `ValidatingAdmissionPolicy` ->
+/// `validatingadmissionpolicies`, else `+s`).
 pub fn resource_of(object: &Value) -> ApiResource {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
-    ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_lowercase()))
+    ApiResource::from_gvk_with_plural(&gvk, &plural(kind))
+}
+
+/// The resource name of a kind.
+pub fn plural(kind: &str) -> String {
+    let lower = kind.to_lowercase();
+    if let Some(stem) = lower
+        .strip_suffix('y')
+        .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
+    {
+        format!("{stem}ies")
+    } else if lower.ends_with('s') {
+        format!("{lower}es")
+    } else {
+        format!("{lower}s")
+    }
 }
 
 /// The namespaced API of an object's kind.
@@ -59,6 +75,23 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0]["data"], serde_json::json!({"on": "yes", "n": "1"}));
         assert_eq!(resource_of(&docs[1]).plural, "secrets");
+    }
+
+    #[test]
+    fn plurals_of_the_kinds_the_tests_apply() {
+        for (kind, resource) in [
+            ("MaasMachineTemplate", "maasmachinetemplates"),
+            ("ClusterClass", "clusterclasses"),
+            ("ValidatingAdmissionPolicy", "validatingadmissionpolicies"),
+            (
+                "ValidatingAdmissionPolicyBinding",
+                "validatingadmissionpolicybindings",
+            ),
+            ("Secret", "secrets"),
+            ("Gateway", "gateways"),
+        ] {
+            assert_eq!(plural(kind), resource, "{kind}");
+        }
     }
 
     #[test]

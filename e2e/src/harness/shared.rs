@@ -93,7 +93,8 @@ async fn start_processes() -> Result<(SharedCluster, Running), HarnessError> {
         .tempdir()
         .map_err(HarnessError::io("creating", "a temporary directory"))?
         .keep();
-    let (control_plane, capi) = start_cluster(&dir, super::tools::CapiRelease::Current).await?;
+    let (control_plane, capi) =
+        start_cluster(&dir, super::tools::CapiRelease::Current, false).await?;
     let mut pids = control_plane.process_ids();
     pids.extend(capi.manager.id());
     let reaper = reap_at_exit(&pids, &dir)?;

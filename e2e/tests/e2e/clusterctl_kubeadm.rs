@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::clusterctl_support;
+use crate::kubeadm_support;
 use crate::node_prep;
 use crate::rbac_support;
 
@@ -14,17 +15,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use capmaas_e2e::harness::certs::LoopbackCa;
-use capmaas_e2e::harness::crds::{self, FIELD_MANAGER};
-use capmaas_e2e::harness::observe::{self, wait_for};
-use capmaas_e2e::harness::process::{Component, free_port};
+use capmaas_e2e::harness::observe;
 use capmaas_e2e::harness::{Env, EnvOptions, TestEnv, manifests, tools};
-use k8s_openapi::api::core::v1::{ConfigMap, Node};
-use kube::Api;
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams};
 use serde_json::Value;
 
-use clusterctl_support::{Clusterctl, file_url, with_contract_labels, write_config};
+use clusterctl_support::{Clusterctl, file_url, write_config};
 use rbac_support::{release, workspace_version};
 
 const NS: &str = "kubeadm-default";
@@ -87,16 +82,6 @@ fn kubeadm_validate(env: &Env, name: &str, config: &str) -> String {
     text
 }
 
-/// The version of the tools build's kubeadm: the release the generated configuration is for, so
-/// that kubeadm's validation accepts its version.
-fn kubeadm_version() -> String {
-    let output = std::process::Command::new(tools::bin_dir().unwrap().join("kubeadm"))
-        .args(["version", "-o", "short"])
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
 /// Every deployed machine's cloud-config: the node preparation from the template's Secret runs
 /// first with the Machine's version, then kubeadm with a configuration kubeadm accepts.
 fn check_cloud_configs(env: &Env, version: &str) {
@@ -142,103 +127,12 @@ fn check_cloud_configs(env: &Env, version: &str) {
     }
 }
 
-/// Starts a kubeadm manager (bootstrap or control plane) against the harness API server. Its
-/// webhook server needs a certificate; no webhook configuration points at it, the CRDs carry
-/// their schema defaults.
-fn start_kubeadm_manager(env: &Env, binary: &str) -> Component {
-    let bin = tools::bin_dir().unwrap();
-    let cert_dir = env.run_dir().join(format!("{binary}-certs"));
-    std::fs::create_dir_all(&cert_dir).unwrap();
-    let ca = LoopbackCa::new(binary).unwrap();
-    let (cert, key) = ca.serving(binary).unwrap();
-    std::fs::write(cert_dir.join("tls.crt"), cert).unwrap();
-    std::fs::write(cert_dir.join("tls.key"), key).unwrap();
-    let args = vec![
-        format!("--kubeconfig={}", env.kubeconfig.display()),
-        format!("--webhook-port={}", free_port().unwrap()),
-        format!("--webhook-cert-dir={}", cert_dir.display()),
-        format!("--health-addr=127.0.0.1:{}", free_port().unwrap()),
-        format!("--diagnostics-address=127.0.0.1:{}", free_port().unwrap()),
-        "--insecure-diagnostics=true".into(),
-        "--leader-elect=false".into(),
-        "--v=2".into(),
-    ];
-    Component::spawn(binary, &bin.join(binary), &args, &[], env.run_dir()).unwrap()
-}
-
-/// What `kubeadm init` would have written into the workload cluster, and the role label the
-/// kubelet would carry on a control-plane Node.
-async fn stand_in_for_kubeadm_init(env: &Env, version: &str) {
-    env.namespace("kube-system").await.unwrap();
-    let config = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some("kubeadm-config".into()),
-            namespace: Some("kube-system".into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "ClusterConfiguration".to_string(),
-            format!(
-                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: {version}\n"
-            ),
-        )])),
-        ..Default::default()
-    };
-    Api::<ConfigMap>::namespaced(env.client.clone(), "kube-system")
-        .patch(
-            "kubeadm-config",
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&config),
-        )
-        .await
-        .unwrap();
-}
-
-/// Labels the Nodes of deployed control-plane Machines; returns how many there are.
-async fn label_control_plane_nodes(env: &Env) -> usize {
-    let mut labelled = 0;
-    let machines = observe::machine_rows(&env.client, NS).await.unwrap();
-    let nodes: Api<Node> = Api::all(env.client.clone());
-    for row in machines.iter().filter(|r| r.name.contains("control-plane")) {
-        let Some(provider_id) = &row.provider_id else {
-            continue;
-        };
-        for node in nodes.list(&ListParams::default()).await.unwrap().items {
-            let matches = node
-                .spec
-                .as_ref()
-                .and_then(|s| s.provider_id.as_ref())
-                .is_some_and(|p| p == provider_id);
-            if matches {
-                let patch = serde_json::json!({"metadata": {"labels": {
-                    "node-role.kubernetes.io/control-plane": ""}}});
-                nodes
-                    .patch(
-                        node.metadata.name.as_deref().unwrap(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                    .unwrap();
-                labelled += 1;
-            }
-        }
-    }
-    labelled
-}
-
 async fn scenario(env: &Env, work: &Path) {
     let bin = tools::bin_dir().unwrap();
-    let manifests_dir = tools::capi_manifests_dir(&bin);
-    let mut kubeadm_crds = crds::read_dir(&manifests_dir.join("bootstrap-kubeadm/crd")).unwrap();
-    kubeadm_crds.extend(crds::read_dir(&manifests_dir.join("controlplane-kubeadm/crd")).unwrap());
-    let kubeadm_crds: Vec<_> = kubeadm_crds.into_iter().map(with_contract_labels).collect();
-    crds::install(&env.client, &kubeadm_crds).await.unwrap();
-    let _bootstrap = start_kubeadm_manager(env, "capi-kubeadm-bootstrap-manager");
-    let _control_plane = start_kubeadm_manager(env, "capi-kubeadm-control-plane-manager");
+    let _kubeadm = kubeadm_support::start(env, "").await;
 
     let version = workspace_version();
-    let kubernetes = kubeadm_version();
+    let kubernetes = kubeadm_support::kubeadm_version();
     let release_dir = release(
         &work.join("release"),
         "registry.example/capmaas-manager:test",
@@ -292,34 +186,7 @@ async fn scenario(env: &Env, work: &Path) {
         .unwrap();
 
     // The control-plane Machine runs first; its Node gets the role label kubeadm would set.
-    wait_for(
-        "the control-plane Machine to run",
-        Duration::from_millis(500),
-        LIMIT,
-        || async {
-            // The first control-plane machine booted: this is when kubeadm init would have run.
-            let labelled = label_control_plane_nodes(env).await;
-            if labelled > 0 {
-                stand_in_for_kubeadm_init(env, &kubernetes).await;
-            }
-            let rows = observe::machine_rows(&env.client, NS).await?;
-            let running = rows
-                .iter()
-                .filter(|r| r.name.contains("control-plane") && r.phase == "Running")
-                .count();
-            // Done only once the stand-in ran too: the Machine may turn Running between the
-            // label pass and this read, and the workers wait for init.
-            Ok((
-                (running == 1 && labelled > 0).then_some(()),
-                format!(
-                    "{} Machines, {labelled} control-plane Nodes labelled",
-                    rows.len()
-                ),
-            ))
-        },
-    )
-    .await
-    .unwrap();
+    kubeadm_support::wait_first_control_plane(env, NS, &kubernetes, LIMIT).await;
     let rows = observe::wait_machines_running(&env.client, NS, 3, LIMIT)
         .await
         .unwrap();

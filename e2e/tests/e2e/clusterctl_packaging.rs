@@ -499,7 +499,10 @@ fn every_template_variable_is_documented() {
         let filled = fill(&text);
         assert!(manifests::parse(&filled, &path).is_ok(), "{name} is YAML");
     }
-    assert_eq!(seen, 4, "default, gpu, ignition and kube-vip flavours");
+    assert_eq!(
+        seen, 5,
+        "default, gpu, ignition, kube-vip and topology flavours"
+    );
 }
 
 #[test]

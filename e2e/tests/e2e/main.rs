@@ -7,6 +7,7 @@
 
 mod clusterctl_support;
 mod hypershift_support;
+mod kubeadm_support;
 mod rbac_support;
 
 mod api_server_restart;
@@ -15,6 +16,7 @@ mod capi_core_smoke;
 mod chaos;
 mod cluster_endpoint;
 mod cluster_lifecycle;
+mod clusterclass;
 mod clusterctl;
 mod clusterctl_kubeadm;
 mod clusterctl_move;
