@@ -9,7 +9,7 @@ SIM_GPU_MACHINES ?= 4
 SIM_LISTEN ?= 127.0.0.1:5240
 BENCH_MACHINES ?= 300
 
-.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench bench-memory fuzz chaos help release
+.PHONY: test fmt-check clippy unit crds tools tools-check quickstart simulator bench bench-memory fuzz chaos help release image
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -82,6 +82,9 @@ bench-memory: tools ## The manager's memory and CPU with N MaasMachines in one n
 bench: ## Benchmarks that print numbers (not tests)
 	$(CARGO) run --release -p maas-sim --example bench_read
 	$(CARGO) run -p capmaas-controllers --example bench_observer -- 60
+
+image: ## The manager image as an OCI layout in out/image/oci, built without a container engine and checked (needs umoci, musl-tools, the musl Rust target)
+	bash hack/image.sh
 
 release: ## clusterctl repository in out/release/infrastructure-maas/v<version> (IMAGE=... to override the manager image)
 	bash hack/release.sh

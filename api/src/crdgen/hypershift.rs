@@ -93,24 +93,10 @@ const ADDRESS_TYPES: &[&str] = &[
     "InternalDNS",
 ];
 
-pub(super) fn reduce(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+pub(super) fn reduce(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     let kind = crd.spec.names.kind.clone();
     let keep = kept_paths(&kind);
-    for version in &mut crd.spec.versions {
-        let Some(validation) = version.schema.as_mut() else {
-            continue;
-        };
-        let Some(props) = validation.open_api_v3_schema.take() else {
-            continue;
-        };
-        let Ok(mut schema) = serde_json::to_value(&props) else {
-            validation.open_api_v3_schema = Some(props);
-            continue;
-        };
-        reduce_schema(&kind, &mut schema, &keep);
-        validation.open_api_v3_schema = serde_json::from_value(schema).ok().or(Some(props));
-    }
-    crd
+    super::edit_schemas(crd, |schema| reduce_schema(&kind, schema, &keep))
 }
 
 /// The whole reduction on a schema value, separate from the CRD plumbing so tests can call it.

@@ -61,6 +61,29 @@ pub fn crds(profile: Profile) -> Vec<CustomResourceDefinition> {
     }
 }
 
+/// Edits every version's OpenAPI schema of `crd` as a JSON value; a schema that does not
+/// round-trip through JSON is left as it was.
+fn edit_schemas(
+    mut crd: CustomResourceDefinition,
+    mut edit: impl FnMut(&mut serde_json::Value),
+) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        let Some(validation) = version.schema.as_mut() else {
+            continue;
+        };
+        let Some(props) = validation.open_api_v3_schema.take() else {
+            continue;
+        };
+        let Ok(mut schema) = serde_json::to_value(&props) else {
+            validation.open_api_v3_schema = Some(props);
+            continue;
+        };
+        edit(&mut schema);
+        validation.open_api_v3_schema = serde_json::from_value(schema).ok().or(Some(props));
+    }
+    crd
+}
+
 /// The contract labels are added here rather than with `#[kube(label)]`, which would also stamp
 /// them onto every object built with the generated `new()` constructors.
 fn with_contract_labels(

@@ -7,26 +7,12 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use serde_json::Value;
 
 /// The CRD with every `oldSelf` rule below `spec.template` removed; other rules stay.
-pub(super) fn without_transition_rules(
-    mut crd: CustomResourceDefinition,
-) -> CustomResourceDefinition {
-    for version in &mut crd.spec.versions {
-        let Some(validation) = version.schema.as_mut() else {
-            continue;
-        };
-        let Some(props) = validation.open_api_v3_schema.take() else {
-            continue;
-        };
-        let Ok(mut schema) = serde_json::to_value(&props) else {
-            validation.open_api_v3_schema = Some(props);
-            continue;
-        };
+pub(super) fn without_transition_rules(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    super::edit_schemas(crd, |schema| {
         if let Some(template) = schema.pointer_mut("/properties/spec/properties/template") {
             drop_transition_rules(template);
         }
-        validation.open_api_v3_schema = serde_json::from_value(schema).ok().or(Some(props));
-    }
-    crd
+    })
 }
 
 /// Removes the rules that read `oldSelf` from `node` and everything below it.

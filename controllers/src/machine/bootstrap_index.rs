@@ -1,6 +1,8 @@
-//! Which MaasMachines read which bootstrap Secret, so a change to the Secret wakes exactly
-//! those MaasMachines. Filled from the Machine watch (every Machine event records the Secret
-//! its `spec.bootstrap.dataSecretName` names), so no extra list or cache of Machines is needed.
+//! Which MaasMachines read which Secret, so a change to the Secret wakes exactly those
+//! MaasMachines. The bootstrap index is filled from the Machine watch (every Machine event records
+//! the Secret its `spec.bootstrap.dataSecretName` names), so no extra list or cache of Machines is
+//! needed; the identity readers are filled by the machine pass, which resolves each MaasMachine's
+//! credentials Secret anyway.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -12,9 +14,9 @@ use kube::runtime::reflector::ObjectRef;
 use crate::machine::watches::machine_to_maas_machine;
 
 /// A namespaced Secret name.
-type SecretKey = (String, String);
+pub type SecretKey = (String, String);
 /// A namespaced MaasMachine name.
-type MachineKey = (String, String);
+pub type MachineKey = (String, String);
 
 #[derive(Default, Debug)]
 struct Maps {
@@ -22,10 +24,53 @@ struct Maps {
     reads: BTreeMap<MachineKey, SecretKey>,
 }
 
-/// The Secret -> MaasMachines index; cheap to share behind an `Arc`.
+/// Which MaasMachines read which Secret, one Secret per MaasMachine; cheap to share behind an
+/// `Arc`. One instance holds the bootstrap Secrets, another the identity Secrets.
+#[derive(Default, Debug)]
+pub struct SecretReaders {
+    maps: Mutex<Maps>,
+}
+
+impl SecretReaders {
+    /// Records that the MaasMachine `machine` now reads `secret` (`None`: no Secret).
+    pub fn set(&self, machine: MachineKey, secret: Option<SecretKey>) {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        if maps.reads.get(&machine) == secret.as_ref() {
+            return;
+        }
+        if let Some(old) = maps.reads.remove(&machine)
+            && let Some(set) = maps.readers.get_mut(&old)
+        {
+            set.remove(&machine);
+            if set.is_empty() {
+                maps.readers.remove(&old);
+            }
+        }
+        if let Some(secret) = secret {
+            maps.readers
+                .entry(secret.clone())
+                .or_default()
+                .insert(machine.clone());
+            maps.reads.insert(machine, secret);
+        }
+    }
+
+    /// The MaasMachines that read the Secret `name` in `namespace`.
+    pub fn readers(&self, namespace: &str, name: &str) -> Vec<ObjectRef<MaasMachine>> {
+        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        maps.readers
+            .get(&(namespace.to_string(), name.to_string()))
+            .into_iter()
+            .flatten()
+            .map(|(ns, n)| ObjectRef::new(n).within(ns))
+            .collect()
+    }
+}
+
+/// The bootstrap Secret -> MaasMachines index, filled from the Machine watch.
 #[derive(Default, Debug)]
 pub struct BootstrapIndex {
-    maps: Mutex<Maps>,
+    readers: SecretReaders,
 }
 
 impl BootstrapIndex {
@@ -39,40 +84,15 @@ impl BootstrapIndex {
         let Some(ns) = mm.namespace.clone() else {
             return;
         };
-        let key = (ns.clone(), mm.name.clone());
         let secret = machine
             .bootstrap_data_secret_name()
-            .map(|s| (ns, s.to_string()));
-        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
-        if maps.reads.get(&key) == secret.as_ref() {
-            return;
-        }
-        if let Some(old) = maps.reads.remove(&key)
-            && let Some(set) = maps.readers.get_mut(&old)
-        {
-            set.remove(&key);
-            if set.is_empty() {
-                maps.readers.remove(&old);
-            }
-        }
-        if let Some(secret) = secret {
-            maps.readers
-                .entry(secret.clone())
-                .or_default()
-                .insert(key.clone());
-            maps.reads.insert(key, secret);
-        }
+            .map(|s| (ns.clone(), s.to_string()));
+        self.readers.set((ns, mm.name.clone()), secret);
     }
 
     /// The MaasMachines that read the Secret `name` in `namespace`.
     pub fn readers(&self, namespace: &str, name: &str) -> Vec<ObjectRef<MaasMachine>> {
-        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
-        maps.readers
-            .get(&(namespace.to_string(), name.to_string()))
-            .into_iter()
-            .flatten()
-            .map(|(ns, n)| ObjectRef::new(n).within(ns))
-            .collect()
+        self.readers.readers(namespace, name)
     }
 }
 
@@ -119,6 +139,17 @@ mod tests {
         assert_eq!(names(index.readers("ns", "boot-b")), ["mm1"]);
         index.record(&machine("m1", "mm1", None));
         assert!(index.readers("ns", "boot-b").is_empty());
+    }
+
+    #[test]
+    fn identity_readers_follow_what_each_pass_resolved() {
+        let readers = SecretReaders::default();
+        let key = |n: &str| ("ns".to_string(), n.to_string());
+        readers.set(key("mm1"), Some(key("site-a")));
+        readers.set(key("mm2"), Some(key("site-a")));
+        assert_eq!(names(readers.readers("ns", "site-a")), ["mm1", "mm2"]);
+        readers.set(key("mm1"), None);
+        assert_eq!(names(readers.readers("ns", "site-a")), ["mm2"]);
     }
 
     #[test]

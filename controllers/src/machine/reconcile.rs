@@ -20,7 +20,7 @@ use crate::domain::ignition::IgnitionPatchOptions;
 use crate::k8s::capi_api::{CapiKind, get_capi};
 use crate::k8s::objects::{capi_owner, has_finalizer, merge_patch, set_finalizer};
 use crate::k8s::status_patch;
-use crate::maas::credentials::{MaasEndpoint, identity_secret};
+use crate::maas::credentials::{MaasEndpoint, credentials_secret_names, identity_secret};
 use crate::maas::no_maas::NoMaas;
 use crate::maas::observer::{Observation, SAFETY_NET, Transit};
 use crate::machine::decide::{MaasView, MachineFacts};
@@ -176,7 +176,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         }
         SteadyStep::Pass => {}
     }
-    let connection = connect(ctx, &ns, &fetched).await?;
+    let connection = connect(ctx, &ns, &obj.name_any(), &fetched).await?;
     let observed = observation(connection.endpoint.as_ref(), obj);
     let settings = Settings {
         management: ctx.management.clone(),
@@ -299,7 +299,12 @@ impl Connection {
 /// The MAAS endpoint (client and observer) for the object's credentials; without observer
 /// wiring only the client. Without credentials, or when the object's cluster is missing (its
 /// credentials are unknown), neither: the pass then runs against the refusing MAAS.
-async fn connect(ctx: &Context, ns: &str, fetched: &Fetched) -> Result<Connection, ReconcileError> {
+async fn connect(
+    ctx: &Context,
+    ns: &str,
+    name: &str,
+    fetched: &Fetched,
+) -> Result<Connection, ReconcileError> {
     let maas_cluster = match fetched.credential_scope(ns) {
         CredentialScope::Cluster(c) => Some(c),
         CredentialScope::ProviderWide => None,
@@ -312,8 +317,18 @@ async fn connect(ctx: &Context, ns: &str, fetched: &Fetched) -> Result<Connectio
             });
         }
     };
-    let identity =
-        identity_secret(&ctx.client, ns, maas_cluster, !ctx.connector.has_default()).await?;
+    let hosted_fallback = !ctx.connector.has_default();
+    // Recorded before the read, so a Secret that does not exist yet wakes this MaasMachine when
+    // it is created.
+    let secret = maas_cluster.and_then(|c| {
+        let (named, hosted) = credentials_secret_names(c);
+        named.or_else(|| hosted_fallback.then_some(hosted))
+    });
+    ctx.identity_readers.set(
+        (ns.to_string(), name.to_string()),
+        secret.map(|s| (ns.to_string(), s)),
+    );
+    let identity = identity_secret(&ctx.client, ns, maas_cluster, hosted_fallback).await?;
     let (creds, zone) = match identity {
         Some(i) => (Some(i.creds), i.zone),
         None => (None, None),

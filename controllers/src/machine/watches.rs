@@ -1,5 +1,6 @@
 //! What wakes a MaasMachine: its Machine, its Cluster, its bootstrap Secret (through
-//! [`BootstrapIndex`]) and the MAAS observer.
+//! [`BootstrapIndex`]), its identity Secret (through the context's identity readers) and the
+//! MAAS observer.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use capmaas_api::MaasMachine;
 use capmaas_api::capi::{Cluster, Machine, cluster_name_label};
 use futures::Stream;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -39,6 +41,9 @@ pub fn controller(
     let for_clusters = store.clone();
     let index = Arc::new(BootstrapIndex::default());
     let index_for_machines = index.clone();
+    let identity_readers = ctx.identity_readers.clone();
+    let for_secrets = store.clone();
+    let secret_ctx = ctx.clone();
     let run = machines
         .watches_with(
             capi_api(client, CapiKind::Machine, capi, ns),
@@ -55,10 +60,16 @@ pub fn controller(
             scoped::<PartialObjectMeta<Secret>>(client, ns),
             wc.clone(),
             move |secret| {
-                index.readers(
-                    secret.metadata.namespace.as_deref().unwrap_or_default(),
-                    secret.metadata.name.as_deref().unwrap_or_default(),
-                )
+                let ns = secret.metadata.namespace.as_deref().unwrap_or_default();
+                let name = secret.metadata.name.as_deref().unwrap_or_default();
+                let mut woken = index.readers(ns, name);
+                for reader in identity_readers.readers(ns, name) {
+                    if let Some(uid) = for_secrets.get(&reader).and_then(|m| m.uid()) {
+                        secret_ctx.backoffs.release(&uid);
+                    }
+                    woken.push(reader);
+                }
+                woken
             },
         )
         .watches_with(

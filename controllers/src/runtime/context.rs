@@ -72,6 +72,9 @@ pub struct Context {
     pub watch_health: WatchHealth,
     /// Whether the installed CRDs are narrower than our types (status by merge patch).
     pub status_shape: StatusShape,
+    /// Which MaasMachines read which identity Secret: its creation or change wakes them (a
+    /// cluster applied before its Secret starts at once when the Secret comes).
+    pub identity_readers: Arc<crate::machine::bootstrap_index::SecretReaders>,
 }
 
 /// MAAS facts a MaasCluster pass learnt, reused until the resync period passes.

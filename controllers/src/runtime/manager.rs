@@ -291,6 +291,7 @@ async fn context(
         status_shape,
         watch_health,
         gate,
+        identity_readers: Default::default(),
     })
 }
 

@@ -18,9 +18,9 @@ use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::clusterctl_support::{Clusterctl, file_url, write_config};
+use crate::clusterctl_support::Clusterctl;
 use crate::kubeadm_support;
-use crate::rbac_support::{release, workspace_version};
+use crate::rbac_support::workspace_version;
 
 const NS: &str = "topology";
 const LIMIT: Duration = Duration::from_secs(300);
@@ -56,28 +56,9 @@ async fn install_admission_policy(env: &Env) {
 /// `clusterctl generate cluster demo --flavor topology` against the release, one control-plane
 /// machine and one worker, sized for the simulator's machines.
 fn generate(env: &Env, work: &Path, kubernetes: &str) -> Vec<Value> {
-    let release_dir = release(
-        &work.join("release"),
-        "registry.example/capmaas-manager:test",
-    );
+    let (clusterctl, release_dir) =
+        Clusterctl::for_release(env, work, "registry.example/capmaas-manager:test");
     assert!(release_dir.join("clusterclass-maas.yaml").is_file());
-    let config = work.join("clusterctl.yaml");
-    write_config(
-        &config,
-        &[(
-            "maas".into(),
-            "InfrastructureProvider".into(),
-            file_url(&release_dir.join("infrastructure-components.yaml")),
-        )],
-    );
-    let home = work.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let clusterctl = Clusterctl {
-        bin: tools::bin_dir().unwrap().join("clusterctl"),
-        home,
-        config,
-        kubeconfig: env.kubeconfig.clone(),
-    };
     let rendered = clusterctl.run(
         &[
             "generate",

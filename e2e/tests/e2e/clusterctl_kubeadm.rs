@@ -19,8 +19,8 @@ use capmaas_e2e::harness::observe;
 use capmaas_e2e::harness::{Env, EnvOptions, TestEnv, manifests, tools};
 use serde_json::Value;
 
-use clusterctl_support::{Clusterctl, file_url, write_config};
-use rbac_support::{release, workspace_version};
+use clusterctl_support::Clusterctl;
+use rbac_support::workspace_version;
 
 const NS: &str = "kubeadm-default";
 const LIMIT: Duration = Duration::from_secs(300);
@@ -128,32 +128,12 @@ fn check_cloud_configs(env: &Env, version: &str) {
 }
 
 async fn scenario(env: &Env, work: &Path) {
-    let bin = tools::bin_dir().unwrap();
     let _kubeadm = kubeadm_support::start(env, "").await;
 
     let version = workspace_version();
     let kubernetes = kubeadm_support::kubeadm_version();
-    let release_dir = release(
-        &work.join("release"),
-        "registry.example/capmaas-manager:test",
-    );
-    let config = work.join("clusterctl.yaml");
-    write_config(
-        &config,
-        &[(
-            "maas".into(),
-            "InfrastructureProvider".into(),
-            file_url(&release_dir.join("infrastructure-components.yaml")),
-        )],
-    );
-    let home = work.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let clusterctl = Clusterctl {
-        bin: bin.join("clusterctl"),
-        home,
-        config,
-        kubeconfig: env.kubeconfig.clone(),
-    };
+    let (clusterctl, _) =
+        Clusterctl::for_release(env, work, "registry.example/capmaas-manager:test");
     let rendered = clusterctl.run(
         &[
             "generate",

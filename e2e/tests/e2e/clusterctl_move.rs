@@ -19,6 +19,7 @@ use capmaas_e2e::harness::{
     CapiCore, ControlPlane, ControlPlaneOptions, Env, EnvOptions, Manager, ManagerOptions, TestEnv,
     crds, manifests, tools,
 };
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
@@ -104,6 +105,47 @@ async fn crd_uid(client: &kube::Client) -> String {
 }
 
 /// Deletes the Cluster and waits until no Machine, MaasMachine or Cluster is left.
+/// The cluster's credentials Secret: its name does not start with the cluster's, so only the
+/// label the provider gives it makes `clusterctl move` carry it.
+const IDENTITY: &str = "site-credentials";
+
+fn identity_secret(env: &Env) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": IDENTITY},
+        "stringData": {"MAAS_ENDPOINT": env.sim.url(), "MAAS_API_KEY": env.sim.api_key()}
+    })
+}
+
+/// The identity Secret is on the target, guarded there, and gone from the source.
+async fn identity_moved(env: &Env, target: &kube::Client) {
+    let on_target = Api::<Secret>::namespaced(target.clone(), NS)
+        .get(IDENTITY)
+        .await
+        .unwrap();
+    assert!(
+        on_target
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("clusterctl.cluster.x-k8s.io/move")
+    );
+    let source = Api::<Secret>::namespaced(env.client.clone(), NS);
+    wait_for(
+        "the identity Secret to leave the source",
+        Duration::from_millis(500),
+        LIMIT,
+        || async {
+            let left = source.get_opt(IDENTITY).await?;
+            Ok((
+                left.is_none().then_some(()),
+                format!("on the source: {}", left.is_some()),
+            ))
+        },
+    )
+    .await
+    .unwrap();
+}
+
 async fn delete_cluster(client: &kube::Client) {
     let clusters: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), NS, &capi_resource("Cluster", "clusters"));
@@ -167,7 +209,12 @@ async fn scenario(env: &Env, work: &Path) {
     env.namespace(NS).await.unwrap();
     env.workload_kubeconfig_secret(NS, "demo").await.unwrap();
     let sample = tools::workspace_root().join("config/samples/quickstart-cluster.yaml");
-    let objects = manifests::parse(&std::fs::read_to_string(&sample).unwrap(), &sample).unwrap();
+    let mut objects =
+        manifests::parse(&std::fs::read_to_string(&sample).unwrap(), &sample).unwrap();
+    objects.push(identity_secret(env));
+    for object in objects.iter_mut().filter(|o| o["kind"] == "MaasCluster") {
+        object["spec"]["identityRef"] = serde_json::json!({"name": IDENTITY});
+    }
     manifests::apply_all(&env.client, NS, &objects)
         .await
         .unwrap();
@@ -300,6 +347,7 @@ async fn scenario(env: &Env, work: &Path) {
     assert_eq!(adopted.len(), 6);
     assert_eq!(dns_records(env), 1, "the endpoint's DNS record stays");
     assert_eq!(adopted, expected, "owner data rewritten by the target");
+    identity_moved(env, &target_client).await;
 
     // Deleting the Cluster on the target releases every machine.
     delete_cluster(&target_client).await;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use capmaas_e2e::harness::crds;
-use capmaas_e2e::harness::tools;
+use capmaas_e2e::harness::{Env, tools};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::ListParams;
@@ -42,6 +42,31 @@ pub struct Clusterctl {
 }
 
 impl Clusterctl {
+    /// clusterctl with `make release` output in `work/release` as its only repository (the
+    /// manager image named `image`), its own HOME, against `env`'s API server. Returns the
+    /// release directory too.
+    pub fn for_release(env: &Env, work: &Path, image: &str) -> (Self, PathBuf) {
+        let release_dir = crate::rbac_support::release(&work.join("release"), image);
+        let config = work.join("clusterctl.yaml");
+        write_config(
+            &config,
+            &[(
+                "maas".into(),
+                "InfrastructureProvider".into(),
+                file_url(&release_dir.join("infrastructure-components.yaml")),
+            )],
+        );
+        let home = work.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let clusterctl = Clusterctl {
+            bin: tools::bin_dir().unwrap().join("clusterctl"),
+            home,
+            config,
+            kubeconfig: env.kubeconfig.clone(),
+        };
+        (clusterctl, release_dir)
+    }
+
     /// Runs clusterctl and returns its stdout; panics with both streams when it fails.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let out = std::process::Command::new(&self.bin)
