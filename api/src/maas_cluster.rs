@@ -38,8 +38,8 @@ pub struct MaasClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_plane_endpoint: Option<ApiEndpoint>,
 
-    /// Which machine networks the API endpoint's DNS record takes addresses from (see
-    /// [`EndpointNetworks`]); by default each control-plane machine's boot interface.
+    /// Which machine networks (MAAS subnets, spaces or fabrics) the API endpoint's DNS record
+    /// takes addresses from; by default each control-plane machine's boot interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_networks: Option<crate::network::EndpointNetworks>,
 
