@@ -41,9 +41,7 @@ pub fn controller(
     let for_clusters = store.clone();
     let index = Arc::new(BootstrapIndex::default());
     let index_for_machines = index.clone();
-    let identity_readers = ctx.identity_readers.clone();
-    let for_secrets = store.clone();
-    let secret_ctx = ctx.clone();
+    let secret_readers = secret_readers(index, ctx.clone(), store.clone());
     let run = machines
         .watches_with(
             capi_api(client, CapiKind::Machine, capi, ns),
@@ -59,18 +57,7 @@ pub fn controller(
         .watches(
             scoped::<PartialObjectMeta<Secret>>(client, ns),
             wc.clone(),
-            move |secret| {
-                let ns = secret.metadata.namespace.as_deref().unwrap_or_default();
-                let name = secret.metadata.name.as_deref().unwrap_or_default();
-                let mut woken = index.readers(ns, name);
-                for reader in identity_readers.readers(ns, name) {
-                    if let Some(uid) = for_secrets.get(&reader).and_then(|m| m.uid()) {
-                        secret_ctx.backoffs.release(&uid);
-                    }
-                    woken.push(reader);
-                }
-                woken
-            },
+            secret_readers,
         )
         .watches_with(
             capi_api(client, CapiKind::Cluster, capi, ns),
@@ -86,6 +73,28 @@ pub fn controller(
         .graceful_shutdown_on(shutdown.wait())
         .run(reconcile, error_policy, ctx.clone());
     (drain(CONTROLLER, run, ctx.watch_health.clone()), store)
+}
+
+/// The mapping of the watch on Secret metadata: the MaasMachines reading the Secret as bootstrap
+/// data, and those reading it as their identity, whose error backoff the Secret lifts (it may be
+/// what their last failed pass lacked).
+fn secret_readers(
+    bootstrap: Arc<BootstrapIndex>,
+    ctx: Arc<Context>,
+    store: Store<MaasMachine>,
+) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<MaasMachine>> + Send + Sync + 'static {
+    move |secret| {
+        let ns = secret.metadata.namespace.as_deref().unwrap_or_default();
+        let name = secret.metadata.name.as_deref().unwrap_or_default();
+        let mut woken = bootstrap.readers(ns, name);
+        for reader in ctx.identity_readers.readers(ns, name) {
+            if let Some(uid) = store.get(&reader).and_then(|m| m.uid()) {
+                ctx.backoffs.release(&uid);
+            }
+            woken.push(reader);
+        }
+        woken
+    }
 }
 
 /// The observers' wake-ups as a stream for the controller.

@@ -212,21 +212,18 @@ fn prepared_for(env: &Env, version: &str) -> usize {
         .count()
 }
 
-async fn scenario(env: &Env, work: &Path) {
-    let _kubeadm = kubeadm_support::start(env, "ClusterTopology=true").await;
-    install_admission_policy(env).await;
-    let kubernetes = kubeadm_support::kubeadm_version();
-    let objects = generate(env, work, &kubernetes);
+/// The class's Cluster comes up: control plane, one worker, the version patched in.
+async fn comes_up(env: &Env, work: &Path, kubernetes: &str) {
+    let objects = generate(env, work, kubernetes);
     env.namespace(NS).await.unwrap();
     env.workload_kubeconfig_secret(NS, "demo").await.unwrap();
     manifests::apply_all(&env.client, NS, &objects)
         .await
         .unwrap();
-
-    kubeadm_support::wait_first_control_plane(env, NS, &kubernetes, LIMIT).await;
+    kubeadm_support::wait_first_control_plane(env, NS, kubernetes, LIMIT).await;
     wait_workers(env, 1, "ubuntu/jammy").await;
     assert_eq!(
-        prepared_for(env, &kubernetes),
+        prepared_for(env, kubernetes),
         2,
         "the class patched the topology's version in"
     );
@@ -241,23 +238,11 @@ async fn scenario(env: &Env, work: &Path) {
     .unwrap()
     .items;
     assert_eq!(maas_cluster[0].data["spec"]["dnsDomain"], "maas");
+}
 
-    // The worker count: one more worker of the same template.
-    let first_template = worker_template(env).await;
-    patch_topology(
-        env,
-        json!({"workers": {"machineDeployments": [{"class": "default-worker", "name": "md-0", "replicas": 2}]}}),
-    )
-    .await;
-    wait_workers(env, 2, "ubuntu/jammy").await;
-    assert_eq!(
-        worker_template(env).await,
-        first_template,
-        "scaling keeps the template"
-    );
-
-    // The workers' image: a new template, the old one untouched, the workers rolled.
-    direct_edit_is_refused(env, &first_template).await;
+/// The workers' image: a new template, the old one untouched, the workers rolled.
+async fn rolls_a_new_image(env: &Env, first_template: &str) {
+    direct_edit_is_refused(env, first_template).await;
     let variables = variables_with_image(env, "ubuntu/noble").await;
     patch_topology(env, json!({"variables": variables})).await;
     wait_workers(env, 2, "ubuntu/noble").await;
@@ -274,19 +259,44 @@ async fn scenario(env: &Env, work: &Path) {
         .filter(|m| m.owner.is_some() && m.distro_series == "noble")
         .count();
     assert_eq!(noble, 2, "MAAS deployed the new workers with the new image");
+}
+
+fn held(env: &Env) -> usize {
+    env.sim
+        .state()
+        .machines
+        .iter()
+        .filter(|m| m.owner.is_some())
+        .count()
+}
+
+async fn scenario(env: &Env, work: &Path) {
+    let _kubeadm = kubeadm_support::start(env, "ClusterTopology=true").await;
+    install_admission_policy(env).await;
+    let kubernetes = kubeadm_support::kubeadm_version();
+    comes_up(env, work, &kubernetes).await;
+
+    // The worker count: one more worker of the same template.
+    let first_template = worker_template(env).await;
+    patch_topology(
+        env,
+        json!({"workers": {"machineDeployments": [{"class": "default-worker", "name": "md-0", "replicas": 2}]}}),
+    )
+    .await;
+    wait_workers(env, 2, "ubuntu/jammy").await;
+    assert_eq!(
+        worker_template(env).await,
+        first_template,
+        "scaling keeps the template"
+    );
+    rolls_a_new_image(env, &first_template).await;
 
     api(env, "cluster.x-k8s.io", "v1beta2", "Cluster")
         .delete("demo", &DeleteParams::default())
         .await
         .unwrap();
     wait_for("every machine back in MAAS", POLL, LIMIT, || async {
-        let held = env
-            .sim
-            .state()
-            .machines
-            .iter()
-            .filter(|m| m.owner.is_some())
-            .count();
+        let held = held(env);
         Ok(((held == 0).then_some(()), format!("{held} machines held")))
     })
     .await
