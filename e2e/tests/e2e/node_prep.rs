@@ -47,6 +47,10 @@ fn kubeadm_configs(docs: &[Value]) -> Vec<(String, &Value)> {
             Some("KubeadmControlPlane") => {
                 Some(("control plane".into(), &d["spec"]["kubeadmConfigSpec"]))
             }
+            Some("KubeadmControlPlaneTemplate") => Some((
+                "control plane template".into(),
+                &d["spec"]["template"]["spec"]["kubeadmConfigSpec"],
+            )),
             Some("KubeadmConfigTemplate") => Some((
                 d["metadata"]["name"].as_str().unwrap().to_string(),
                 &d["spec"]["template"]["spec"],
@@ -341,4 +345,35 @@ fn node_prep_refuses_a_version_it_cannot_pin() {
     let (code, out, _) = sandbox.run(&script_of("cluster-template.yaml"), &["v1.33.1"]);
     assert_eq!(code, 2);
     assert!(out.contains("usage:"), "{out}");
+}
+
+#[test]
+fn the_cluster_class_ships_the_same_node_prep_and_runs_it_first() {
+    let docs = documents("clusterclass-maas.yaml");
+    let secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "maas-node-prep")
+        .unwrap();
+    assert_eq!(
+        secret["stringData"]["node-prep.sh"].as_str(),
+        Some(script_of("cluster-template.yaml").as_str()),
+        "one script for the flavours and the class"
+    );
+    let configs = kubeadm_configs(&docs);
+    assert_eq!(
+        configs.len(),
+        2,
+        "the control plane's and the worker class's"
+    );
+    for (name, spec) in configs {
+        let file = spec["files"]
+            .as_array()
+            .and_then(|files| {
+                files
+                    .iter()
+                    .find(|f| f["path"] == "/usr/local/sbin/capmaas-node-prep")
+            })
+            .unwrap_or_else(|| panic!("{name}: the script is written"));
+        assert_eq!(file["contentFrom"]["secret"]["name"], "maas-node-prep");
+    }
 }
