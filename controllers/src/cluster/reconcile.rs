@@ -333,10 +333,13 @@ async fn reconcile_inner(obj: &MaasCluster, ctx: &Context) -> PassResult {
     let machines = list_machines(ctx, &ns, &fetched.cluster_name).await?;
     let mut facts = cluster_facts(obj, &fetched, uid, machines.len());
     if facts.uses_maas_dns() && !facts.deleting {
-        let choice = endpoint_choice(
-            obj.spec.endpoint_networks.as_ref(),
-            preferred_subnets(ctx, &ns).await.as_deref(),
-        );
+        let named = obj.spec.endpoint_networks.as_ref();
+        // The ConfigMap counts only where the MaasCluster names no network: no read otherwise.
+        let preferred = match named.filter(|n| !n.is_empty()) {
+            Some(_) => None,
+            None => preferred_subnets(ctx, &ns).await,
+        };
+        let choice = endpoint_choice(named, preferred.as_deref());
         let cp = control_plane(ctx, &ns, &fetched.cluster_name, &machines, &choice).await?;
         facts.control_plane_ips = control_plane_ips(&cp);
     }

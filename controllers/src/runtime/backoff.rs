@@ -87,7 +87,7 @@ impl Backoffs {
     /// Something the object reads outside its own spec changed (its credentials Secret came or
     /// changed): the failure may be gone, so the next pass starts at once.
     pub fn release(&self, uid: &str) {
-        self.lock().remove(uid);
+        self.succeeded(uid);
     }
 }
 
