@@ -21,6 +21,9 @@ pub mod types {
     pub const NODE_PROVIDER_ID: &str = "NodeProviderID";
     /// The object is being deleted and its MAAS resources released.
     pub const DELETING: &str = "Deleting";
+    /// MaasMachineTemplate: Ready MAAS machines match its constraints, and its capacity is
+    /// the smallest one's.
+    pub const MACHINES_AVAILABLE: &str = "MachinesAvailable";
 }
 
 /// Condition reasons.
@@ -77,4 +80,8 @@ pub mod reasons {
     pub const WORKLOAD_CLUSTER_UNREACHABLE: &str = "WorkloadClusterUnreachable";
     /// MaasCluster deletion waits for its MaasMachines to go.
     pub const WAITING_FOR_MACHINES: &str = "WaitingForMachinesDeleted";
+    /// MaasMachineTemplate: Ready MAAS machines match; capacity comes from the smallest.
+    pub const MACHINES_MATCH: &str = "MachinesMatch";
+    /// MaasMachineTemplate: no Ready MAAS machine matches; capacity shows the spec's minimums.
+    pub const NO_MACHINE_MATCHES: &str = "NoMachineMatches";
 }

@@ -104,6 +104,24 @@ pub struct MaasMachineSpec {
     /// Ignition patching options (HyperShift and other Ignition users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignition: Option<IgnitionOptions>,
+
+    /// CPU architecture in MAAS's spelling (`amd64/generic`, `arm64/generic`, `ppc64el`,
+    /// `s390x`), sent as the allocate `arch` constraint; absent: any. Immutable: the machine was
+    /// chosen for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^(amd64|arm64|armhf|i386|ppc64el|s390x|riscv64)(/[a-z0-9_.-]+)?$')").message("architecture: a MAAS architecture such as amd64/generic, arm64/generic, ppc64el or s390x (MAAS spells ppc64le as ppc64el)"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("architecture is immutable: create a new MaasMachineTemplate to change it"))]
+    pub architecture: Option<String>,
+
+    /// Kernel MAAS deploys (`hwe_kernel`), such as `hwe-22.04`, `ga-24.04` or
+    /// `hwe-24.04-lowlatency`: GPU drivers often need the hardware-enablement kernel. Absent:
+    /// the image's default. Immutable, like the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^(hwe|ga)-([0-9]{2}[.][0-9]{2}|[a-z])(-[a-z0-9]+)*$')").message("hweKernel: a MAAS kernel name such as hwe-22.04, ga-24.04 or hwe-24.04-lowlatency"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("hweKernel is immutable: create a new MaasMachineTemplate to change it"))]
+    pub hwe_kernel: Option<String>,
 }
 
 /// GPU constraint, turned into the MAAS allocate `devices` filter.

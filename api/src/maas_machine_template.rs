@@ -8,6 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::condition::Condition;
 use crate::maas_machine::MaasMachineSpec;
 use crate::template_meta::TemplateObjectMeta;
 
@@ -17,6 +18,8 @@ pub const CAPACITY_NVIDIA_GPU: &str = "nvidia.com/gpu";
 pub const CAPACITY_CPU: &str = "cpu";
 /// Capacity key for memory.
 pub const CAPACITY_MEMORY: &str = "memory";
+/// Capacity key for the local disk.
+pub const CAPACITY_EPHEMERAL_STORAGE: &str = "ephemeral-storage";
 
 /// Desired state of a MaasMachineTemplate. Immutable like every Cluster API template: a change
 /// is made by creating a new template and pointing the owner at it (HyperShift does so). The
@@ -32,7 +35,12 @@ pub const CAPACITY_MEMORY: &str = "memory";
     status = "MaasMachineTemplateStatus",
     derive = "PartialEq",
     category = "cluster-api",
-    shortname = "maasmt"
+    shortname = "maasmt",
+    printcolumn = r#"{"name": "Available", "type": "integer", "jsonPath": ".status.availableMachines", "description": "Ready MAAS machines that match the template now"}"#,
+    printcolumn = r#"{"name": "GPUs", "type": "integer", "jsonPath": ".status.availableGPUs", "description": "GPUs those machines hold"}"#,
+    printcolumn = r#"{"name": "CPU", "type": "string", "jsonPath": ".status.capacity.cpu", "description": "CPUs of one machine of the pool"}"#,
+    printcolumn = r#"{"name": "Memory", "type": "string", "jsonPath": ".status.capacity.memory", "description": "Memory of one machine of the pool"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MaasMachineTemplateSpec {
@@ -64,6 +72,22 @@ pub struct MaasMachineTemplateStatus {
     /// Operating system facts of the Nodes machines from this template become.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_info: Option<NodeInfo>,
+    /// Ready MAAS machines that match the template's constraints now: how far the pool can
+    /// grow before an allocation finds nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_machines: Option<i32>,
+    /// GPUs those machines hold, counted in MAAS's node devices.
+    #[serde(
+        default,
+        rename = "availableGPUs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub available_gpus: Option<i32>,
+    /// `MachinesAvailable`: whether the capacity comes from a machine MAAS has (True), from
+    /// the spec's minimums because none matches (False), or MAAS could not be read (Unknown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub conditions: Vec<Condition>,
 }
 
 /// Node facts of the Cluster API `nodeInfo` template status.

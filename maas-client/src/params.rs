@@ -58,6 +58,9 @@ pub struct AllocateParams {
     pub storage: Option<String>,
     /// Device constraint, e.g. `vendor_id=10de,product_name=H100` (see [`DeviceConstraint`]).
     pub devices: Option<String>,
+    /// Architecture (`amd64`, `arm64/generic`); MAAS matches a bare name against every
+    /// sub-architecture.
+    pub arch: Option<String>,
     /// Ask for this exact machine.
     pub system_id: Option<String>,
     /// Opaque owner marker stored by MAAS (filterable, never shown), used to find our machines.
@@ -85,6 +88,7 @@ impl AllocateParams {
         push_opt(&mut p, "pool", self.pool.as_deref());
         push_opt(&mut p, "storage", self.storage.as_deref());
         push_opt(&mut p, "devices", self.devices.as_deref());
+        push_opt(&mut p, "arch", self.arch.as_deref());
         push_opt(&mut p, "system_id", self.system_id.as_deref());
         push_opt(&mut p, "agent_name", self.agent_name.as_deref());
         push_opt(&mut p, "comment", self.comment.as_deref());

@@ -41,6 +41,8 @@ pub struct MachineRequirements {
     pub min_disk_gb: Option<u64>,
     /// GPU requirement.
     pub gpu: Option<GpuRequest>,
+    /// MAAS architecture (`amd64/generic`, `arm64`).
+    pub architecture: Option<String>,
 }
 
 /// An allocate call's parameters, in MAAS's vocabulary.
@@ -62,6 +64,8 @@ pub struct AllocateRequest {
     pub storage: Option<String>,
     /// `devices`, e.g. `vendor_id=10de,product_name=A100`.
     pub devices: Option<String>,
+    /// `arch`, e.g. `arm64/generic`.
+    pub arch: Option<String>,
     /// `agent_name`.
     pub agent_name: String,
     /// `comment`, shown in the MAAS event log.
@@ -98,6 +102,7 @@ pub fn allocate_request(
         pool: non_blank(req.resource_pool.as_deref()),
         storage: req.min_disk_gb.filter(|g| *g > 0).map(|g| g.to_string()),
         devices: req.gpu.as_ref().and_then(devices_constraint),
+        arch: non_blank(req.architecture.as_deref()),
         agent_name: agent_name(uid),
         comment: format!("capmaas {namespace}/{name}"),
     }
@@ -164,6 +169,7 @@ mod tests {
                 product: Some("A100".into()),
                 min_count: Some(1),
             }),
+            architecture: Some("arm64/generic".into()),
         }
     }
 
@@ -181,6 +187,7 @@ mod tests {
                 pool: Some("pool-1".into()),
                 storage: Some("100".into()),
                 devices: Some("vendor_id=10de,product_name=A100".into()),
+                arch: Some("arm64/generic".into()),
                 agent_name: "capmaas:u-1".into(),
                 comment: "capmaas ns/m-0".into(),
             }

@@ -4,6 +4,7 @@ pub mod addresses;
 pub mod allocation;
 pub mod ignition;
 pub mod image;
+pub mod inventory;
 pub mod maas_machine;
 pub mod observe;
 pub mod provider_id;

@@ -17,6 +17,7 @@ use kube::{Api, Client, ResourceExt};
 use maas_client::{MaasClient, MaasConfig, MaasError, RequestObserver, TlsConfig};
 use tokio::sync::mpsc;
 
+use crate::maas::inventory::EndpointInventory;
 use crate::maas::observer::MachineObserver;
 use crate::runtime::error::{ReconcileError, Stage};
 use crate::runtime::shutdown::Shutdown;
@@ -90,6 +91,7 @@ pub struct MaasConnector {
     observer: Arc<dyn RequestObserver>,
     cache: Mutex<HashMap<MaasCredentials, MaasClient>>,
     observers: Mutex<HashMap<MaasCredentials, Arc<MachineObserver<MachineRef>>>>,
+    inventories: Mutex<HashMap<MaasCredentials, Arc<EndpointInventory>>>,
     wiring: Option<ObserverWiring>,
 }
 
@@ -107,6 +109,7 @@ impl MaasConnector {
             observer,
             cache: Mutex::new(HashMap::new()),
             observers: Mutex::new(HashMap::new()),
+            inventories: Mutex::new(HashMap::new()),
             wiring: None,
         }
     }
@@ -144,6 +147,26 @@ impl MaasConnector {
             })
             .clone();
         Ok(Some(MaasEndpoint { client, observer }))
+    }
+
+    /// The client and the shared inventory of free machines for `creds` (or the provider-wide
+    /// credentials); `Ok(None)` without credentials.
+    pub fn inventory(
+        &self,
+        creds: Option<&MaasCredentials>,
+    ) -> Result<Option<(MaasClient, Arc<EndpointInventory>)>, MaasError> {
+        let Some(creds) = creds.or(self.default.as_ref()) else {
+            return Ok(None);
+        };
+        let Some(client) = self.client(Some(creds))? else {
+            return Ok(None);
+        };
+        let mut inventories = self
+            .inventories
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let inventory = inventories.entry(creds.clone()).or_default().clone();
+        Ok(Some((client, inventory)))
     }
 
     /// Every client built so far with its credentials, the provider-wide one included when

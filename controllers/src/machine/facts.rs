@@ -97,6 +97,7 @@ pub fn requirements(spec: &MaasMachineSpec) -> MachineRequirements {
             product: g.product.clone(),
             min_count: pos_u32(g.min_count),
         }),
+        architecture: spec.architecture.clone(),
     }
 }
 
@@ -180,6 +181,12 @@ pub fn machine_facts(
         requirements: requirements(spec),
         image: spec.image.clone(),
         deploy_in_memory: spec.deploy_in_memory.unwrap_or(false),
+        hwe_kernel: spec
+            .hwe_kernel
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string),
         erase: erase_options(spec),
         default_zone: settings.default_zone.clone(),
         was_ready: spec.provider_id.as_deref().is_some_and(|p| !p.is_empty()),

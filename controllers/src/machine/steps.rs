@@ -288,12 +288,14 @@ async fn perform<M: MaasApi, S: MachineStore>(
             system_id,
             distro_series,
             ephemeral,
+            hwe_kernel,
             bootstrap_secret,
         } => {
             let deploy = DeployStep {
                 system_id,
                 distro_series: distro_series.clone(),
                 ephemeral: *ephemeral,
+                hwe_kernel: hwe_kernel.clone(),
                 bootstrap_secret,
             };
             deploy.perform(maas, store, facts, options).await?
@@ -380,6 +382,7 @@ struct DeployStep<'a> {
     system_id: &'a str,
     distro_series: Option<String>,
     ephemeral: bool,
+    hwe_kernel: Option<String>,
     bootstrap_secret: &'a str,
 }
 
@@ -410,6 +413,7 @@ impl DeployStep<'_> {
             distro_series: self.distro_series,
             user_data: Some(user_data),
             ephemeral_deploy: self.ephemeral,
+            hwe_kernel: self.hwe_kernel,
             ..Default::default()
         };
         match maas.deploy(system_id, &params).await {

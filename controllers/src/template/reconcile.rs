@@ -1,9 +1,10 @@
-//! The MaasMachineTemplate reconciler: keeps `status.capacity` and `status.nodeInfo` equal to
-//! what the template's spec promises. No MAAS call: the status is a function of the spec.
+//! The MaasMachineTemplate reconciler: keeps `status.capacity`, `status.nodeInfo`, the count
+//! of matching machines and `MachinesAvailable` equal to what MAAS has free for the template's
+//! constraints, read from the endpoint's shared inventory and refreshed as often as it is.
 
 use std::sync::Arc;
 
-use capmaas_api::capi::{Cluster, cluster_name_label, has_paused_annotation};
+use capmaas_api::condition::set_condition;
 use capmaas_api::{MaasMachineTemplate, MaasMachineTemplateStatus};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -11,11 +12,12 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tracing::debug;
 
-use crate::k8s::capi_api::{CapiKind, get_capi};
+use crate::maas::inventory::INVENTORY_MAX_AGE;
 use crate::runtime::context::{Context, FIELD_MANAGER};
 use crate::runtime::error::{ReconcileError, Stage};
 use crate::runtime::reconciler::reconcile_with;
-use crate::template::status::template_status;
+use crate::template::source::{TemplateSource, read_inventory, template_source};
+use crate::template::status::{InventoryView, template_status};
 
 /// The controller name in metrics and logs.
 pub const CONTROLLER: &str = "maasmachinetemplate";
@@ -43,7 +45,13 @@ pub fn status_merge_patch(
     for (key, value) in &desired.capacity {
         capacity.insert(key.clone(), json!(value));
     }
-    json!({"status": {"capacity": capacity, "nodeInfo": desired.node_info}})
+    json!({"status": {
+        "capacity": capacity,
+        "nodeInfo": desired.node_info,
+        "availableMachines": desired.available_machines,
+        "availableGPUs": desired.available_gpus,
+        "conditions": desired.conditions,
+    }})
 }
 
 /// Entry point for the controller runtime.
@@ -55,34 +63,66 @@ pub async fn reconcile(
         CONTROLLER,
         obj,
         ctx,
-        |obj, ctx| async move { reconcile_inner(&obj, &ctx).await.map(|()| None) },
-        // The status is a function of the spec: the log line is the whole report.
+        |obj, ctx| async move { reconcile_inner(&obj, &ctx).await },
+        // The status and its condition are the whole report.
         |_, _, _| async {},
     )
     .await
 }
 
-async fn reconcile_inner(obj: &MaasMachineTemplate, ctx: &Context) -> Result<(), ReconcileError> {
+async fn reconcile_inner(
+    obj: &MaasMachineTemplate,
+    ctx: &Context,
+) -> Result<Option<std::time::Duration>, ReconcileError> {
     let ns = obj
         .namespace()
         .ok_or_else(|| ReconcileError::Invalid("MaasMachineTemplate without namespace".into()))?;
-    if obj.metadata.deletion_timestamp.is_some() || has_paused_annotation(&obj.metadata) {
-        return Ok(());
+    if obj.metadata.deletion_timestamp.is_some()
+        || capmaas_api::capi::has_paused_annotation(&obj.metadata)
+    {
+        return Ok(None);
     }
-    if let Some(cluster) = cluster_name_label(&obj.metadata) {
-        let cluster =
-            get_capi::<Cluster>(&ctx.client, CapiKind::Cluster, ctx.capi, &ns, cluster).await?;
-        if cluster.as_ref().is_some_and(Cluster::paused) {
+    let source = match template_source(ctx, &ns, obj).await? {
+        TemplateSource::Paused => {
             debug!("cluster paused");
-            return Ok(());
+            return Ok(None);
         }
+        source => source,
+    };
+    let spec = &obj.spec.template.spec;
+    let read = read_inventory(ctx, &source, spec).await;
+    let view = match &read.machines {
+        Ok(machines) => InventoryView::Read(machines),
+        Err((reason, message)) => InventoryView::Unavailable(reason, message),
+    };
+    let (mut desired, condition) = template_status(spec, view, read.zone.as_deref());
+    desired.conditions = obj
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let now = jiff::Timestamp::now();
+    set_condition(
+        &mut desired.conditions,
+        condition,
+        obj.metadata.generation,
+        now,
+    );
+    if needs_write(obj.status.as_ref(), &desired) {
+        write_status(ctx, &ns, obj, &desired).await?;
     }
-    let desired = template_status(&obj.spec.template.spec);
-    if !needs_write(obj.status.as_ref(), &desired) {
-        return Ok(());
-    }
-    let api: Api<MaasMachineTemplate> = Api::namespaced(ctx.client.clone(), &ns);
-    let body = status_merge_patch(obj.status.as_ref(), &desired);
+    // MAAS has no watch: the template looks again when the shared inventory may have moved.
+    Ok(Some(INVENTORY_MAX_AGE))
+}
+
+async fn write_status(
+    ctx: &Context,
+    ns: &str,
+    obj: &MaasMachineTemplate,
+    desired: &MaasMachineTemplateStatus,
+) -> Result<(), ReconcileError> {
+    let api: Api<MaasMachineTemplate> = Api::namespaced(ctx.client.clone(), ns);
+    let body = status_merge_patch(obj.status.as_ref(), desired);
     // A merge patch, not server-side apply: the HyperShift base-shape CRD declares no template
     // status at all, and the API server refuses an apply carrying undeclared fields ("field
     // not declared in schema") where it prunes them from a merge patch.
@@ -97,13 +137,17 @@ async fn reconcile_inner(obj: &MaasMachineTemplate, ctx: &Context) -> Result<(),
             Stage::Status,
             "write MaasMachineTemplate status",
         ))?;
-    debug!("template status written");
+    debug!(
+        available = ?desired.available_machines,
+        "template status written"
+    );
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::status::spec_minimums;
     use capmaas_api::MaasMachineSpec;
 
     #[test]
@@ -113,7 +157,7 @@ mod tests {
             min_memory: Some(2048),
             ..Default::default()
         };
-        let desired = template_status(&spec);
+        let desired = spec_minimums(&spec);
         assert!(needs_write(None, &desired));
         assert!(!needs_write(Some(&desired.clone()), &desired));
         let stale = MaasMachineTemplateStatus::default();
@@ -122,7 +166,7 @@ mod tests {
 
     #[test]
     fn merge_patch_sets_wanted_keys_and_removes_the_rest() {
-        let desired = template_status(&MaasMachineSpec {
+        let desired = spec_minimums(&MaasMachineSpec {
             min_cpu: Some(4),
             min_memory: Some(8192),
             ..Default::default()
@@ -136,7 +180,10 @@ mod tests {
             status_merge_patch(Some(&old), &desired),
             json!({"status": {
                 "capacity": {"cpu": "4", "memory": "8192Mi", "nvidia.com/gpu": null},
-                "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"}
+                "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"},
+                "availableMachines": null,
+                "availableGPUs": null,
+                "conditions": [],
             }})
         );
         assert_eq!(

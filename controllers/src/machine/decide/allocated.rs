@@ -178,6 +178,7 @@ fn deploy(f: &MachineFacts, id: &str) -> MachineAction {
             system_id: id.to_string(),
             distro_series: distro_series(&f.image),
             ephemeral: f.deploy_in_memory,
+            hwe_kernel: f.hwe_kernel.clone(),
             bootstrap_secret: secret,
         },
         None => wait(WaitReason::WaitingForBootstrapData, None),

@@ -94,6 +94,8 @@ pub struct MachineFacts {
     pub image: String,
     /// `spec.deployInMemory`.
     pub deploy_in_memory: bool,
+    /// `spec.hweKernel`.
+    pub hwe_kernel: Option<String>,
     /// `spec.release`.
     pub erase: EraseOptions,
     /// Provider-wide default zone (`MAAS_ZONE`).
@@ -240,6 +242,8 @@ pub enum MachineAction {
         distro_series: Option<String>,
         /// `ephemeral_deploy`.
         ephemeral: bool,
+        /// `hwe_kernel`, `None` for the image's default.
+        hwe_kernel: Option<String>,
         /// The Secret holding the bootstrap data.
         bootstrap_secret: String,
     },

@@ -43,6 +43,7 @@ fn base() -> MachineFacts {
         },
         image: "ubuntu/jammy".into(),
         deploy_in_memory: false,
+        hwe_kernel: None,
         erase: EraseOptions {
             erase: true,
             quick_erase: true,
@@ -125,8 +126,11 @@ fn label(a: &MachineAction) -> String {
             system_id,
             distro_series,
             ephemeral,
+            hwe_kernel,
             bootstrap_secret,
-        } => format!("{system_id}, {distro_series:?}, {ephemeral}, {bootstrap_secret}"),
+        } => format!(
+            "{system_id}, {distro_series:?}, {ephemeral}, {hwe_kernel:?}, {bootstrap_secret}"
+        ),
         MachineAction::SetOwnerData { system_id, .. }
         | MachineAction::PowerOn { system_id }
         | MachineAction::Read { system_id }
@@ -511,7 +515,15 @@ fn each_maas_status_of_our_machine() {
         (
             "allocated, ours: deploy",
             allocated(b(), MachineStatus::Allocated, Power::Off, Some(UID)),
-            "Deploy(abc123, Some(\"jammy\"), false, boot)",
+            "Deploy(abc123, Some(\"jammy\"), false, None, boot)",
+        ),
+        (
+            "allocated, ours, with an HWE kernel: deploy with it",
+            MachineFacts {
+                hwe_kernel: Some("hwe-24.04".into()),
+                ..allocated(b(), MachineStatus::Allocated, Power::Off, Some(UID))
+            },
+            "Deploy(abc123, Some(\"jammy\"), false, Some(\"hwe-24.04\"), boot)",
         ),
         (
             "allocated, bootstrap gone",

@@ -48,6 +48,7 @@ pub fn allocate_params(r: &AllocateRequest) -> AllocateParams {
         pool: r.pool.clone(),
         storage: r.storage.clone(),
         devices: r.devices.clone(),
+        arch: r.arch.clone(),
         agent_name: Some(r.agent_name.clone()),
         comment: Some(r.comment.clone()),
         ..Default::default()
