@@ -42,18 +42,19 @@ pub struct InventoryReads {
 }
 
 impl EndpointInventory {
-    /// The Ready machines, with GPUs filled in for every machine `wants_gpus` accepts (and for
-    /// any whose GPUs are already known).
+    /// The Ready machines as listed at most `max_age` ago, with GPUs filled in for every
+    /// machine `wants_gpus` accepts (and for any whose GPUs are already known).
     pub async fn ready_machines<M: MaasApi>(
         &self,
         maas: &M,
+        max_age: Duration,
         wants_gpus: impl Fn(&InventoryMachine) -> bool,
     ) -> Result<(Vec<InventoryMachine>, InventoryReads), MaasError> {
         let mut state = self.state.lock().await;
         let mut reads = InventoryReads::default();
         let now = Instant::now();
         let listed = match &state.ready {
-            Some((at, machines)) if now.duration_since(*at) < INVENTORY_MAX_AGE => machines.clone(),
+            Some((at, machines)) if now.duration_since(*at) < max_age => machines.clone(),
             _ => {
                 let filter = MachineFilter {
                     status: Some(MachineStatus::Ready),
@@ -86,12 +87,6 @@ impl EndpointInventory {
         }
         Ok((out, reads))
     }
-
-    /// Forgets the machine list, so the next caller reads MAAS: a machine was just allocated
-    /// or freed by us, and the pool it left or joined must not wait a minute to show it.
-    pub async fn invalidate(&self) {
-        self.state.lock().await.ready = None;
-    }
 }
 
 async fn read_gpus<M: MaasApi>(maas: &M, system_id: &str) -> Result<Vec<InventoryGpu>, MaasError> {
@@ -113,7 +108,9 @@ mod tests {
     #[tokio::test]
     async fn a_refusing_maas_is_an_error_not_an_empty_pool() {
         let inventory = EndpointInventory::default();
-        let result = inventory.ready_machines(&NoMaas, |_| true).await;
+        let result = inventory
+            .ready_machines(&NoMaas, INVENTORY_MAX_AGE, |_| true)
+            .await;
         assert!(result.is_err(), "no MAAS must not read as no machines");
     }
 }

@@ -5,6 +5,7 @@
 //! performs it against MAAS or the store -> typed outcome -> [`status`] and events -> write.
 
 pub mod bootstrap_index;
+pub mod capacity_note;
 pub mod decide;
 pub mod facts;
 pub mod node;

@@ -21,13 +21,15 @@ use crate::k8s::capi_api::{CapiKind, get_capi};
 use crate::k8s::objects::{capi_owner, has_finalizer, merge_patch, set_finalizer};
 use crate::k8s::status_patch;
 use crate::maas::credentials::{MaasEndpoint, credentials_secret_names, identity_secret};
+use crate::maas::inventory::EndpointInventory;
 use crate::maas::no_maas::NoMaas;
 use crate::maas::observer::{Observation, SAFETY_NET, Transit};
+use crate::machine::capacity_note::capacity_note;
 use crate::machine::decide::{MaasView, MachineFacts};
 use crate::machine::facts::{CredentialScope, Fetched, Settings, machine_facts};
 use crate::machine::outcome::events;
 use crate::machine::ready::{add_gpu_inventory, node_target, patch_node};
-use crate::machine::status::{machine_status, machine_status_on_error};
+use crate::machine::status::{machine_status, machine_status_on_error, note_capacity};
 use crate::machine::steady::{SteadyFacts, SteadyStep, steady_step};
 use crate::machine::steps::{
     CapacityAnswer, PassEnd, PassReport, UserDataOptions, run_machine_pass_with,
@@ -208,7 +210,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         },
     );
     publish_events(obj, ctx, &report).await;
-    write_pass_status(obj, ctx, &api, &report, connection.maas.as_ref()).await?;
+    write_pass_status(obj, ctx, &api, &report, &connection).await?;
     finish(obj, ctx, &api, &fetched, &report, safety_net).await
 }
 
@@ -279,6 +281,8 @@ struct Connection {
     endpoint: Option<MaasEndpoint>,
     /// The client; `None` when the pass must not talk to MAAS.
     maas: Option<MaasClient>,
+    /// The endpoint's shared inventory of free machines.
+    inventory: Option<Arc<EndpointInventory>>,
     /// Why there is no client: no credentials at all, or none that may be used for this object
     /// (the reason).
     unknown_credentials: Option<String>,
@@ -312,6 +316,7 @@ async fn connect(
             return Ok(Connection {
                 endpoint: None,
                 maas: None,
+                inventory: None,
                 unknown_credentials: Some(why),
                 zone: None,
             });
@@ -338,9 +343,11 @@ async fn connect(
         Some(e) => Some(e.client.clone()),
         None => ctx.connector.client(creds.as_ref())?,
     };
+    let inventory = ctx.connector.inventory(creds.as_ref())?.map(|(_, i)| i);
     Ok(Connection {
         endpoint,
         maas,
+        inventory,
         unknown_credentials: None,
         zone,
     })
@@ -436,16 +443,20 @@ async fn write_pass_status(
     ctx: &Context,
     api: &Api<MaasMachine>,
     report: &PassReport,
-    maas: Option<&MaasClient>,
+    connection: &Connection,
 ) -> Result<(), ReconcileError> {
-    let mut status = machine_status(
-        obj.status.as_ref(),
-        report,
-        obj.metadata.generation,
-        jiff::Timestamp::now(),
-    );
+    let now = jiff::Timestamp::now();
+    let mut status = machine_status(obj.status.as_ref(), report, obj.metadata.generation, now);
+    let maas = connection.maas.as_ref();
     if let (PassEnd::Ready(ready), Some(st), Some(client)) = (&report.end, status.as_mut(), maas) {
         add_gpu_inventory(ctx, obj, client, ready, st).await;
+    }
+    let inventory = connection.inventory.as_deref();
+    if let (Some(note), Some(st)) = (
+        capacity_note(obj, report, maas, inventory).await,
+        status.as_mut(),
+    ) {
+        note_capacity(st, &note, obj.metadata.generation, now);
     }
     match status {
         Some(status) if obj.status.as_ref() != Some(&status) => {

@@ -105,6 +105,18 @@ fn set_ready(s: &mut MaasMachineStatus, r: &ReadyMachine, generation: Option<i64
 
 /// A wait: before the machine was ready it is part of provisioning (info); after, Ready turns
 /// False with a warning and provisioning stays done.
+/// Puts what MAAS has free into a capacity wait's conditions (see
+/// [`crate::domain::inventory::waiting_message`]), so the user sees which constraint no
+/// machine meets.
+pub fn note_capacity(
+    s: &mut MaasMachineStatus,
+    note: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
+    set_waiting(s, WaitReason::NoMachineAvailable, note, generation, now);
+}
+
 fn set_waiting(
     s: &mut MaasMachineStatus,
     reason: WaitReason,

@@ -11,6 +11,7 @@ use kube::Api;
 use crate::domain::inventory::{Constraint, InventoryMachine, Wanted};
 use crate::k8s::capi_api::{CapiKind, get_capi};
 use crate::maas::credentials::identity_secret;
+use crate::maas::inventory::INVENTORY_MAX_AGE;
 use crate::machine::facts::requirements;
 use crate::runtime::context::Context;
 use crate::runtime::error::{ReconcileError, Stage};
@@ -143,7 +144,10 @@ pub async fn read_inventory(
         .collect();
     let wants_gpus =
         |m: &InventoryMachine| selects_gpus && others.iter().all(|c| wanted.meets(*c, m));
-    let machines = match inventory.ready_machines(&maas, wants_gpus).await {
+    let machines = match inventory
+        .ready_machines(&maas, INVENTORY_MAX_AGE, wants_gpus)
+        .await
+    {
         Ok((machines, reads)) => {
             tracing::debug!(
                 lists = reads.lists,
