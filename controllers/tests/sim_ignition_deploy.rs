@@ -106,6 +106,7 @@ fn facts(store: &Store) -> MachineFacts {
         },
         image: "ubuntu/jammy".into(),
         deploy_in_memory: false,
+        hwe_kernel: None,
         erase: EraseOptions::default(),
         default_zone: None,
         was_ready: false,

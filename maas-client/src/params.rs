@@ -326,6 +326,7 @@ mod tests {
                 ..Default::default()
             }
             .to_constraint(),
+            arch: Some("arm64/generic".into()),
             system_id: Some("abc123".into()),
             agent_name: Some("capmaas:uid-1".into()),
             comment: Some("for cluster c1".into()),
@@ -345,6 +346,7 @@ mod tests {
                 ("pool", "prod"),
                 ("storage", "100"),
                 ("devices", "vendor_id=10de,product_name=H100"),
+                ("arch", "arm64/generic"),
                 ("system_id", "abc123"),
                 ("agent_name", "capmaas:uid-1"),
                 ("comment", "for cluster c1"),

@@ -1,7 +1,7 @@
 //! Which MAAS a template's machines come from, and what that MAAS has free for it: the Cluster
-//! the template belongs to (its cluster-name label, else the owner reference Cluster API's
-//! MachineSet and KubeadmControlPlane controllers set), that Cluster's MaasCluster and its
-//! credentials, else the provider-wide credentials.
+//! the template belongs to (its cluster-name label, else a Cluster owner reference, else the
+//! namespace's only MaasCluster), that Cluster's MaasCluster and its credentials, else the
+//! provider-wide credentials.
 
 use capmaas_api::capi::{Cluster, cluster_name_label};
 use capmaas_api::condition_names::reasons;
@@ -57,7 +57,7 @@ pub async fn template_source(
     obj: &MaasMachineTemplate,
 ) -> Result<TemplateSource, ReconcileError> {
     let Some(name) = owning_cluster(obj) else {
-        return Ok(TemplateSource::Cluster(Box::new(None)));
+        return only_maas_cluster(ctx, ns).await;
     };
     let Some(cluster) =
         get_capi::<Cluster>(&ctx.client, CapiKind::Cluster, ctx.capi, ns, &name).await?
@@ -88,6 +88,21 @@ pub async fn template_source(
             "MaasCluster {ns}/{infra} not found"
         ))),
     }
+}
+
+/// A template that names no Cluster (HyperShift's NodePool templates carry only an annotation,
+/// and Cluster API versions before the owner reference set none): the namespace's only
+/// MaasCluster when there is exactly one, as in a HyperShift control-plane namespace or any
+/// namespace per cluster; else the provider-wide credentials.
+async fn only_maas_cluster(ctx: &Context, ns: &str) -> Result<TemplateSource, ReconcileError> {
+    let api: Api<MaasCluster> = Api::namespaced(ctx.client.clone(), ns);
+    let mut listed = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(ReconcileError::kube(Stage::Fetch, "list MaasClusters"))?
+        .items;
+    let only = (listed.len() == 1).then(|| listed.pop()).flatten();
+    Ok(TemplateSource::Cluster(Box::new(only)))
 }
 
 /// Reads the template's MAAS inventory through the endpoint's shared cache. GPUs are read only

@@ -47,6 +47,9 @@ struct Object {
     /// The manager's memory that the machine was seen ready and ours lately (as the reconciler
     /// keeps it: set by a pass that ends ready, cleared by any other).
     ready_confirmed: bool,
+    /// `spec.architecture` and `spec.hweKernel`.
+    architecture: Option<String>,
+    hwe_kernel: Option<String>,
 }
 
 #[derive(Default)]
@@ -143,10 +146,12 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         requirements: MachineRequirements {
             min_cpu: Some(1),
             min_memory_mib: Some(1024),
+            architecture: o.architecture.clone(),
             ..Default::default()
         },
         image: "ubuntu/jammy".into(),
         deploy_in_memory: false,
+        hwe_kernel: o.hwe_kernel.clone(),
         erase: EraseOptions::default(),
         default_zone: None,
         was_ready: false,
@@ -215,6 +220,47 @@ fn maas_calls(sim: &SimHandle) -> u64 {
 
 fn now() -> Timestamp {
     Timestamp::now()
+}
+
+#[tokio::test]
+async fn the_architecture_is_an_allocate_constraint_and_the_kernel_a_deploy_parameter() {
+    let (sim, client) = sim(FaultConfig::default()).await;
+    let store = MemStore {
+        obj: Mutex::new(Object {
+            finalizer: true,
+            architecture: Some("arm64".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let reports = drive(&client, &store, now()).await;
+    assert!(
+        matches!(
+            reports.last().unwrap().end,
+            PassEnd::Waiting {
+                reason: WaitReason::NoMachineAvailable,
+                ..
+            }
+        ),
+        "the simulator's machines are amd64: {reports:#?}"
+    );
+    let store = MemStore {
+        obj: Mutex::new(Object {
+            finalizer: true,
+            architecture: Some("amd64".into()),
+            hwe_kernel: Some("hwe-22.04".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let reports = drive(&client, &store, now()).await;
+    assert!(matches!(reports.last().unwrap().end, PassEnd::Ready(_)));
+    let id = store.get().system_id.unwrap();
+    let machine = maas_client::MaasApi::read_machine(&client, &id)
+        .await
+        .unwrap();
+    assert_eq!(machine.hwe_kernel.as_deref(), Some("hwe-22.04"));
+    sim.shutdown().await.unwrap();
 }
 
 #[tokio::test]
