@@ -1,7 +1,8 @@
 //! The boot hook: stands in for kubelets joining. When a machine reaches Deployed, a core/v1
 //! Node named after its host name (Ready, no providerID) is created in the cluster of a
-//! kubeconfig; when the machine is released, the Node is deleted. Failures are retried while the
-//! API server does not answer, then logged, never fatal.
+//! kubeconfig, with the machine's architecture, capacity and GPUs and the labels and taints of
+//! its bootstrap data; when the machine is released, the Node is deleted. Failures are retried
+//! while the API server does not answer, then logged, never fatal.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,14 +10,15 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
 use crate::lifecycle::HookEvent;
+use crate::node_facts::NodeFacts;
+use crate::node_object;
 
 async fn client(path: &PathBuf) -> Result<Client, String> {
     let kubeconfig = Kubeconfig::read_from(path).map_err(|e| format!("reading kubeconfig: {e}"))?;
@@ -29,58 +31,27 @@ async fn client(path: &PathBuf) -> Result<Client, String> {
 /// What a Node's kubelet reports when the bootstrap data names no version.
 const DEFAULT_KUBELET_VERSION: &str = "v1.31.0";
 
-async fn register(
-    nodes: &Api<Node>,
-    hostname: &str,
-    kubelet_version: &str,
-) -> Result<(), kube::Error> {
-    let node = Node {
-        metadata: ObjectMeta {
-            name: Some(hostname.to_string()),
-            labels: Some(
-                [
-                    ("kubernetes.io/hostname".to_string(), hostname.to_string()),
-                    ("kubernetes.io/os".to_string(), "linux".to_string()),
-                    ("kubernetes.io/arch".to_string(), "amd64".to_string()),
-                ]
-                .into_iter()
-                .collect(),
-            ),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    match nodes.create(&PostParams::default(), &node).await {
+/// Creates the Node (or merges its labels into the one already there), then reports its status.
+async fn register(nodes: &Api<Node>, hostname: &str, facts: &NodeFacts) -> Result<(), kube::Error> {
+    match nodes
+        .create(&PostParams::default(), &node_object::node(hostname, facts))
+        .await
+    {
         Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let labels = node_object::label_patch(hostname, facts);
+            nodes
+                .patch(hostname, &PatchParams::default(), &Patch::Merge(&labels))
+                .await?;
+        }
         Err(e) => return Err(e),
     }
+    let version = facts
+        .kubelet_version
+        .as_deref()
+        .unwrap_or(DEFAULT_KUBELET_VERSION);
     let now = jiff::Timestamp::now().to_string();
-    // What a healthy kubelet reports: Cluster API counts a Machine available (what a rollout with
-    // maxUnavailable 0 waits for) only when the Node is Ready and under no pressure.
-    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
-        json!({"type": kind, "status": status, "reason": reason, "message": message,
-               "lastHeartbeatTime": now, "lastTransitionTime": now})
-    };
-    let status = json!({
-        "status": {
-            "conditions": [
-                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-                condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
-                          "kubelet has sufficient memory available"),
-                condition("DiskPressure", "False", "KubeletHasNoDiskPressure",
-                          "kubelet has no disk pressure"),
-                condition("PIDPressure", "False", "KubeletHasSufficientPID",
-                          "kubelet has sufficient PID available"),
-            ],
-            "addresses": [{"type": "Hostname", "address": hostname}],
-            "nodeInfo": {
-                "architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": kubelet_version,
-                "bootID": "", "containerRuntimeVersion": "containerd://1.7.0", "kernelVersion": "6.8.0",
-                "kubeProxyVersion": "", "machineID": "", "osImage": "Ubuntu 24.04 LTS", "systemUUID": ""
-            },
-        }
-    });
+    let status = node_object::status_patch(hostname, facts, version, &now);
     nodes
         .patch_status(hostname, &PatchParams::default(), &Patch::Merge(&status))
         .await
@@ -98,24 +69,19 @@ async fn remove(nodes: &Api<Node>, hostname: &str) -> Result<(), kube::Error> {
 /// Applies one event, retrying as a kubelet does while the API server does not answer (it may
 /// be restarting): a lost registration would leave the Machine without its Node for good.
 async fn apply(nodes: &Api<Node>, event: HookEvent) {
-    let (hostname, registering, version) = match &event {
-        HookEvent::Deployed {
-            hostname,
-            kubelet_version,
-        } => (
-            hostname.clone(),
-            true,
-            kubelet_version
-                .clone()
-                .unwrap_or_else(|| DEFAULT_KUBELET_VERSION.to_string()),
-        ),
-        HookEvent::Released { hostname } => (hostname.clone(), false, String::new()),
+    let (hostname, facts) = match event {
+        HookEvent::Deployed { hostname, node } => (hostname, Some(node)),
+        HookEvent::Released { hostname } => (hostname, None),
     };
+    if let Some(refused) = facts.as_ref().map(|f| &f.refused_labels)
+        && !refused.is_empty()
+    {
+        tracing::warn!(%hostname, ?refused, "node-labels a kubelet refuses, left off the Node");
+    }
     let attempt = || async {
-        if registering {
-            register(nodes, &hostname, &version).await
-        } else {
-            remove(nodes, &hostname).await
+        match &facts {
+            Some(facts) => register(nodes, &hostname, facts).await,
+            None => remove(nodes, &hostname).await,
         }
     };
     let result = attempt
@@ -128,7 +94,7 @@ async fn apply(nodes: &Api<Node>, event: HookEvent) {
         .when(|e| !matches!(e, kube::Error::Api(s) if s.code < 500))
         .notify(|error, after| tracing::debug!(%hostname, %error, ?after, "node update retried"))
         .await;
-    match (result, registering) {
+    match (result, facts.is_some()) {
         (Ok(()), true) => tracing::info!(%hostname, "node registered"),
         (Ok(()), false) => tracing::info!(%hostname, "node removed"),
         (Err(error), true) => tracing::warn!(%hostname, %error, "node registration failed"),

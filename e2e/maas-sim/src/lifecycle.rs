@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::config::ADMIN_USER;
 use crate::constraints::{Constraints, FormErrors, machine_matches, no_match_message};
 use crate::ledger::{LedgerEntry, LedgerEvent};
+use crate::node_facts::NodeFacts;
 use crate::status::{NodeStatus, PowerState};
 use crate::world::{Machine, World};
 
@@ -25,7 +26,8 @@ pub struct Timing {
 
 /// The Kubernetes version a machine's bootstrap data installs, as a booted kubelet would report
 /// it: the node preparation's argument (`capmaas-node-prep v1.33.1 ...`), else the kubeadm
-/// configuration's `kubernetesVersion`. `text` is the user data as stored, decoded.
+/// configuration's `kubernetesVersion`. `text` is the user data as stored, decoded, or the
+/// kubeadm configuration found in it.
 pub fn kubelet_version(text: &str) -> Option<String> {
     let after = |marker: &str| {
         text.split(marker).nth(1).and_then(|rest| {
@@ -47,9 +49,8 @@ pub enum HookEvent {
     Deployed {
         /// Host name (the Node's name).
         hostname: String,
-        /// The kubelet version the bootstrap data installs, when it says (else the hook's
-        /// default).
-        kubelet_version: Option<String>,
+        /// What its kubelet registers: hardware, version, labels and taints.
+        node: NodeFacts,
     },
     /// The machine left Deployed: its Node goes.
     Released {
@@ -299,7 +300,7 @@ impl World {
                     m.node_registered = true;
                     events.push(HookEvent::Deployed {
                         hostname: m.hostname.clone(),
-                        kubelet_version: m.user_data.as_deref().and_then(kubelet_version),
+                        node: NodeFacts::of(m),
                     });
                 }
                 NodeStatus::Releasing | NodeStatus::DiskErasing => {
@@ -644,6 +645,27 @@ mod tests {
         assert_eq!(kubelet_version(init).as_deref(), Some("v1.33.1"));
         assert_eq!(kubelet_version("#cloud-config\n"), None);
         assert_eq!(kubelet_version("capmaas-node-prep latest"), None);
+    }
+
+    #[test]
+    fn the_deployed_event_carries_what_the_kubelet_registers() {
+        let mut w = world();
+        let now = Timestamp::now();
+        let id = allocate(&mut w, "tags=gpu");
+        let req = DeployRequest {
+            user_data: Some("#cloud-config\nruncmd: [capmaas-node-prep v1.34.1]\n".into()),
+            ..Default::default()
+        };
+        w.deploy(&id, &admin(), req, T, now).unwrap();
+        let events = w.advance(after(now, 10.0));
+        let [HookEvent::Deployed { hostname, node }] = events.as_slice() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(hostname, &w.machines[&id].hostname);
+        assert_eq!((node.cpu, node.architecture.as_str()), (64, "amd64"));
+        assert_eq!(node.gpus.get("nvidia.com/gpu"), Some(&4));
+        assert_eq!(node.kubelet_version.as_deref(), Some("v1.34.1"));
+        assert!(node.labels.is_empty() && node.taints.is_empty());
     }
 
     #[test]
