@@ -8,7 +8,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use crate::gzip::gunzip;
 
 /// Where the kubeadm bootstrap provider writes the configuration, the init one first.
 const KUBEADM_PATHS: [&str; 4] = [
@@ -72,6 +71,16 @@ fn decode(content: &Value, encoding: &str) -> Option<Vec<u8>> {
         }
         _ => Some(text.as_bytes().to_vec()),
     }
+}
+
+/// A gzip stream's content; `None` when it is not one.
+fn gunzip(data: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
 }
 
 /// Base64 as cloud-init reads it: line breaks and spaces ignored.

@@ -42,7 +42,6 @@ pub mod describe;
 pub mod dispatch;
 pub mod error;
 pub mod faults;
-pub mod gzip;
 pub mod inventory;
 pub mod kubeadm_config;
 pub mod ledger;
