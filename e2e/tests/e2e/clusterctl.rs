@@ -257,9 +257,14 @@ async fn scenario(env: &Env, work: &Path) {
                     registration["taints"],
                     serde_json::json!([{"key": "nvidia.com/gpu", "effect": "NoSchedule"}])
                 );
-                assert_eq!(
-                    registration["kubeletExtraArgs"][0]["value"],
-                    "nvidia.com/gpu.present=true"
+                let node_labels = registration["kubeletExtraArgs"][0]["value"]
+                    .as_str()
+                    .unwrap();
+                assert!(
+                    node_labels
+                        .split(',')
+                        .any(|l| l == "nvidia.com/gpu.present=true"),
+                    "{node_labels}"
                 );
             }
             "kube-vip" => {

@@ -11,6 +11,7 @@ mod kubeadm_support;
 mod rbac_support;
 
 mod api_server_restart;
+mod autoscaler_contract;
 mod bad_runtime_input;
 mod capi_core_smoke;
 mod chaos;
@@ -35,6 +36,7 @@ mod maas_calls;
 mod maas_restart;
 mod machine_health_check;
 mod manager_restart;
+mod model_serving_samples;
 mod namespace_deletion;
 mod node_prep;
 mod pause;
