@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the real control-plane binaries that the end-to-end tests and the quickstart run as local
-# processes (etcd, kube-apiserver, kube-controller-manager, kubectl, kustomize, the Cluster API
-# managers and clusterctl, and kubeadm for checking the configurations the templates generate) from the Go module proxy, and copies the Cluster API manifests the test
-# harness installs. Everything lands in a cache outside the clone, keyed by the upstream versions,
+# processes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kustomize, the
+# Cluster API managers and clusterctl, and kubeadm for checking the configurations the templates
+# generate) from the Go module proxy, and copies the Cluster API manifests the test harness
+# installs. Everything lands in a cache outside the clone, keyed by the upstream versions,
 # so a second run is a no-op that never starts the Go toolchain.
 #
 # Usage:
@@ -100,6 +101,7 @@ if [[ "$tools_set" == main ]]; then
     "etcd|etcd|go.etcd.io/etcd/server/v3|"
     "kube-apiserver|kubernetes|k8s.io/kubernetes/cmd/kube-apiserver|k8s"
     "kube-controller-manager|kubernetes|k8s.io/kubernetes/cmd/kube-controller-manager|k8s"
+    "kube-scheduler|kubernetes|k8s.io/kubernetes/cmd/kube-scheduler|k8s"
     "kubectl|kubernetes|k8s.io/kubernetes/cmd/kubectl|k8s"
     "kubeadm|kubernetes|k8s.io/kubernetes/cmd/kubeadm|k8s"
     "kustomize|kustomize|sigs.k8s.io/kustomize/kustomize/v5|"

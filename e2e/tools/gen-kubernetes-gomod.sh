@@ -51,7 +51,8 @@ tmp="$mod_dir/go.mod.tmp"
   echo "$go_line"
   echo
   echo "tool ("
-  printf '\t%s\n' k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl
+  printf '\t%s\n' k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl
   echo ")"
   echo
   echo "require k8s.io/kubernetes $version"

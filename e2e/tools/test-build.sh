@@ -36,8 +36,8 @@ run() {
 real_bin="$(bash "$build" --print-dir)"
 real_dir="$(dirname "$real_bin")"
 key="$(basename "$real_dir")"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl kubeadm kustomize capi-manager clusterctl
-  capi-kubeadm-bootstrap-manager capi-kubeadm-control-plane-manager)
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm kustomize capi-manager
+  clusterctl capi-kubeadm-bootstrap-manager capi-kubeadm-control-plane-manager)
 cache_built=true
 for b in "${binaries[@]}"; do [[ -x "$real_bin/$b" ]] || cache_built=false; done
 
@@ -139,6 +139,26 @@ if [[ -z "$(find "$stale" -name '.*.tmp.*')" ]]; then
   pass "a failed run leaves no temporary files"
 else
   fail "temporary files left: $(find "$stale" -name '.*.tmp.*')"
+fi
+
+# --- a cache from before kube-scheduler joined the list is not complete ------------------------
+if $cache_built; then
+  older="$scratch/older"
+  mkdir -p "$older/bin"
+  cp "$real_dir/versions.env" "$older/"
+  cp -r "$real_dir/capi" "$older/"
+  for b in "${binaries[@]}"; do
+    [[ "$b" == kube-scheduler ]] || ln -s "$real_bin/$b" "$older/bin/$b"
+  done
+  rm -f "$scratch/go-calls"
+  run CAPMAAS_TOOLS_DIR="$older" PATH="$fake_go_dir:$PATH"
+  if ((rc != 0)) && [[ -e "$scratch/go-calls" && ! -s "$out" ]]; then
+    pass "a cache without kube-scheduler is not reported complete: go is asked to build it"
+  else
+    fail "cache without kube-scheduler: rc=$rc stdout=$(cat "$out") stderr=$(cat "$err")"
+  fi
+else
+  skip "cache without kube-scheduler: the tools cache is not built (make tools)"
 fi
 
 # --- only what is missing is rebuilt -------------------------------------------------------------

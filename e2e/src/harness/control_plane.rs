@@ -1,5 +1,15 @@
 //! etcd, kube-apiserver and kube-controller-manager as local processes, the way
-//! controller-runtime's envtest runs them, with an admin kubeconfig.
+//! controller-runtime's envtest runs them, with an admin kubeconfig; kube-scheduler beside them
+//! when a test needs Pods bound to Nodes.
+//!
+//! A Pod needs nothing more than itself. The API server runs without the ServiceAccount
+//! admission plugin (and kube-controller-manager without the controller that would create
+//! `default` in each namespace), so a Pod in a fresh namespace is admitted as it is, with no
+//! `serviceAccountName` filled in; one that mounts no token (`automountServiceAccountToken:
+//! false`) is what a cluster without kubelets wants anyway. And it runs without the
+//! TaintNodesByCondition plugin: no node lifecycle controller runs here to take the
+//! `node.kubernetes.io/not-ready` taint that plugin puts on every new Node off again, so a Node
+//! that reports capacity takes Pods that fit as soon as it exists.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +21,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use super::certs::{self, CertFiles};
 use super::error::HarnessError;
 use super::process::{Component, free_port};
+use super::tools;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -24,11 +35,12 @@ pub struct ControlPlaneOptions {
     pub controller_manager: bool,
 }
 
-/// A running API server with its etcd (and optionally the controller manager).
+/// A running API server with its etcd (and optionally the controller manager and the scheduler).
 pub struct ControlPlane {
     etcd: Component,
     apiserver: Component,
     controller_manager: Option<Component>,
+    scheduler: Option<Component>,
     kubeconfig: PathBuf,
     certs: CertFiles,
     server: String,
@@ -104,6 +116,7 @@ impl ControlPlane {
             etcd,
             apiserver,
             controller_manager,
+            scheduler: None,
             kubeconfig,
             certs,
             server,
@@ -131,6 +144,29 @@ impl ControlPlane {
             self.port,
         )?;
         wait_ready(&mut self.apiserver, &self.client).await
+    }
+
+    /// Starts kube-scheduler (its log `kube-scheduler.log` in the run directory) and waits until
+    /// its `/readyz` answers `ok`, so that a Pod created from then on gets bound to a Node that
+    /// fits it. It runs with the admin kubeconfig and without leader election, serves its health
+    /// endpoints on a free loopback port with the control plane's serving certificate, and is
+    /// stopped with the other components. Starting it a second time changes nothing.
+    pub async fn start_scheduler(&mut self) -> Result<(), HarnessError> {
+        if self.scheduler.is_some() {
+            return Ok(());
+        }
+        let binary = tools::kube_scheduler(&self.opts.bin_dir)?;
+        let port = free_port()?;
+        let mut scheduler = spawn_scheduler(
+            &binary,
+            &self.opts.run_dir,
+            &self.kubeconfig,
+            &self.certs,
+            port,
+        )?;
+        wait_healthy(&mut scheduler, port, &self.certs.ca_pem).await?;
+        self.scheduler = Some(scheduler);
+        Ok(())
     }
 
     /// A client with cluster-admin rights.
@@ -166,6 +202,9 @@ impl ControlPlane {
         if let Some(kcm) = self.controller_manager.as_mut() {
             kcm.check_running()?;
         }
+        if let Some(scheduler) = self.scheduler.as_mut() {
+            scheduler.check_running()?;
+        }
         Ok(())
     }
 
@@ -175,8 +214,11 @@ impl ControlPlane {
             self.etcd.log().to_path_buf(),
             self.apiserver.log().to_path_buf(),
         ];
-        if let Some(kcm) = &self.controller_manager {
-            logs.push(kcm.log().to_path_buf());
+        for component in [&self.controller_manager, &self.scheduler]
+            .into_iter()
+            .flatten()
+        {
+            logs.push(component.log().to_path_buf());
         }
         logs
     }
@@ -187,6 +229,7 @@ impl ControlPlane {
             Some(&self.etcd),
             Some(&self.apiserver),
             self.controller_manager.as_ref(),
+            self.scheduler.as_ref(),
         ]
         .into_iter()
         .flatten()
@@ -196,6 +239,9 @@ impl ControlPlane {
 
     /// Stops every component, newest first.
     pub async fn stop(mut self) {
+        if let Some(scheduler) = self.scheduler.as_mut() {
+            scheduler.stop().await;
+        }
         if let Some(kcm) = self.controller_manager.as_mut() {
             kcm.stop().await;
         }
@@ -300,7 +346,9 @@ fn start_apiserver(
             "--service-account-signing-key-file={}",
             certs.sa_key.display()
         ),
-        "--disable-admission-plugins=ServiceAccount".into(),
+        // No token controller and no node lifecycle controller run here: Pods get no
+        // ServiceAccount, and new Nodes no `not-ready` taint that nothing would take off.
+        "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition".into(),
         // One client (the tests) does not need fairness queues; they cost memory and CPU.
         "--enable-priority-and-fairness=false".into(),
         "--v=1".into(),
@@ -336,6 +384,57 @@ fn start_controller_manager(
         &[],
         dir,
     )
+}
+
+fn spawn_scheduler(
+    binary: &Path,
+    dir: &Path,
+    kubeconfig: &Path,
+    certs: &CertFiles,
+    port: u16,
+) -> Result<Component, HarnessError> {
+    let args = vec![
+        format!("--kubeconfig={}", kubeconfig.display()),
+        format!("--authentication-kubeconfig={}", kubeconfig.display()),
+        format!("--authorization-kubeconfig={}", kubeconfig.display()),
+        "--leader-elect=false".into(),
+        "--bind-address=127.0.0.1".into(),
+        format!("--secure-port={port}"),
+        // The control plane's certificate for 127.0.0.1, so the health check can verify it.
+        format!("--tls-cert-file={}", certs.serving_cert.display()),
+        format!("--tls-private-key-file={}", certs.serving_key.display()),
+        "--v=1".into(),
+    ];
+    Component::spawn(tools::KUBE_SCHEDULER, binary, &args, &[], dir)
+}
+
+/// Waits until a component serving on `https://127.0.0.1:<port>` with a certificate of the
+/// control plane's CA answers `/readyz` with `ok` (a path the components' default authorization
+/// lets anyone read).
+async fn wait_healthy(
+    component: &mut Component,
+    port: u16,
+    ca_pem: &str,
+) -> Result<(), HarnessError> {
+    let reason = |e: reqwest::Error| component.not_ready(format!("its health check: {e}"));
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).map_err(reason)?;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(reason)?;
+    let url = format!("https://127.0.0.1:{port}/readyz");
+    for _ in 0..600 {
+        component.check_running()?;
+        if let Ok(response) = http.get(&url).send().await
+            && response.status().is_success()
+            && response.text().await.is_ok_and(|body| body.trim() == "ok")
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(component.not_ready(format!("{url} never answered ok")))
 }
 
 fn kubeconfig_yaml(server: &str, ca_pem: &str, user_fields: &str) -> String {

@@ -57,6 +57,16 @@ pub struct EnvOptions {
     /// Cluster API core runs with ClusterClass and managed topologies (its ClusterTopology
     /// feature gate); an environment of its own only.
     pub cluster_topology: bool,
+    /// kube-scheduler runs beside the control plane, so that Pods get bound to the Nodes that fit
+    /// them ([`ControlPlane::start_scheduler`]; what a Pod needs there: the [`super::control_plane`]
+    /// module); an environment of its own only, as `cluster_topology`: on an existing or shared
+    /// cluster it is ignored.
+    pub scheduler: bool,
+    /// When set, the simulator starts with this inventory instead of the generated one;
+    /// `machines` and `gpu_machines` are then ignored. `namespace` still prefixes its host names
+    /// and replaces its system ids with ones no other environment of this process uses, and
+    /// non-empty `sim_extra_subnets` replace its extra subnets.
+    pub sim_inventory: Option<Inventory>,
 }
 
 impl Default for EnvOptions {
@@ -75,6 +85,8 @@ impl Default for EnvOptions {
             capi_release: tools::CapiRelease::Current,
             sim_extra_subnets: Vec::new(),
             cluster_topology: false,
+            scheduler: false,
+            sim_inventory: None,
         }
     }
 }
@@ -118,23 +130,12 @@ impl Env {
             }
         };
 
-        let (control_plane, capi, kubeconfig, client) = match &opts.existing_kubeconfig {
-            Some(existing) => {
-                let kubeconfig = existing.clone();
-                let client = client_from_kubeconfig(&kubeconfig).await?;
-                (None, None, kubeconfig, client)
-            }
-            None => {
-                let (cp, capi) =
-                    start_cluster(&run_dir, opts.capi_release, opts.cluster_topology).await?;
-                let kubeconfig = cp.kubeconfig().to_path_buf();
-                let client = cp.client();
-                (Some(cp), Some(capi), kubeconfig, client)
-            }
-        };
-        if control_plane.is_none() {
-            install_our_crds(&client).await?;
-        }
+        let Cluster {
+            control_plane,
+            capi,
+            kubeconfig,
+            client,
+        } = cluster_of(&opts, &run_dir).await?;
 
         let mut sim_config = sim_config(&opts, &kubeconfig, &run_dir);
         let sim = Simulator::start(sim_config.clone()).await?;
@@ -357,18 +358,56 @@ impl Env {
     }
 }
 
+/// The cluster an environment runs on, with the processes behind it when they are its own.
+struct Cluster {
+    control_plane: Option<ControlPlane>,
+    capi: Option<CapiCore>,
+    kubeconfig: PathBuf,
+    client: kube::Client,
+}
+
+/// The cluster of the environment: the existing one `opts` names (our CRDs installed in it), or
+/// a control plane of its own in `run_dir` with Cluster API core (and kube-scheduler when asked).
+async fn cluster_of(opts: &EnvOptions, run_dir: &Path) -> Result<Cluster, HarnessError> {
+    if let Some(existing) = &opts.existing_kubeconfig {
+        let client = client_from_kubeconfig(existing).await?;
+        install_our_crds(&client).await?;
+        return Ok(Cluster {
+            control_plane: None,
+            capi: None,
+            kubeconfig: existing.clone(),
+            client,
+        });
+    }
+    let (mut cp, capi) = start_cluster(run_dir, opts.capi_release, opts.cluster_topology).await?;
+    if opts.scheduler {
+        cp.start_scheduler().await?;
+    }
+    Ok(Cluster {
+        kubeconfig: cp.kubeconfig().to_path_buf(),
+        client: cp.client(),
+        control_plane: Some(cp),
+        capi: Some(capi),
+    })
+}
+
 /// The simulator the options ask for, its Nodes registered through `kubeconfig`.
 fn sim_config(opts: &EnvOptions, kubeconfig: &Path, run_dir: &Path) -> SimConfig {
-    let mut inventory = match opts.namespace.as_deref() {
-        Some(ns) => Some(scoped_inventory(ns, opts.machines, opts.gpu_machines)),
-        None if !opts.sim_extra_subnets.is_empty() => {
+    let inventory = match (opts.sim_inventory.clone(), opts.namespace.as_deref()) {
+        (Some(given), Some(ns)) => Some(scope_inventory(ns, given)),
+        (Some(given), None) => Some(given),
+        (None, Some(ns)) => Some(scoped_inventory(ns, opts.machines, opts.gpu_machines)),
+        (None, None) if !opts.sim_extra_subnets.is_empty() => {
             Some(Inventory::generate(opts.machines, opts.gpu_machines))
         }
-        None => None,
+        (None, None) => None,
     };
-    if let Some(inventory) = inventory.as_mut() {
-        inventory.extra_subnets.clone_from(&opts.sim_extra_subnets);
-    }
+    let inventory = inventory.map(|mut inventory| {
+        if !opts.sim_extra_subnets.is_empty() {
+            inventory.extra_subnets.clone_from(&opts.sim_extra_subnets);
+        }
+        inventory
+    });
     SimConfig {
         machines: opts.machines,
         gpu_machines: opts.gpu_machines,
@@ -416,8 +455,13 @@ pub(crate) async fn start_cluster(
 /// no other scoped simulator of this process draws from: on a shared API server, Nodes are
 /// cluster-wide and Cluster API binds them to Machines by providerID.
 fn scoped_inventory(namespace: &str, machines: usize, gpu_machines: usize) -> Inventory {
+    scope_inventory(namespace, Inventory::generate(machines, gpu_machines))
+}
+
+/// `inventory` with host names prefixed by `namespace` and system ids from the range
+/// [`scoped_inventory`] draws from.
+fn scope_inventory(namespace: &str, mut inventory: Inventory) -> Inventory {
     static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
-    let mut inventory = Inventory::generate(machines, gpu_machines);
     let first = NEXT_INDEX.fetch_add(inventory.machines.len(), Ordering::Relaxed);
     for (i, machine) in inventory.machines.iter_mut().enumerate() {
         machine.hostname = format!("{namespace}-{}", machine.hostname);
@@ -457,5 +501,41 @@ mod tests {
             b.machines[0].cpu, a.machines[0].cpu,
             "same hardware as unscoped"
         );
+    }
+
+    #[test]
+    fn a_given_inventory_replaces_the_generated_one_and_is_scoped_like_it() {
+        let mut given = Inventory::generate(1, 1);
+        given.machines[0].hostname = "big-one".into();
+        given.extra_subnets = vec!["10.9.0.0/24".into()];
+        let hosts = |config: &SimConfig| -> Vec<String> {
+            let inventory = config.inventory.as_ref().unwrap();
+            inventory
+                .machines
+                .iter()
+                .map(|m| m.hostname.clone())
+                .collect()
+        };
+        let opts = EnvOptions {
+            machines: 5,
+            gpu_machines: 5,
+            sim_inventory: Some(given),
+            ..Default::default()
+        };
+        let config = sim_config(&opts, Path::new("kubeconfig"), Path::new("run"));
+        assert_eq!(hosts(&config), ["big-one", "gpu-001"]);
+        let inventory = config.inventory.as_ref().unwrap();
+        assert_eq!(inventory.extra_subnets, ["10.9.0.0/24"], "its own kept");
+
+        let opts = EnvOptions {
+            namespace: Some("ns".into()),
+            sim_extra_subnets: vec!["10.8.0.0/24".into()],
+            ..opts
+        };
+        let config = sim_config(&opts, Path::new("kubeconfig"), Path::new("run"));
+        assert_eq!(hosts(&config), ["ns-big-one", "ns-gpu-001"]);
+        let inventory = config.inventory.as_ref().unwrap();
+        assert!(inventory.machines.iter().all(|m| m.system_id.is_some()));
+        assert_eq!(inventory.extra_subnets, ["10.8.0.0/24"], "the options' win");
     }
 }

@@ -15,6 +15,16 @@ pub const REQUIRED: &[&str] = &[
     "clusterctl",
 ];
 
+/// The kube-scheduler binary. Not in [`REQUIRED`]: only environments that ask for it run it
+/// ([`super::EnvOptions::scheduler`]), so a tools cache built before it joined the tools still
+/// runs every other test.
+pub const KUBE_SCHEDULER: &str = "kube-scheduler";
+
+/// The kube-scheduler of the tools in `bin_dir`, or why it is not there.
+pub fn kube_scheduler(bin_dir: &Path) -> Result<PathBuf, HarnessError> {
+    with_binaries(bin_dir.to_path_buf(), &[KUBE_SCHEDULER]).map(|dir| dir.join(KUBE_SCHEDULER))
+}
+
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
