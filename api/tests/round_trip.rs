@@ -182,12 +182,18 @@ fn our_extensions_round_trip() {
         "kind": "MaasMachineTemplate",
         "metadata": {"name": "gpu-pool", "namespace": "ml"},
         "spec": {"template": {
-            "metadata": {"labels": {"maas.io/tier": "dedicated"}},
-            "spec": {"image": "jammy", "gpu": {"vendor": "10de"}}
+            "metadata": {"labels": {"node.cluster.x-k8s.io/tier": "dedicated"}},
+            "spec": {"image": "jammy", "gpu": {"vendor": "10de"},
+                     "architecture": "amd64/generic", "hweKernel": "hwe-22.04"}
         }},
         "status": {
-            "capacity": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8"},
-            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"}
+            "capacity": {"cpu": "64", "memory": "512Gi", "nvidia.com/gpu": "8",
+                         "ephemeral-storage": "960G"},
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"},
+            "availableMachines": 3,
+            "availableGPUs": 24,
+            "conditions": [{"type": "MachinesAvailable", "status": "True", "reason": "MachinesMatch",
+                            "message": "3 Ready machines match", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
         }
     }));
 
