@@ -66,6 +66,8 @@ pub struct AllocateRequest {
     pub devices: Option<String>,
     /// `arch`, e.g. `arm64/generic`.
     pub arch: Option<String>,
+    /// `system_id`: this machine only (a GPU candidate from the inventory).
+    pub system_id: Option<String>,
     /// `agent_name`.
     pub agent_name: String,
     /// `comment`, shown in the MAAS event log.
@@ -103,6 +105,7 @@ pub fn allocate_request(
         storage: req.min_disk_gb.filter(|g| *g > 0).map(|g| g.to_string()),
         devices: req.gpu.as_ref().and_then(devices_constraint),
         arch: non_blank(req.architecture.as_deref()),
+        system_id: None,
         agent_name: agent_name(uid),
         comment: format!("capmaas {namespace}/{name}"),
     }
@@ -188,6 +191,7 @@ mod tests {
                 storage: Some("100".into()),
                 devices: Some("vendor_id=10de,product_name=A100".into()),
                 arch: Some("arm64/generic".into()),
+                system_id: None,
                 agent_name: "capmaas:u-1".into(),
                 comment: "capmaas ns/m-0".into(),
             }

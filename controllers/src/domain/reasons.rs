@@ -86,8 +86,6 @@ pub enum FailReason {
     DeployFailuresExhausted,
     /// A failure domain of the MaasCluster is not a MAAS zone.
     UnknownFailureDomain,
-    /// No MAAS machine carries as many matching GPUs as asked for.
-    InsufficientGpus,
     /// The machine failed (Broken, Failed deployment) after it was ready: CAPI replaces the
     /// Machine, and the release follows its deletion, after the drain.
     MachineFailedAfterReady,
@@ -102,7 +100,6 @@ impl FailReason {
             FailReason::MachineTakenOver => "MachineTakenOver",
             FailReason::DeployFailuresExhausted => "DeployFailuresExhausted",
             FailReason::UnknownFailureDomain => "UnknownFailureDomain",
-            FailReason::InsufficientGpus => "InsufficientGPUs",
             FailReason::MachineFailedAfterReady => "MachineFailedAfterReady",
         }
     }

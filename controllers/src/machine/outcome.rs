@@ -27,6 +27,9 @@ pub enum StepOutcome {
     Allocated(ObservedMachine),
     /// MAAS answered the allocate with a business conflict (409): nothing matches now.
     NoMachineMatched,
+    /// MAAS refused to allocate this candidate by its system id (409: taken since the inventory
+    /// was read, or no longer matching); nothing was allocated.
+    CandidateRefused(String),
     /// `spec.systemID` now records the machine.
     SystemIdRecorded(String),
     /// MAAS answered with the machine (owner data, read), or 404.
@@ -80,6 +83,7 @@ pub fn absorb(f: &mut MachineFacts, outcome: &StepOutcome) {
         | StepOutcome::NoMachineMatched
         | StepOutcome::SystemIdRecorded(_) => absorb_acquisition(f, outcome),
         StepOutcome::GpusCounted(_)
+        | StepOutcome::CandidateRefused(_)
         | StepOutcome::SetAside(_)
         | StepOutcome::SetAsideRead(..)
         | StepOutcome::SetAsideDropped(_) => absorb_gpu(f, outcome),
@@ -152,6 +156,7 @@ fn absorb_acquisition(f: &mut MachineFacts, outcome: &StepOutcome) {
 fn absorb_gpu(f: &mut MachineFacts, outcome: &StepOutcome) {
     match outcome {
         StepOutcome::GpusCounted(n) => f.pass.gpu.count = Some(*n),
+        StepOutcome::CandidateRefused(id) => f.pass.gpu.tried.push(id.clone()),
         StepOutcome::SetAside(rejected) => {
             f.pass.gpu.exhausted |= rejected.len() >= MAX_GPU_REJECTIONS;
             f.gpu.rejected = rejected.clone();

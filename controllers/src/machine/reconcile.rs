@@ -24,7 +24,9 @@ use crate::maas::credentials::{MaasEndpoint, credentials_secret_names, identity_
 use crate::maas::inventory::EndpointInventory;
 use crate::maas::no_maas::NoMaas;
 use crate::maas::observer::{Observation, SAFETY_NET, Transit};
-use crate::machine::capacity_note::capacity_note;
+use crate::machine::capacity_note::{
+    CapacityView, allocation_zone, capacity_note, read_gpu_candidates,
+};
 use crate::machine::decide::{MaasView, MachineFacts};
 use crate::machine::facts::{CredentialScope, Fetched, Settings, machine_facts};
 use crate::machine::outcome::events;
@@ -187,6 +189,10 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     let now = jiff::Timestamp::now();
     let mut facts = machine_facts(obj, &fetched, &settings, observed.as_ref(), now)?;
     let recalled = recall(ctx, obj, &mut facts);
+    let inventory = connection.inventory.as_deref();
+    read_gpu_candidates(&mut facts, connection.maas.as_ref(), inventory).await;
+    let zone = allocation_zone(&facts);
+    let candidates = facts.gpu.candidates.clone();
     let store = KubeMachineStore {
         api: api.clone(),
         secrets: Api::<Secret>::namespaced(ctx.client.clone(), &ns),
@@ -201,7 +207,8 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         &report,
         observed.as_ref(),
     );
-    remember(ctx, &uid, recalled, &report);
+    let capacity = report.capacity_given(candidates.as_deref());
+    remember(ctx, &uid, recalled, &report, capacity);
     ctx.ready_machines.set(
         &uid,
         match &report.end {
@@ -210,7 +217,11 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         },
     );
     publish_events(obj, ctx, &report).await;
-    write_pass_status(obj, ctx, &api, &report, &connection).await?;
+    let capacity_view = CapacityView {
+        answer: capacity,
+        zone: zone.as_deref(),
+    };
+    write_pass_status(obj, ctx, &api, &report, &connection, capacity_view).await?;
     finish(obj, ctx, &api, &fetched, &report, safety_net).await
 }
 
@@ -255,9 +266,15 @@ fn recall(ctx: &Context, obj: &MaasMachine, facts: &mut MachineFacts) -> Recalle
 }
 
 /// Stores what the pass taught for the next one.
-fn remember(ctx: &Context, uid: &str, recalled: Recalled, report: &PassReport) {
+fn remember(
+    ctx: &Context,
+    uid: &str,
+    recalled: Recalled,
+    report: &PassReport,
+    capacity: CapacityAnswer,
+) {
     let key = &recalled.capacity_key;
-    match report.capacity() {
+    match capacity {
         CapacityAnswer::Refused => ctx.capacity_refusals.set(key, Some(Instant::now())),
         CapacityAnswer::Waited => ctx.capacity_refusals.set(key, recalled.refused_at),
         CapacityAnswer::Other => {}
@@ -444,6 +461,7 @@ async fn write_pass_status(
     api: &Api<MaasMachine>,
     report: &PassReport,
     connection: &Connection,
+    capacity: CapacityView<'_>,
 ) -> Result<(), ReconcileError> {
     let now = jiff::Timestamp::now();
     let mut status = machine_status(obj.status.as_ref(), report, obj.metadata.generation, now);
@@ -453,7 +471,7 @@ async fn write_pass_status(
     }
     let inventory = connection.inventory.as_deref();
     if let (Some(note), Some(st)) = (
-        capacity_note(obj, report, maas, inventory).await,
+        capacity_note(obj, report, capacity, maas, inventory).await,
         status.as_mut(),
     ) {
         note_capacity(st, &note, obj.metadata.generation, now);

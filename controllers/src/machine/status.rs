@@ -30,7 +30,6 @@ fn api_address(a: &MachineAddress) -> ApiAddress {
 pub fn capi_failure_reason(reason: FailReason) -> &'static str {
     match reason {
         FailReason::DeployFailuresExhausted => "CreateError",
-        FailReason::InsufficientGpus => "InsufficientResourcesError",
         _ => "UpdateError",
     }
 }

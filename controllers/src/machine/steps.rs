@@ -106,6 +106,27 @@ impl PassReport {
         })
     }
 
+    /// The GPU candidates MAAS refused to allocate in this pass (taken meanwhile).
+    pub fn refused_candidates(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.outcome {
+                StepOutcome::CandidateRefused(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How the pass stands to MAAS's capacity when the inventory offered `candidates` (GPU
+    /// machines, read before the pass): an inventory with none is a refusal too, even though
+    /// no allocate was sent.
+    pub fn capacity_given(&self, candidates: Option<&[String]>) -> CapacityAnswer {
+        match (self.capacity(), candidates) {
+            (CapacityAnswer::Waited, Some([])) => CapacityAnswer::Refused,
+            (answer, _) => answer,
+        }
+    }
+
     /// How the pass stands to MAAS's capacity: it asked and MAAS had no machine that matches
     /// (`Refused`), it waited on an earlier refusal without asking (`Waited`), or neither.
     pub fn capacity(&self) -> CapacityAnswer {
@@ -120,10 +141,16 @@ impl PassReport {
             .steps
             .iter()
             .any(|s| matches!(s.action, MachineAction::Allocate(_)));
-        let refused = self
-            .steps
-            .iter()
-            .any(|s| s.outcome == StepOutcome::NoMachineMatched);
+        // MAAS said no to the allocate, to a GPU candidate, or gave only machines with too few
+        // GPUs: all of them mean "nothing fits now", to be asked again after the retry delay.
+        let refused = self.steps.iter().any(|s| {
+            matches!(
+                s.outcome,
+                StepOutcome::NoMachineMatched
+                    | StepOutcome::CandidateRefused(_)
+                    | StepOutcome::SetAside(_)
+            )
+        });
         match (waiting, asked, refused) {
             (true, _, true) => CapacityAnswer::Refused,
             (true, false, _) => CapacityAnswer::Waited,

@@ -163,6 +163,7 @@ fn facts(o: &Object, now: Timestamp) -> MachineFacts {
         maas: MaasView::Unread,
         gpu: GpuFacts {
             rejected: o.gpu_rejected.clone(),
+            candidates: None,
         },
         made_by_go_provider: false,
         pass: Default::default(),
@@ -671,19 +672,29 @@ async fn machines_with_too_few_gpus_are_set_aside_until_one_has_enough() {
 }
 
 #[tokio::test]
-async fn no_machine_with_enough_gpus_gives_everything_back_and_fails() {
+async fn no_machine_with_enough_gpus_gives_everything_back_and_waits() {
     let (sim, client) = gpu_sim().await;
     let store = MemStore::default();
     let report = run_machine_pass(&client, &store, gpu_facts(&store, 8), None)
         .await
         .unwrap();
-    match &report.end {
-        PassEnd::Failed { reason, .. } => assert_eq!(*reason, FailReason::InsufficientGpus),
-        other => panic!(
-            "expected a failure, got {other:?} after {:?}",
-            report.step_names()
+    assert!(
+        matches!(
+            report.end,
+            PassEnd::Waiting {
+                reason: WaitReason::NoMachineAvailable,
+                after: Some(_),
+            }
         ),
-    }
+        "a capacity wait, not a failure Cluster API would replace at once: {:?} after {:?}",
+        report.end,
+        report.step_names()
+    );
+    assert_eq!(
+        report.capacity(),
+        capmaas_controllers::machine::steps::CapacityAnswer::Refused,
+        "remembered as a refusal: the next passes wait out the retry delay"
+    );
     let o = store.get();
     assert_eq!(o.system_id, None);
     assert!(o.gpu_rejected.is_empty(), "{:?}", o.gpu_rejected);
@@ -695,6 +706,69 @@ async fn no_machine_with_enough_gpus_gives_everything_back_and_fails() {
     assert!(
         sim.requests().count("machines:allocate", 200) <= 3,
         "bounded by the rejection budget"
+    );
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn gpu_candidates_from_the_inventory_are_allocated_by_system_id() {
+    let (sim, client) = gpu_sim().await;
+    let inventory = capmaas_controllers::maas::inventory::EndpointInventory::default();
+    let store = MemStore::default();
+    let mut f = gpu_facts(&store, 4);
+    capmaas_controllers::machine::capacity_note::read_gpu_candidates(
+        &mut f,
+        Some(&client),
+        Some(&inventory),
+    )
+    .await;
+    assert_eq!(
+        f.gpu.candidates.as_deref(),
+        Some(&["gpufor".to_string()][..])
+    );
+    sim.reset_requests();
+    let report = run_machine_pass(&client, &store, f, None).await.unwrap();
+    assert!(
+        !report.step_names().contains(&"RejectForGpus"),
+        "no machine with too few GPUs is allocated: {:?}",
+        report.step_names()
+    );
+    assert!(
+        report.step_names().contains(&"Deploy"),
+        "{:?}",
+        report.step_names()
+    );
+    assert_eq!(store.get().system_id.as_deref(), Some("gpufor"));
+    assert_eq!(sim.requests().count("machines:allocate", 200), 1);
+
+    // The inventory (read seconds ago) still offers the machine just taken: MAAS refuses it by
+    // system id, nothing else is tried, and the pass waits for capacity.
+    let other = MemStore::default();
+    let mut f = gpu_facts(&other, 4);
+    capmaas_controllers::machine::capacity_note::read_gpu_candidates(
+        &mut f,
+        Some(&client),
+        Some(&inventory),
+    )
+    .await;
+    sim.reset_requests();
+    let report = run_machine_pass(&client, &other, f, None).await.unwrap();
+    assert!(
+        matches!(
+            report.end,
+            PassEnd::Waiting {
+                reason: WaitReason::NoMachineAvailable,
+                ..
+            }
+        ),
+        "{:?}",
+        report.step_names()
+    );
+    assert_eq!(sim.requests().count("machines:allocate", 409), 1);
+    assert_eq!(sim.requests().count("machines:allocate", 200), 0);
+    assert_eq!(
+        report.capacity(),
+        capmaas_controllers::machine::steps::CapacityAnswer::Refused
     );
     sim.shutdown().await.unwrap();
 }

@@ -80,6 +80,18 @@ const REFUSED_AT_CREATE: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "MaasMachine",
+        "k8s-arch",
+        r#"{"image": "jammy", "architecture": "ppc64le"}"#,
+        "architecture: a MAAS architecture such as amd64/generic",
+    ),
+    (
+        "MaasMachine",
+        "bad-kernel",
+        r#"{"image": "jammy", "hweKernel": "linux-6.8"}"#,
+        "hweKernel: a MAAS kernel name such as hwe-22.04",
+    ),
+    (
+        "MaasMachine",
         "erase-mix",
         r#"{"image": "jammy", "release": {"secureErase": true}}"#,
         "quickErase and secureErase only apply with erase: true",
@@ -221,6 +233,7 @@ async fn crds_accept_existing_writers_and_refuse_invalid_objects() {
             "metadata": {"name": "gpu-0"},
             "spec": {"image": "jammy", "minCPU": 8, "minMemory": 65536, "notTags": ["virtual"],
                      "gpu": {"vendor": "nvidia", "minCount": 2}, "minDiskSize": 200,
+                     "architecture": "arm64/generic", "hweKernel": "hwe-24.04-lowlatency",
                      "release": {"erase": true, "quickErase": true}}
         }),
     )

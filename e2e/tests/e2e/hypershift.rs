@@ -17,7 +17,9 @@
 //! `status.ready` on the pruned MaasMachines; core Events (the Role has no `events.k8s.io`), the
 //! orphan sweep on and no ERROR log line; a new template (new name, new image, new secret)
 //! rolls both machines with never fewer than 2 Running, through a kill -9 of the manager in the
-//! middle; the old MAAS machines are released; and deleting the Cluster leaves nothing behind.
+//! middle; the old MAAS machines are released; on the 4.21 line, a GPU NodePool selected by tag
+//! reports its GPUs from MAAS and runs on a GPU machine (`hypershift_gpu`); and deleting the
+//! Cluster leaves nothing behind.
 //!
 //! Stand-ins for what a real HyperShift install has: a HostedControlPlane CRD and object
 //! (initialized, externally managed), and node pressure conditions on the simulator's Nodes
@@ -25,6 +27,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::hypershift_gpu;
 use crate::hypershift_support;
 
 use std::collections::BTreeSet;
@@ -397,6 +400,9 @@ async fn scenario(env: &Env, line: ForkLine) {
     old_machines_released(env, &first_uids, &second).await;
     // The 4.21 credentials Secret is kept until the machines are released, then let go.
     let hosted = line == ForkLine::SecretCredentials;
+    if hosted {
+        hypershift_gpu::gpu_nodepool(env, CLUSTER, NS, &secret_name(HASH_2)).await;
+    }
     if hosted {
         assert!(
             credentials_finalized(env).await,
@@ -776,7 +782,12 @@ async fn run(name: &str, line: ForkLine, capi_release: CapiRelease) {
         name,
         EnvOptions {
             machines: 10,
-            gpu_machines: 0,
+            // The 4.21 line also runs a GPU NodePool: one GPU machine in its zone, one outside.
+            gpu_machines: if line == ForkLine::SecretCredentials {
+                2
+            } else {
+                0
+            },
             start_manager: false,
             capi_release,
             ..Default::default()

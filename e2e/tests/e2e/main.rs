@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod clusterctl_support;
+mod hypershift_gpu;
 mod hypershift_support;
 mod kubeadm_support;
 mod rbac_support;
@@ -26,6 +27,7 @@ mod crd_validation;
 mod endpoint_networks;
 mod existing_cluster;
 mod go_provider_adoption;
+mod gpu_pools;
 mod hypershift;
 mod identity_sites;
 mod leader_failover;

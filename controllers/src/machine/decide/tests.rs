@@ -986,6 +986,7 @@ fn with_gpu(f: MachineFacts, rejected: &[&str], gpu: GpuNotes) -> MachineFacts {
     MachineFacts {
         gpu: GpuFacts {
             rejected: rejected.iter().map(|s| s.to_string()).collect(),
+            candidates: None,
         },
         pass: PassNotes {
             gpu,
@@ -1086,7 +1087,51 @@ fn set_aside_machines_are_released_once_a_good_one_is_found() {
 }
 
 #[test]
-fn exhausted_gpu_search_gives_machines_back_then_fails() {
+fn gpu_candidates_are_asked_for_by_system_id_until_none_is_left() {
+    let mut f = MachineFacts {
+        requirements: gpu_request(4),
+        attempt_marked: true,
+        maas: MaasView::NotFound,
+        ..base()
+    };
+    f.gpu.candidates = Some(vec!["small".into(), "big".into()]);
+    let system_id = |f: &MachineFacts| match decide_machine(f) {
+        MachineAction::Allocate(r) => r.system_id,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        system_id(&f).as_deref(),
+        Some("small"),
+        "the smallest first"
+    );
+    f.pass.gpu.tried = vec!["small".into()];
+    assert_eq!(
+        system_id(&f).as_deref(),
+        Some("big"),
+        "taken meanwhile: the next"
+    );
+    f.pass.gpu.tried.push("big".into());
+    assert_eq!(
+        label(&decide_machine(&f)),
+        "Wait(NoMachineAvailable, Some(60))"
+    );
+    f.gpu.candidates = Some(Vec::new());
+    f.pass.gpu.tried.clear();
+    assert_eq!(
+        label(&decide_machine(&f)),
+        "Wait(NoMachineAvailable, Some(60))",
+        "the inventory has none: no allocate of a machine with too few GPUs"
+    );
+    f.gpu.candidates = None;
+    assert_eq!(
+        system_id(&f),
+        None,
+        "unread: MAAS picks, the count checks after"
+    );
+}
+
+#[test]
+fn exhausted_gpu_search_gives_machines_back_then_waits_for_capacity() {
     let f = MachineFacts {
         requirements: gpu_request(8),
         attempt_marked: true,
@@ -1107,7 +1152,7 @@ fn exhausted_gpu_search_gives_machines_back_then_fails() {
     );
     assert_eq!(
         label(&decide_machine(&with_gpu(f.clone(), &[], exhausted))),
-        "Fail(InsufficientGPUs)"
+        "Wait(NoMachineAvailable, Some(60))"
     );
     // The budget spent (from the annotation) counts as exhausted.
     let full: Vec<String> = (0..MAX_GPU_REJECTIONS).map(|i| format!("m{i}")).collect();
@@ -1132,6 +1177,7 @@ fn deletion_gives_set_aside_machines_back_first() {
         deleting: true,
         gpu: GpuFacts {
             rejected: vec!["a".into()],
+            candidates: None,
         },
         ..allocated(base(), MachineStatus::Deployed, Power::On, Some(UID))
     };

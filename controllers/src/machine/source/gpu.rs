@@ -5,7 +5,7 @@
 //! budget of rejections is spent) the set-aside machines are released.
 
 use crate::domain::allocation::{GpuRequest, MachineRequirements, pci_vendor_id};
-use crate::domain::reasons::{FailReason, WaitReason};
+use crate::domain::reasons::WaitReason;
 use maas_client::{MaasApi, MaasError};
 use tracing::info;
 
@@ -29,6 +29,9 @@ pub const MAX_GPU_REJECTIONS: usize = 3;
 pub struct GpuFacts {
     /// Machines set aside (the annotation), oldest first.
     pub rejected: Vec<String>,
+    /// Ready machines with enough matching GPUs in the endpoint's inventory, smallest first,
+    /// when the pass read it (a spec asking for more than one GPU, nothing recorded yet).
+    pub candidates: Option<Vec<String>>,
 }
 
 /// What a pass learnt of the GPU search so far.
@@ -42,6 +45,8 @@ pub struct GpuNotes {
     /// The first set-aside machine as read in this pass: its id and whether it is still ours
     /// and held (so releasing it cannot touch someone else's machine).
     pub first_rejected_held: Option<(String, bool)>,
+    /// Candidates MAAS refused to allocate in this pass (taken meanwhile).
+    pub tried: Vec<String>,
 }
 
 impl GpuFacts {
@@ -49,6 +54,7 @@ impl GpuFacts {
     pub fn from_annotation(value: Option<&str>) -> Self {
         Self {
             rejected: parse_rejected(value),
+            candidates: None,
         }
     }
 }
@@ -184,7 +190,9 @@ pub fn after_allocation(f: &MachineFacts, id: &str) -> Option<MachineAction> {
 }
 
 /// The step once the search is over (MAAS has nothing left, or the budget is spent): give the
-/// set-aside machines back, then fail. `None` while the search goes on.
+/// set-aside machines back, then wait for capacity as any allocation MAAS refused does (a
+/// failure would only have Cluster API replace the object and search again at once). `None`
+/// while the search goes on.
 pub fn search_over(f: &MachineFacts) -> Option<MachineAction> {
     if !(f.pass.gpu.exhausted || f.gpu.rejected.len() >= MAX_GPU_REJECTIONS) {
         return None;
@@ -192,11 +200,29 @@ pub fn search_over(f: &MachineFacts) -> Option<MachineAction> {
     if !f.gpu.rejected.is_empty() {
         return Some(release_rejected(f));
     }
-    let wanted = count_to_check(&f.requirements).unwrap_or(1);
-    Some(MachineAction::Fail {
-        reason: FailReason::InsufficientGpus,
-        message: format!("no MAAS machine found with {wanted} matching GPUs"),
-    })
+    Some(no_candidate_left())
+}
+
+/// The inventory's candidates not yet refused or set aside, when the inventory was read for a
+/// spec asking for several GPUs.
+pub fn candidates_left(f: &MachineFacts) -> Option<Vec<String>> {
+    count_to_check(&f.requirements)?;
+    let candidates = f.gpu.candidates.as_ref()?;
+    Some(
+        candidates
+            .iter()
+            .filter(|c| !f.pass.gpu.tried.contains(c) && !f.gpu.rejected.contains(c))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// No machine with enough GPUs is free: wait, and ask again after the capacity retry delay.
+pub fn no_candidate_left() -> MachineAction {
+    MachineAction::Wait {
+        reason: WaitReason::NoMachineAvailable,
+        after: Some(crate::domain::timing::NO_CAPACITY_RETRY),
+    }
 }
 
 /// The next step in releasing the machines set aside for too few GPUs, oldest first: read it,

@@ -9,6 +9,7 @@ use crate::domain::maas_machine::{MaasPhase, ObservedMachine, Ownership};
 use crate::domain::observe::observe;
 use crate::machine::decide::{MaasView, MachineAction, MachineFacts, OwnerMachine};
 use crate::machine::outcome::StepOutcome;
+use crate::machine::source::gpu;
 use crate::runtime::error::ReconcileError;
 
 /// The next acquisition step: the attempt mark before anything (so a lost allocate answer is
@@ -27,14 +28,24 @@ pub fn acquire(f: &MachineFacts, owner: &OwnerMachine) -> MachineAction {
 }
 
 fn allocate_action(f: &MachineFacts, owner: &OwnerMachine) -> MachineAction {
-    MachineAction::Allocate(allocate_request(
+    let mut request = allocate_request(
         &f.requirements,
         owner.failure_domain.as_deref(),
         f.default_zone.as_deref(),
         &f.uid,
         &f.namespace,
         &f.name,
-    ))
+    );
+    // Several GPUs asked for: MAAS's devices constraint only knows "at least one", so the
+    // inventory's machines with enough GPUs are asked for by system id, smallest first, and
+    // none left means waiting, not allocating a machine that is too small.
+    if let Some(candidates) = gpu::candidates_left(f) {
+        match candidates.first() {
+            Some(id) => request.system_id = Some(id.clone()),
+            None => return gpu::no_candidate_left(),
+        }
+    }
+    MachineAction::Allocate(request)
 }
 
 /// The client's allocate parameters for our request.
@@ -49,6 +60,7 @@ pub fn allocate_params(r: &AllocateRequest) -> AllocateParams {
         storage: r.storage.clone(),
         devices: r.devices.clone(),
         arch: r.arch.clone(),
+        system_id: r.system_id.clone(),
         agent_name: Some(r.agent_name.clone()),
         comment: Some(r.comment.clone()),
         ..Default::default()
@@ -65,7 +77,10 @@ pub async fn allocate<M: MaasApi>(
             info!(system_id = %m.system_id, "allocated");
             Ok(StepOutcome::Allocated(observe(&m)))
         }
-        Err(MaasError::Conflict { .. }) => Ok(StepOutcome::NoMachineMatched),
+        Err(MaasError::Conflict { .. }) => Ok(match &request.system_id {
+            Some(id) => StepOutcome::CandidateRefused(id.clone()),
+            None => StepOutcome::NoMachineMatched,
+        }),
         Err(e) => Err(e.into()),
     }
 }
