@@ -189,10 +189,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     let now = jiff::Timestamp::now();
     let mut facts = machine_facts(obj, &fetched, &settings, observed.as_ref(), now)?;
     let recalled = recall(ctx, obj, &mut facts);
-    let inventory = connection.inventory.as_deref();
-    read_gpu_candidates(&mut facts, connection.maas.as_ref(), inventory).await;
-    let zone = allocation_zone(&facts);
-    let candidates = facts.gpu.candidates.clone();
+    let (zone, candidates) = capacity_facts(&mut facts, &connection).await;
     let store = KubeMachineStore {
         api: api.clone(),
         secrets: Api::<Secret>::namespaced(ctx.client.clone(), &ns),
@@ -223,6 +220,17 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     };
     write_pass_status(obj, ctx, &api, &report, &connection, capacity_view).await?;
     finish(obj, ctx, &api, &fetched, &report, safety_net).await
+}
+
+/// The GPU candidates of a pass that may allocate for several GPUs (filled into the facts and
+/// returned), and the zone its allocation names.
+async fn capacity_facts(
+    facts: &mut MachineFacts,
+    connection: &Connection,
+) -> (Option<String>, Option<Vec<String>>) {
+    let inventory = connection.inventory.as_deref();
+    read_gpu_candidates(facts, connection.maas.as_ref(), inventory).await;
+    (allocation_zone(facts), facts.gpu.candidates.clone())
 }
 
 /// What this manager remembers of the object for the next pass: the last capacity refusal

@@ -10,7 +10,7 @@ use kube::Api;
 
 use crate::domain::inventory::{Constraint, InventoryMachine, Wanted};
 use crate::k8s::capi_api::{CapiKind, get_capi};
-use crate::maas::credentials::identity_secret;
+use crate::maas::credentials::{MaasCredentials, identity_secret};
 use crate::maas::inventory::INVENTORY_MAX_AGE;
 use crate::machine::facts::requirements;
 use crate::runtime::context::Context;
@@ -113,28 +113,9 @@ pub async fn read_inventory(
     source: &TemplateSource,
     spec: &MaasMachineSpec,
 ) -> InventoryRead {
-    let cluster = match source {
-        TemplateSource::Cluster(c) => c.as_ref().as_ref(),
-        TemplateSource::Unknown(why) => {
-            return unavailable(reasons::CREDENTIALS_MISSING, why, None);
-        }
-        TemplateSource::Paused => None,
-    };
-    let hosted_fallback = !ctx.connector.has_default();
-    let identity = match identity_secret(
-        &ctx.client,
-        &namespace_of(cluster),
-        cluster,
-        hosted_fallback,
-    )
-    .await
-    {
-        Ok(identity) => identity,
-        Err(e) => return unavailable(reasons::CREDENTIALS_INVALID, &e.to_string(), None),
-    };
-    let (creds, secret_zone) = match identity {
-        Some(i) => (Some(i.creds), i.zone),
-        None => (None, None),
+    let (creds, secret_zone) = match credentials(ctx, source).await {
+        Ok(found) => found,
+        Err((reason, why)) => return unavailable(reason, &why, None),
     };
     let zone = non_blank(spec.failure_domain.as_deref())
         .or(secret_zone)
@@ -153,12 +134,13 @@ pub async fn read_inventory(
         req: &req,
         zone: zone.as_deref(),
     };
-    let others: Vec<Constraint> = Constraint::ALL
-        .into_iter()
-        .filter(|c| *c != Constraint::Gpus)
-        .collect();
-    let wants_gpus =
-        |m: &InventoryMachine| selects_gpus && others.iter().all(|c| wanted.meets(*c, m));
+    let wants_gpus = |m: &InventoryMachine| {
+        selects_gpus
+            && Constraint::ALL
+                .iter()
+                .filter(|c| **c != Constraint::Gpus)
+                .all(|c| wanted.meets(*c, m))
+    };
     let machines = match inventory
         .ready_machines(&maas, INVENTORY_MAX_AGE, wants_gpus)
         .await
@@ -177,6 +159,26 @@ pub async fn read_inventory(
         )),
     };
     InventoryRead { machines, zone }
+}
+
+/// The credentials (and the zone their Secret names) of the template's cluster; `None`: the
+/// manager's own.
+async fn credentials(
+    ctx: &Context,
+    source: &TemplateSource,
+) -> Result<(Option<MaasCredentials>, Option<String>), (&'static str, String)> {
+    let cluster = match source {
+        TemplateSource::Cluster(c) => c.as_ref().as_ref(),
+        TemplateSource::Unknown(why) => return Err((reasons::CREDENTIALS_MISSING, why.clone())),
+        TemplateSource::Paused => None,
+    };
+    let hosted_fallback = !ctx.connector.has_default();
+    let ns = namespace_of(cluster);
+    match identity_secret(&ctx.client, &ns, cluster, hosted_fallback).await {
+        Ok(Some(identity)) => Ok((Some(identity.creds), identity.zone)),
+        Ok(None) => Ok((None, None)),
+        Err(e) => Err((reasons::CREDENTIALS_INVALID, e.to_string())),
+    }
 }
 
 fn namespace_of(cluster: Option<&MaasCluster>) -> String {

@@ -82,9 +82,12 @@ pub fn template_status(
     status.available_machines = Some(i32::try_from(accepted.len()).unwrap_or(i32::MAX));
     status.available_gpus = Some(i32::try_from(gpus).unwrap_or(i32::MAX));
     let mut condition = ConditionUpdate::true_(types::MACHINES_AVAILABLE, reasons::MACHINES_MATCH);
+    let matches = match accepted.len() {
+        1 => "1 Ready machine matches".to_string(),
+        n => format!("{n} Ready machines match"),
+    };
     condition.message = format!(
-        "{} Ready machines match ({gpus} GPUs); capacity is {}'s: {} CPUs, {} MiB, {} GPUs",
-        accepted.len(),
+        "{matches} ({gpus} GPUs); capacity is {}'s: {} CPUs, {} MiB, {} GPUs",
         small.hostname,
         small.cpu_count,
         small.memory_mib,
