@@ -218,8 +218,46 @@ fn every_rule_compiles_and_has_a_message() {
     // The compile check has teeth: a broken rule is reported.
     let broken = json!({"type": "string", "x-kubernetes-validations": [{"rule": "self ==", "message": "m"}]});
     assert!(compile_schema(&broken).has_errors());
-    // The MaasCluster's dnsDomain; the MaasMachine's minCPU, minMemory, image, tags, notTags and
-    // release; in the MaasMachineTemplate, tags, notTags and release only (the transition rules
-    // are the admission policy's there, and the cluster template keeps none).
-    assert_eq!(total, 1 + 6 + 3);
+    // The MaasCluster's dnsDomain; the MaasMachine's minCPU, minMemory, image, tags, notTags,
+    // release, and architecture and hweKernel (each a spelling and an immutability rule); in the
+    // MaasMachineTemplate, tags, notTags, release and the two spellings only (the transition
+    // rules are the admission policy's there, and the cluster template keeps none).
+    assert_eq!(total, 1 + (6 + 4) + (3 + 2));
+}
+
+#[test]
+fn architecture_and_kernel_take_maas_spellings_and_stay_fixed() {
+    for arch in [
+        "amd64",
+        "amd64/generic",
+        "arm64/generic",
+        "ppc64el",
+        "s390x/generic",
+    ] {
+        let m = machine(json!({"image": "jammy", "architecture": arch}));
+        assert!(failures("MaasMachine", &m, None).is_empty(), "{arch}");
+    }
+    for arch in ["ppc64le", "x86_64", "AMD64", "arm64/"] {
+        let m = machine(json!({"image": "jammy", "architecture": arch}));
+        assert_refused(
+            &failures("MaasMachine", &m, None),
+            "architecture: a MAAS architecture",
+        );
+    }
+    for kernel in ["hwe-22.04", "ga-24.04", "hwe-24.04-lowlatency", "hwe-x"] {
+        let m = machine(json!({"image": "jammy", "hweKernel": kernel}));
+        assert!(failures("MaasMachine", &m, None).is_empty(), "{kernel}");
+    }
+    for kernel in ["linux-6.8", "hwe-2204", "HWE-22.04"] {
+        let t = machine_template(json!({"image": "jammy", "hweKernel": kernel}));
+        assert_refused(
+            &failures("MaasMachineTemplate", &t, None),
+            "hweKernel: a MAAS kernel name",
+        );
+    }
+    let old = machine(json!({"image": "jammy", "architecture": "amd64", "hweKernel": "hwe-22.04"}));
+    let new = machine(json!({"image": "jammy", "architecture": "arm64", "hweKernel": "ga-24.04"}));
+    let found = failures("MaasMachine", &new, Some(&old));
+    assert_refused(&found, "architecture is immutable");
+    assert_refused(&found, "hweKernel is immutable");
 }

@@ -8,7 +8,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-
 /// Where the kubeadm bootstrap provider writes the configuration, the init one first.
 const KUBEADM_PATHS: [&str; 4] = [
     "/run/kubeadm/kubeadm.yaml",
