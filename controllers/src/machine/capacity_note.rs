@@ -25,6 +25,11 @@ use crate::machine::steps::{CapacityAnswer, PassReport};
 /// to show what MAAS just refused, old enough that many machines asking at once share a read.
 pub const REFUSAL_INVENTORY_AGE: Duration = Duration::from_secs(10);
 
+/// How old the list may be when a refusal is explained: MAAS said no a moment ago, and a list
+/// from before another allocation would count a machine that is gone. Refusals come at most once
+/// a minute per object, and those at the same moment still share a read.
+pub const NOTE_INVENTORY_AGE: Duration = Duration::from_secs(2);
+
 /// The zone this MaasMachine's allocate names.
 pub fn allocation_zone(f: &MachineFacts) -> Option<String> {
     let machine_zone = f.owner.as_ref().and_then(|o| o.failure_domain.as_deref());
@@ -85,13 +90,16 @@ pub async fn read_gpu_candidates(
     }
 }
 
-/// How a pass stood to MAAS's capacity, and the zone its allocate names.
-#[derive(Clone, Copy, Debug)]
+/// How a pass stood to MAAS's capacity, the zone its allocate names, and what the condition
+/// said after the refusal it waits on (this manager's memory of it).
+#[derive(Clone, Debug)]
 pub struct CapacityView<'a> {
     /// Refused now, waiting on an earlier refusal, or neither.
     pub answer: CapacityAnswer,
     /// The allocation's zone.
     pub zone: Option<&'a str>,
+    /// The note written after that refusal.
+    pub remembered: Option<String>,
 }
 
 /// The words for this pass's capacity wait, if it is one.
@@ -103,13 +111,12 @@ pub async fn capacity_note(
     inventory: Option<&EndpointInventory>,
 ) -> Option<String> {
     let taken = report.refused_candidates();
-    let zone = capacity.zone;
     match capacity.answer {
-        CapacityAnswer::Refused => fresh_note(obj, zone, &taken, maas?, inventory?).await,
-        CapacityAnswer::Waited => match earlier_note(obj.status.as_ref()) {
-            Some(note) => Some(note),
-            None => fresh_note(obj, zone, &taken, maas?, inventory?).await,
-        },
+        CapacityAnswer::Refused => fresh_note(obj, capacity.zone, &taken, maas?, inventory?).await,
+        // No MAAS read: the words of the refusal waited on stay as they were written.
+        CapacityAnswer::Waited => capacity
+            .remembered
+            .or_else(|| earlier_note(obj.status.as_ref())),
         CapacityAnswer::Other => None,
     }
 }
@@ -128,7 +135,7 @@ async fn fresh_note(
     // once and kept (see the inventory).
     let wants_gpus = |_: &_| req.gpu.is_some();
     match inventory
-        .ready_machines(maas, REFUSAL_INVENTORY_AGE, wants_gpus)
+        .ready_machines(maas, NOTE_INVENTORY_AGE, wants_gpus)
         .await
     {
         Ok((mut machines, reads)) => {

@@ -205,6 +205,7 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
         observed.as_ref(),
     );
     let capacity = report.capacity_given(candidates.as_deref());
+    let capacity_key = recalled.capacity_key.clone();
     remember(ctx, &uid, recalled, &report, capacity);
     ctx.ready_machines.set(
         &uid,
@@ -217,8 +218,10 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     let capacity_view = CapacityView {
         answer: capacity,
         zone: zone.as_deref(),
+        remembered: ctx.capacity_notes.get(&capacity_key),
     };
-    write_pass_status(obj, ctx, &api, &report, &connection, capacity_view).await?;
+    let note = write_pass_status(obj, ctx, &api, &report, &connection, capacity_view).await?;
+    ctx.capacity_notes.set(&capacity_key, note);
     finish(obj, ctx, &api, &fetched, &report, safety_net).await
 }
 
@@ -462,7 +465,8 @@ async fn publish_events(obj: &MaasMachine, ctx: &Context, report: &PassReport) {
     }
 }
 
-/// Writes the status the pass leads to, when it differs from the stored one.
+/// Writes the status the pass leads to, when it differs from the stored one. Returns the words of
+/// its capacity wait, if it is one, for the next pass to repeat.
 async fn write_pass_status(
     obj: &MaasMachine,
     ctx: &Context,
@@ -470,7 +474,7 @@ async fn write_pass_status(
     report: &PassReport,
     connection: &Connection,
     capacity: CapacityView<'_>,
-) -> Result<(), ReconcileError> {
+) -> Result<Option<String>, ReconcileError> {
     let now = jiff::Timestamp::now();
     let mut status = machine_status(obj.status.as_ref(), report, obj.metadata.generation, now);
     let maas = connection.maas.as_ref();
@@ -478,18 +482,17 @@ async fn write_pass_status(
         add_gpu_inventory(ctx, obj, client, ready, st).await;
     }
     let inventory = connection.inventory.as_deref();
-    if let (Some(note), Some(st)) = (
-        capacity_note(obj, report, capacity, maas, inventory).await,
-        status.as_mut(),
-    ) {
-        note_capacity(st, &note, obj.metadata.generation, now);
+    let note = capacity_note(obj, report, capacity, maas, inventory).await;
+    if let (Some(note), Some(st)) = (&note, status.as_mut()) {
+        note_capacity(st, note, obj.metadata.generation, now);
     }
     match status {
         Some(status) if obj.status.as_ref() != Some(&status) => {
-            write_status(ctx, api, &obj.name_any(), obj.status.as_ref(), &status).await
+            write_status(ctx, api, &obj.name_any(), obj.status.as_ref(), &status).await?;
         }
-        _ => Ok(()),
+        _ => {}
     }
+    Ok(note)
 }
 
 /// What a ready machine still needs (providerID, the Ready event, the Node), and when to look

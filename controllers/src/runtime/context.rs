@@ -61,6 +61,10 @@ pub struct Context {
     /// When MAAS last had no machine for each waiting MaasMachine (by uid and generation): until
     /// the retry delay passes, events wake it without a MAAS call.
     pub capacity_refusals: Memo<std::time::Instant>,
+    /// What each waiting MaasMachine's capacity condition last said (by uid and generation): a
+    /// pass that waits on the refusal repeats it, even before the write that carried it shows
+    /// in the object it was given.
+    pub capacity_notes: Memo<String>,
     /// Power-ons sent to each MaasMachine's deployed machine lately: system id, how many, when
     /// the last.
     pub power_ons: Memo<(String, u32, std::time::Instant)>,

@@ -287,6 +287,7 @@ async fn context(
         releases: Memo::for_resync(flags.sync_period),
         backoffs: Default::default(),
         capacity_refusals: Memo::for_resync(flags.sync_period),
+        capacity_notes: Memo::for_resync(flags.sync_period),
         power_ons: Memo::for_resync(flags.sync_period),
         status_shape,
         watch_health,

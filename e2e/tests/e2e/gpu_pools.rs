@@ -511,6 +511,23 @@ async fn scenario(env: &Env, work: &Path) {
         held.iter().all(|id| id.starts_with("cpu")),
         "only the control plane and the CPU worker hold machines: {held:?}"
     );
+    check_allocations(env);
+}
+
+/// The allocate calls of the whole scenario: one per machine taken (the control plane, the CPU
+/// worker, three GPU machines) and a few refusals (two MaasMachines choosing the same candidate,
+/// the fourth GPU MaasMachine's first try), never an allocation storm while one waits.
+fn check_allocations(env: &Env) {
+    let requests = env.sim.requests();
+    let taken = requests.count("machines:allocate", 200);
+    let refused = requests.count("machines:allocate", 409);
+    let by_op: BTreeMap<&str, usize> = requests.log.iter().fold(BTreeMap::new(), |mut m, e| {
+        *m.entry(e.op.as_str()).or_default() += 1;
+        m
+    });
+    eprintln!("MAAS calls of the scenario: {by_op:?}");
+    assert_eq!(taken, 5, "one allocation per machine taken");
+    assert!(refused <= 6, "{refused} refused allocations: a storm");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
