@@ -207,13 +207,6 @@ async fn reconcile_pass(obj: &MaasMachine, ctx: &Context) -> PassResult {
     let capacity = report.capacity_given(candidates.as_deref());
     let capacity_key = recalled.capacity_key.clone();
     remember(ctx, &uid, recalled, &report, capacity);
-    ctx.ready_machines.set(
-        &uid,
-        match &report.end {
-            PassEnd::Ready(ready) => Some(node_target(ready)),
-            _ => None,
-        },
-    );
     publish_events(obj, ctx, &report).await;
     let capacity_view = CapacityView {
         answer: capacity,
@@ -276,7 +269,8 @@ fn recall(ctx: &Context, obj: &MaasMachine, facts: &mut MachineFacts) -> Recalle
     }
 }
 
-/// Stores what the pass taught for the next one.
+/// Stores what the pass taught for the next one: the ready machine's confirmation, the capacity
+/// refusal, the release and the power-ons.
 fn remember(
     ctx: &Context,
     uid: &str,
@@ -284,6 +278,13 @@ fn remember(
     report: &PassReport,
     capacity: CapacityAnswer,
 ) {
+    ctx.ready_machines.set(
+        uid,
+        match &report.end {
+            PassEnd::Ready(ready) => Some(node_target(ready)),
+            _ => None,
+        },
+    );
     let key = &recalled.capacity_key;
     match capacity {
         CapacityAnswer::Refused => ctx.capacity_refusals.set(key, Some(Instant::now())),
