@@ -101,6 +101,12 @@ pub fn requirements(spec: &MaasMachineSpec) -> MachineRequirements {
     }
 }
 
+/// The kernel a MaasMachine spec asks for; blank means the image's default.
+fn hwe_kernel(spec: &MaasMachineSpec) -> Option<String> {
+    let kernel = spec.hwe_kernel.as_deref().map(str::trim)?;
+    (!kernel.is_empty()).then(|| kernel.to_string())
+}
+
 /// The release options of a MaasMachine spec.
 pub fn erase_options(spec: &MaasMachineSpec) -> EraseOptions {
     let r = spec.release.clone().unwrap_or_default();
@@ -181,12 +187,7 @@ pub fn machine_facts(
         requirements: requirements(spec),
         image: spec.image.clone(),
         deploy_in_memory: spec.deploy_in_memory.unwrap_or(false),
-        hwe_kernel: spec
-            .hwe_kernel
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(str::to_string),
+        hwe_kernel: hwe_kernel(spec),
         erase: erase_options(spec),
         default_zone: settings.default_zone.clone(),
         was_ready: spec.provider_id.as_deref().is_some_and(|p| !p.is_empty()),
